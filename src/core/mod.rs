@@ -1,0 +1,9 @@
+//! The sans-IO core: formats and state machines that never touch a socket, a file or the clock.
+//!
+//! Time, datagrams, commands and storage answers go in as arguments; file operations, status
+//! and the next deadline come out. Everything here is tested deterministically.
+
+pub mod codec;
+pub mod record_file;
+pub mod rtp;
+pub mod timeline;
