@@ -16,3 +16,5 @@
 //! - [`cli`]: the `callrec` subcommands.
 
 pub mod core;
+pub mod audio;
+pub mod platform;

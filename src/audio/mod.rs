@@ -1,0 +1,1 @@
+//! Audio decoding and WAV output, used by `callrec export`.

@@ -1,0 +1,3 @@
+//! The outside world behind narrow traits: storage, clock and USB stick detection.
+
+pub mod usb;

@@ -1,0 +1,1 @@
+//! USB stick detection (placeholder: being written).
