@@ -7,3 +7,4 @@ pub mod codec;
 pub mod record_file;
 pub mod rtp;
 pub mod timeline;
+pub mod writer;
