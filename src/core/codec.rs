@@ -109,12 +109,30 @@ mod tests {
 
     #[test]
     fn payload_types() {
-        assert_eq!(classify_payload_type(0, 101), Some(PayloadKind::Audio(Codec::Pcmu)));
-        assert_eq!(classify_payload_type(8, 101), Some(PayloadKind::Audio(Codec::Pcma)));
-        assert_eq!(classify_payload_type(9, 101), Some(PayloadKind::Audio(Codec::G722)));
-        assert_eq!(classify_payload_type(13, 101), Some(PayloadKind::ComfortNoise));
-        assert_eq!(classify_payload_type(101, 101), Some(PayloadKind::TelephoneEvent));
-        assert_eq!(classify_payload_type(96, 96), Some(PayloadKind::TelephoneEvent));
+        assert_eq!(
+            classify_payload_type(0, 101),
+            Some(PayloadKind::Audio(Codec::Pcmu))
+        );
+        assert_eq!(
+            classify_payload_type(8, 101),
+            Some(PayloadKind::Audio(Codec::Pcma))
+        );
+        assert_eq!(
+            classify_payload_type(9, 101),
+            Some(PayloadKind::Audio(Codec::G722))
+        );
+        assert_eq!(
+            classify_payload_type(13, 101),
+            Some(PayloadKind::ComfortNoise)
+        );
+        assert_eq!(
+            classify_payload_type(101, 101),
+            Some(PayloadKind::TelephoneEvent)
+        );
+        assert_eq!(
+            classify_payload_type(96, 96),
+            Some(PayloadKind::TelephoneEvent)
+        );
         assert_eq!(classify_payload_type(101, 96), None);
         assert_eq!(classify_payload_type(18, 101), None);
     }

@@ -5,6 +5,10 @@
 
 pub mod codec;
 pub mod record_file;
+pub mod recorder;
 pub mod rtp;
 pub mod timeline;
 pub mod writer;
+
+#[cfg(test)]
+mod test_disk;

@@ -43,7 +43,10 @@ impl fmt::Display for HeaderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HeaderError::TooShort { len } => {
-                write!(f, "file is {len} bytes, shorter than the {HEADER_LEN}-byte header")
+                write!(
+                    f,
+                    "file is {len} bytes, shorter than the {HEADER_LEN}-byte header"
+                )
             }
             HeaderError::UnknownCodec => f.write_str("codec field is not PCMA, PCMU or G722"),
             HeaderError::BadFrameLength(n) => write!(f, "rtpLen {n} is not a usable frame size"),
@@ -72,10 +75,15 @@ impl Header {
     /// Decodes and validates a header.
     pub fn decode(bytes: &[u8]) -> Result<Header, HeaderError> {
         let Some(bytes) = bytes.get(..HEADER_LEN) else {
-            return Err(HeaderError::TooShort { len: bytes.len() as u64 });
+            return Err(HeaderError::TooShort {
+                len: bytes.len() as u64,
+            });
         };
         let field = &bytes[..CODEC_FIELD_LEN];
-        let end = field.iter().position(|&b| b == 0).unwrap_or(CODEC_FIELD_LEN);
+        let end = field
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(CODEC_FIELD_LEN);
         // Everything after the name must be NUL padding.
         if field[end..].iter().any(|&b| b != 0) {
             return Err(HeaderError::UnknownCodec);
@@ -140,7 +148,9 @@ pub struct Recovered {
 /// frames on disk)`. When the header says more than the file holds (the header reached the disk
 /// before the data), only the whole frames on disk count. Both are reported as stale.
 pub fn recover(header: Header, file_len: u64) -> Recovered {
-    let on_disk = file_len.saturating_sub(HEADER_LEN as u64).min(FAT32_MAX_FILE);
+    let on_disk = file_len
+        .saturating_sub(HEADER_LEN as u64)
+        .min(FAT32_MAX_FILE);
     let rtp_len = u64::from(header.rtp_len);
     let whole_on_disk = on_disk / rtp_len * rtp_len;
     let claimed = u64::from(header.data_size);
@@ -154,7 +164,10 @@ pub fn recover(header: Header, file_len: u64) -> Recovered {
         (whole_on_disk.min(claimed), true)
     };
     Recovered {
-        header: Header { data_size: data as u32, ..header },
+        header: Header {
+            data_size: data as u32,
+            ..header
+        },
         stale,
         header_data_size: header.data_size,
     }
@@ -180,7 +193,10 @@ pub fn file_name(stamp: &LocalTime, n: u32) -> heapless::String<40> {
 
 /// True for a name the agent could have written (used to pick files to repair or list).
 pub fn is_record_name(name: &str) -> bool {
-    let Some(rest) = name.strip_prefix("Record_").and_then(|r| r.strip_suffix(".wav")) else {
+    let Some(rest) = name
+        .strip_prefix("Record_")
+        .and_then(|r| r.strip_suffix(".wav"))
+    else {
         return false;
     };
     let b = rest.as_bytes();
@@ -188,9 +204,7 @@ pub fn is_record_name(name: &str) -> bool {
         return false;
     }
     let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
-    digits(&b[..8])
-        && digits(&b[9..15])
-        && (b.len() == 15 || (b[15] == b'_' && digits(&b[16..])))
+    digits(&b[..8]) && digits(&b[9..15]) && (b.len() == 15 || (b[15] == b'_' && digits(&b[16..])))
 }
 
 /// A local wall-clock time, as the phone shows it. Supplied by the caller's clock.

@@ -48,7 +48,11 @@ pub struct TimelineConfig {
 
 impl Default for TimelineConfig {
     fn default() -> Self {
-        TimelineConfig { window: 5, hold_ms: 200, telephone_event_pt: 101 }
+        TimelineConfig {
+            window: 5,
+            hold_ms: 200,
+            telephone_event_pt: 101,
+        }
     }
 }
 
@@ -189,7 +193,10 @@ impl Timeline {
 
     /// Forgets everything for a new recording, keeping the allocation-free buffers.
     pub fn reset(&mut self, cfg: TimelineConfig) {
-        self.cfg = TimelineConfig { window: cfg.window.clamp(1, MAX_WINDOW), ..cfg };
+        self.cfg = TimelineConfig {
+            window: cfg.window.clamp(1, MAX_WINDOW),
+            ..cfg
+        };
         self.stream = None;
         self.anchor = Anchor::AtEnd;
         self.next_out = 0;
@@ -220,7 +227,10 @@ impl Timeline {
 
     /// When [`Timeline::handle_timeout`] must next be called, if a packet is waiting.
     pub fn poll_timeout(&self) -> Option<u64> {
-        self.slots[..self.used].iter().map(|s| s.arrival_ms + self.cfg.hold_ms).min()
+        self.slots[..self.used]
+            .iter()
+            .map(|s| s.arrival_ms + self.cfg.hold_ms)
+            .min()
     }
 
     /// Writes the packets that have waited their hold time (and every earlier one).
@@ -346,7 +356,11 @@ impl Timeline {
             }
             PayloadKind::Audio(codec) => SlotKind::Audio(codec),
         };
-        let len = if slot_kind == SlotKind::ComfortNoise { 0 } else { packet.payload.len() };
+        let len = if slot_kind == SlotKind::ComfortNoise {
+            0
+        } else {
+            packet.payload.len()
+        };
         let end = out + len as i64;
         if out < 0 || end < self.next_out as i64 || (len > 0 && end == self.next_out as i64) {
             self.stats.late += 1;
@@ -399,7 +413,10 @@ impl Timeline {
     fn end_stream(&mut self) {
         if let Some(s) = self.stream.take() {
             self.stats.lost += s.lost();
-            self.anchor = Anchor::ByClock { out: s.highest_out, arrival_ms: s.highest_arrival_ms };
+            self.anchor = Anchor::ByClock {
+                out: s.highest_out,
+                arrival_ms: s.highest_arrival_ms,
+            };
         }
     }
 

@@ -199,9 +199,18 @@ impl RecordWriter {
                         continue;
                     };
                     let Some(file) = self.file else {
-                        let header = Header { codec, rtp_len: frame, increment: frame, data_size: 0 };
+                        let header = Header {
+                            codec,
+                            rtp_len: frame,
+                            increment: frame,
+                            data_size: 0,
+                        };
                         let capacity = capacity(self.size_limit, frame);
-                        self.file = Some(OpenFile { header, committed: 0, capacity });
+                        self.file = Some(OpenFile {
+                            header,
+                            committed: 0,
+                            capacity,
+                        });
                         return Some(Planned::Open(header));
                     };
                     if file.header.data_size >= file.capacity {
@@ -260,7 +269,9 @@ impl RecordWriter {
         let silence = self.codec.map_or(0, |c| c.0.silence_byte());
         let mut n = 0;
         while n < max {
-            let Some(seg) = self.segments.front_mut() else { break };
+            let Some(seg) = self.segments.front_mut() else {
+                break;
+            };
             match seg {
                 Segment::Audio(len) => {
                     let take = (*len).min(max - n);

@@ -12,7 +12,12 @@ const PCMA_HEADER: [u8; HEADER_LEN] = [
 ];
 
 fn pcma(data_size: u32) -> Header {
-    Header { codec: Codec::Pcma, rtp_len: 160, increment: 160, data_size }
+    Header {
+        codec: Codec::Pcma,
+        rtp_len: 160,
+        increment: 160,
+        data_size,
+    }
 }
 
 #[test]
@@ -27,7 +32,12 @@ fn header_decodes_byte_exact() {
 
 #[test]
 fn g722_header_round_trips() {
-    let h = Header { codec: Codec::G722, rtp_len: 320, increment: 320, data_size: 0xDEAD_BEEF };
+    let h = Header {
+        codec: Codec::G722,
+        rtp_len: 320,
+        increment: 320,
+        data_size: 0xDEAD_BEEF,
+    };
     let bytes = h.encode();
     assert_eq!(&bytes[..5], b"G722\0");
     assert_eq!(&bytes[72..], &[0xEF, 0xBE, 0xAD, 0xDE]);
@@ -36,7 +46,10 @@ fn g722_header_round_trips() {
 
 #[test]
 fn rejects_bad_headers() {
-    assert_eq!(Header::decode(&PCMA_HEADER[..75]), Err(HeaderError::TooShort { len: 75 }));
+    assert_eq!(
+        Header::decode(&PCMA_HEADER[..75]),
+        Err(HeaderError::TooShort { len: 75 })
+    );
     let mut b = PCMA_HEADER;
     b[..4].copy_from_slice(b"G729");
     assert_eq!(Header::decode(&b), Err(HeaderError::UnknownCodec));
@@ -65,7 +78,12 @@ fn duration_and_seek() {
     assert_eq!(h.data_offset_at_ms(1010), 50 * 160);
     assert_eq!(h.data_offset_at_ms(99_999), 16_000);
     // 30 ms frames of G.722: 240 bytes, 240 ticks.
-    let g = Header { codec: Codec::G722, rtp_len: 240, increment: 240, data_size: 240 * 7 };
+    let g = Header {
+        codec: Codec::G722,
+        rtp_len: 240,
+        increment: 240,
+        data_size: 240 * 7,
+    };
     assert_eq!(g.duration_ms(), 210);
     assert_eq!(g.data_offset_at_ms(u64::MAX), 240 * 7);
 }
@@ -102,10 +120,20 @@ fn recover_never_claims_past_the_end_of_the_file() {
 
 #[test]
 fn names() {
-    let t = LocalTime { year: 2026, month: 3, day: 7, hour: 9, minute: 5, second: 1 };
+    let t = LocalTime {
+        year: 2026,
+        month: 3,
+        day: 7,
+        hour: 9,
+        minute: 5,
+        second: 1,
+    };
     assert_eq!(file_name(&t, 1).as_str(), "Record_20260307_090501.wav");
     assert_eq!(file_name(&t, 2).as_str(), "Record_20260307_090501_2.wav");
-    assert_eq!(file_name(&t, u32::MAX).as_str(), "Record_20260307_090501_4294967295.wav");
+    assert_eq!(
+        file_name(&t, u32::MAX).as_str(),
+        "Record_20260307_090501_4294967295.wav"
+    );
     assert!(is_record_name("Record_20260307_090501.wav"));
     assert!(is_record_name("Record_20260307_090501_12.wav"));
     assert!(!is_record_name("Record_20260307_090501_.wav"));

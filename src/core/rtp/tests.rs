@@ -43,10 +43,21 @@ fn skips_csrc_extension_and_padding() {
 #[test]
 fn emit_matches_the_vector() {
     let mut out = [0u8; 64];
-    let n = RtpPacket::emit(&mut out, true, 8, 0x1234, 0xDEAD_BEEF, 0x0102_0304, &[0xD5; 3]);
+    let n = RtpPacket::emit(
+        &mut out,
+        true,
+        8,
+        0x1234,
+        0xDEAD_BEEF,
+        0x0102_0304,
+        &[0xD5; 3],
+    );
     assert_eq!(n, Some(15));
     assert_eq!(out[..15], SIMPLE);
-    assert_eq!(RtpPacket::emit(&mut out[..14], true, 8, 0, 0, 0, &[0; 3]), None);
+    assert_eq!(
+        RtpPacket::emit(&mut out[..14], true, 8, 0, 0, 0, &[0; 3]),
+        None
+    );
 }
 
 #[test]
@@ -59,8 +70,14 @@ fn rejects_each_malformation() {
     assert_eq!(RtpPacket::parse(&v1), Err(RtpError::BadVersion));
 
     assert_eq!(RtpPacket::parse(&FULL[..18]), Err(RtpError::TruncatedCsrc));
-    assert_eq!(RtpPacket::parse(&FULL[..22]), Err(RtpError::TruncatedExtension));
-    assert_eq!(RtpPacket::parse(&FULL[..26]), Err(RtpError::TruncatedExtension));
+    assert_eq!(
+        RtpPacket::parse(&FULL[..22]),
+        Err(RtpError::TruncatedExtension)
+    );
+    assert_eq!(
+        RtpPacket::parse(&FULL[..26]),
+        Err(RtpError::TruncatedExtension)
+    );
 
     let mut pad0 = FULL;
     pad0[34] = 0;

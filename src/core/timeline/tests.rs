@@ -38,7 +38,11 @@ fn pcma(seq: u16, ts: u32, n: u8) -> Vec<u8> {
 }
 
 fn timeline() -> Timeline {
-    Timeline::new(TimelineConfig { window: 4, hold_ms: 100, telephone_event_pt: 101 })
+    Timeline::new(TimelineConfig {
+        window: 4,
+        hold_ms: 100,
+        telephone_event_pt: 101,
+    })
 }
 
 /// The tape as one label per 160-byte frame.
@@ -51,14 +55,21 @@ fn in_order_stream_is_copied() {
     let mut tl = timeline();
     let mut tape = Tape::default();
     for i in 0..10u8 {
-        tl.push(u64::from(i) * 20, &pcma(1000 + u16::from(i), 5000 + u32::from(i) * 160, i + 1), &mut tape);
+        tl.push(
+            u64::from(i) * 20,
+            &pcma(1000 + u16::from(i), 5000 + u32::from(i) * 160, i + 1),
+            &mut tape,
+        );
     }
     tl.flush(&mut tape);
     assert_eq!(frames(&tape), (1..=10).collect::<Vec<_>>());
     assert_eq!(tape.codecs, vec![(Codec::Pcma, 160)]);
     assert_eq!(tl.position(), 1600);
     let s = tl.stats();
-    assert_eq!((s.audio, s.lost, s.late, s.duplicates, s.reordered), (10, 0, 0, 0, 0));
+    assert_eq!(
+        (s.audio, s.lost, s.late, s.duplicates, s.reordered),
+        (10, 0, 0, 0, 0)
+    );
 }
 
 #[test]
@@ -66,7 +77,11 @@ fn reordered_packets_are_put_back() {
     let mut tl = timeline();
     let mut tape = Tape::default();
     for (k, i) in [0u8, 2, 1, 3, 5, 4, 6].into_iter().enumerate() {
-        tl.push(k as u64 * 20, &pcma(u16::from(i), u32::from(i) * 160, i), &mut tape);
+        tl.push(
+            k as u64 * 20,
+            &pcma(u16::from(i), u32::from(i) * 160, i),
+            &mut tape,
+        );
     }
     tl.flush(&mut tape);
     assert_eq!(frames(&tape), vec![0, 1, 2, 3, 4, 5, 6]);
@@ -78,7 +93,11 @@ fn loss_becomes_silence_and_is_counted() {
     let mut tl = timeline();
     let mut tape = Tape::default();
     for i in [0u8, 1, 4, 5] {
-        tl.push(u64::from(i) * 20, &pcma(u16::from(i), u32::from(i) * 160, 10 + i), &mut tape);
+        tl.push(
+            u64::from(i) * 20,
+            &pcma(u16::from(i), u32::from(i) * 160, 10 + i),
+            &mut tape,
+        );
     }
     tl.flush(&mut tape);
     assert_eq!(frames(&tape), vec![10, 11, 0xD5, 0xD5, 14, 15]);
@@ -92,7 +111,11 @@ fn duplicates_and_late_packets_are_dropped_and_counted() {
     let mut tl = timeline();
     let mut tape = Tape::default();
     for i in 0..8u8 {
-        tl.push(u64::from(i) * 20, &pcma(u16::from(i), u32::from(i) * 160, i), &mut tape);
+        tl.push(
+            u64::from(i) * 20,
+            &pcma(u16::from(i), u32::from(i) * 160, i),
+            &mut tape,
+        );
         if i == 2 {
             tl.push(41, &pcma(2, 320, 99), &mut tape); // duplicate still in the window
         }
@@ -107,7 +130,11 @@ fn duplicates_and_late_packets_are_dropped_and_counted() {
     let mut tl = timeline();
     let mut tape = Tape::default();
     for i in [0u8, 1, 3, 4, 5, 6, 7, 8] {
-        tl.push(u64::from(i) * 20, &pcma(u16::from(i), u32::from(i) * 160, i), &mut tape);
+        tl.push(
+            u64::from(i) * 20,
+            &pcma(u16::from(i), u32::from(i) * 160, i),
+            &mut tape,
+        );
     }
     tl.push(500, &pcma(2, 320, 2), &mut tape);
     tl.flush(&mut tape);
@@ -163,10 +190,16 @@ fn telephone_events_are_not_audio_and_not_loss() {
     assert_eq!((s.telephone_events, s.lost, s.duplicates), (2, 0, 0));
 
     // With another telephone-event payload type configured, 101 is unknown.
-    let mut tl = Timeline::new(TimelineConfig { telephone_event_pt: 96, ..Default::default() });
+    let mut tl = Timeline::new(TimelineConfig {
+        telephone_event_pt: 96,
+        ..Default::default()
+    });
     tl.push(0, &pkt(101, 1, 160, SSRC, &[5, 10, 0, 160]), &mut tape);
     tl.push(0, &pkt(96, 2, 160, SSRC, &[5, 10, 0, 160]), &mut tape);
-    assert_eq!((tl.stats().unknown_payload_type, tl.stats().telephone_events), (1, 1));
+    assert_eq!(
+        (tl.stats().unknown_payload_type, tl.stats().telephone_events),
+        (1, 1)
+    );
 }
 
 #[test]
@@ -174,11 +207,21 @@ fn new_ssrc_continues_on_the_wall_clock() {
     let mut tl = timeline();
     let mut tape = Tape::default();
     for i in 0..3u8 {
-        tl.push(u64::from(i) * 20, &pcma(u16::from(i), u32::from(i) * 160, 1), &mut tape);
+        tl.push(
+            u64::from(i) * 20,
+            &pcma(u16::from(i), u32::from(i) * 160, 1),
+            &mut tape,
+        );
     }
     // The engine restarts: new SSRC, random numbering, first packet 100 ms after the last one.
     for i in 0..2u8 {
-        let p = pkt(8, 40_000 + u16::from(i), 77_777 + u32::from(i) * 160, 0xABCD, &frame(2));
+        let p = pkt(
+            8,
+            40_000 + u16::from(i),
+            77_777 + u32::from(i) * 160,
+            0xABCD,
+            &frame(2),
+        );
         tl.push(140 + u64::from(i) * 20, &p, &mut tape);
     }
     tl.flush(&mut tape);
@@ -309,7 +352,13 @@ fn random_input_never_panics_and_output_is_bounded_by_time() {
         let r = next();
         let pt = [0u8, 8, 9, 13, 101, 77][(r % 6) as usize];
         let len = (r >> 8) as usize % 400;
-        let mut p = pkt(pt, (r >> 16) as u16 % 50, (r >> 32) as u32 % 100_000, SSRC ^ (r as u32 & 1), &vec![7; len]);
+        let mut p = pkt(
+            pt,
+            (r >> 16) as u16 % 50,
+            (r >> 32) as u32 % 100_000,
+            SSRC ^ (r as u32 & 1),
+            &vec![7; len],
+        );
         if r % 17 == 0 {
             p.truncate((r >> 40) as usize % p.len());
         }

@@ -1,52 +1,5 @@
 use super::*;
-
-/// Applies ops to in-memory files, checking they come in a legal order.
-#[derive(Default)]
-struct Disk {
-    files: Vec<Vec<u8>>,
-    open: bool,
-    appends: usize,
-    commits: usize,
-}
-
-impl Disk {
-    fn drain(&mut self, w: &mut RecordWriter) {
-        while let Some(op) = w.poll_op() {
-            match op {
-                FileOp::Open(h) => {
-                    assert!(!self.open, "open while a file is open");
-                    assert_eq!(h.data_size, 0);
-                    self.files.push(h.encode().to_vec());
-                    self.open = true;
-                }
-                FileOp::Append(b) => {
-                    assert!(self.open && !b.is_empty());
-                    self.files.last_mut().unwrap().extend_from_slice(b);
-                    self.appends += 1;
-                }
-                FileOp::Commit(h) | FileOp::Close(h) => {
-                    let f = self.files.last_mut().unwrap();
-                    assert_eq!(h.data_size as usize, f.len() - HEADER_LEN, "header agrees with data");
-                    f[..HEADER_LEN].copy_from_slice(&h.encode());
-                    if matches!(op, FileOp::Close(_)) {
-                        assert_eq!(h.data_size % h.rtp_len, 0, "closed file holds whole frames");
-                        self.open = false;
-                    } else {
-                        self.commits += 1;
-                    }
-                }
-            }
-        }
-    }
-
-    fn header(&self, i: usize) -> Header {
-        Header::decode(&self.files[i]).unwrap()
-    }
-
-    fn data(&self, i: usize) -> &[u8] {
-        &self.files[i][HEADER_LEN..]
-    }
-}
+use crate::core::test_disk::Disk;
 
 /// Audio whose bytes count up, so any loss or repeat shows.
 fn counting(start: usize, len: usize) -> Vec<u8> {
@@ -136,7 +89,15 @@ fn codec_change_starts_a_new_file() {
     assert_eq!(disk.header(0).codec, Codec::Pcma);
     assert_eq!(disk.header(0).data_size, 160);
     assert_eq!(&disk.data(0)[100..], &[0xD5; 60]);
-    assert_eq!(disk.header(1), Header { codec: Codec::G722, rtp_len: 320, increment: 320, data_size: 320 });
+    assert_eq!(
+        disk.header(1),
+        Header {
+            codec: Codec::G722,
+            rtp_len: 320,
+            increment: 320,
+            data_size: 320
+        }
+    );
 }
 
 #[test]
@@ -148,7 +109,10 @@ fn silence_before_the_codec_is_known_is_kept() {
     w.audio(&[7; 160]);
     w.close();
     disk.drain(&mut w);
-    assert_eq!(disk.data(0), &[[0xFFu8; 320].as_slice(), &[7; 160]].concat()[..]);
+    assert_eq!(
+        disk.data(0),
+        &[[0xFFu8; 320].as_slice(), &[7; 160]].concat()[..]
+    );
 }
 
 #[test]
