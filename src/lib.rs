@@ -15,6 +15,12 @@
 //!   the stick and the core.
 //! - [`cli`]: the `callrec` subcommands.
 
-pub mod core;
+pub mod agent;
+pub mod alloc_count;
 pub mod audio;
+pub mod cli;
+pub mod config;
+pub mod core;
+pub mod logger;
 pub mod platform;
+pub mod store;

@@ -59,7 +59,7 @@ impl Codec {
 }
 
 /// Steady-state G.722 (64 kbit/s) code for an all-zero input.
-pub const G722_SILENCE_BYTE: u8 = 0xFA;
+pub const G722_SILENCE_BYTE: u8 = 0xFD; // a run decodes to digital silence (audio::g722 tests)
 
 impl fmt::Display for Codec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -4,6 +4,7 @@
 //! and the next deadline come out. Everything here is tested deterministically.
 
 pub mod codec;
+pub mod control;
 pub mod record_file;
 pub mod recorder;
 pub mod rtp;

@@ -1,3 +1,4 @@
 //! The outside world behind narrow traits: storage, clock and USB stick detection.
 
+pub mod clock;
 pub mod usb;

@@ -81,7 +81,7 @@ fn header_commits_once_a_second() {
     // At every commit the header agrees with the data (checked by Disk); 60 ms still wait.
     let on_disk = disk.header(0).data_size;
     assert!(
-        (10_000 - 80) * 8 <= on_disk && on_disk <= 10_000 * 8,
+        ((10_000 - 80) * 8..=10_000 * 8).contains(&on_disk),
         "{on_disk}"
     );
     r.stop(StopReason::Requested).unwrap();

@@ -1,0 +1,173 @@
+//! The agent: a thin tokio shell (one thread) around the [`session::Session`].
+//!
+//! The main loop owns all state and waits on: the tap socket, the recorder's next deadline,
+//! commands from control clients, stick changes and SIGTERM/SIGINT. Control clients and the stick
+//! watcher run as their own tasks and talk to it through bounded channels.
+
+pub mod control;
+pub mod session;
+pub mod tap;
+
+use crate::config::board::Board;
+use crate::config::settings::Settings;
+use crate::config::ConfigError;
+use crate::platform::clock::{Clock, SystemClock};
+use crate::platform::usb::{StickSource, StickWatcher};
+use crate::store::fs::DirStorage;
+use core::fmt;
+use session::Session;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// How the agent is started: the board, and overrides for the host and tests.
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
+    pub board: Board,
+    pub settings: Option<PathBuf>,
+    pub usb_dir: Option<PathBuf>,
+    pub tap: Option<SocketAddr>,
+    pub control_socket: Option<PathBuf>,
+}
+
+/// Why the agent could not run.
+#[derive(Debug)]
+pub enum AgentError {
+    /// The board or settings file is wrong.
+    Config(ConfigError),
+    /// A socket or watcher could not be set up.
+    Setup { what: String, error: std::io::Error },
+}
+
+impl fmt::Display for AgentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AgentError::Config(e) => write!(f, "{e}"),
+            AgentError::Setup { what, error } => write!(f, "{what}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for AgentError {}
+
+fn setup(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> AgentError {
+    let what = what.into();
+    move |error| AgentError::Setup { what, error }
+}
+
+/// Runs the agent until SIGTERM or SIGINT.
+pub fn run(opts: AgentOptions) -> Result<(), AgentError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(setup("tokio runtime"))?;
+    runtime.block_on(main_loop(opts))
+}
+
+async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
+    let board = &opts.board;
+    let settings_path = opts
+        .settings
+        .clone()
+        .unwrap_or_else(|| board.settings.clone());
+    let settings = if settings_path.exists() {
+        Settings::load(&settings_path).map_err(AgentError::Config)?
+    } else {
+        log::info!(
+            "no settings at {}; using the defaults",
+            settings_path.display()
+        );
+        Settings::default()
+    };
+    if !board.usb_host && settings.mode == crate::config::settings::Mode::Local {
+        log::warn!(
+            "{} has no USB host port: local recording is not available",
+            board.model
+        );
+    }
+    let source = match &opts.usb_dir {
+        Some(dir) => StickSource::Directory(dir.clone()),
+        None => board.stick_source(),
+    };
+    let tap_addr = opts.tap.unwrap_or(board.tap);
+    let tap = tap::bind(tap_addr).map_err(setup(format!("tap {tap_addr}")))?;
+    let tap = tokio::net::UdpSocket::from_std(tap).map_err(setup("tap"))?;
+    let tap_local = tap.local_addr().map_err(setup("tap"))?;
+    let socket_path = opts
+        .control_socket
+        .clone()
+        .unwrap_or_else(|| board.control_socket.clone());
+    let listener = control::bind(&socket_path)
+        .map_err(setup(format!("control socket {}", socket_path.display())))?;
+    let mut watcher = StickWatcher::new(source).map_err(setup("USB stick watcher"))?;
+
+    let clock = SystemClock::new();
+    let factory: session::StorageFactory<DirStorage> = Box::new(|s| DirStorage::new(&s.path));
+    let mut session = Session::new(settings, factory, tap_local.to_string());
+    session.stick_changed(clock.now_ms(), watcher.current().cloned(), &clock);
+
+    let (job_tx, mut jobs) = mpsc::channel(control::QUEUE);
+    tokio::spawn(control::serve(listener, job_tx));
+    let (stick_tx, mut sticks) = mpsc::channel(4);
+    tokio::spawn(async move {
+        loop {
+            let stick = watcher.changed().await;
+            if stick_tx.send(stick).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut sigterm = signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut sigint = signal(tokio::signal::unix::SignalKind::interrupt())?;
+
+    log::info!(
+        "agent up: board {}, tap {tap_local}, control {}",
+        board.model,
+        socket_path.display()
+    );
+    // Ready line for supervisors and tests: printed once everything is bound.
+    println!(
+        "callrec agent ready tap={tap_local} control={}",
+        socket_path.display()
+    );
+
+    let far = Duration::from_secs(3600);
+    let sleep = tokio::time::sleep(far);
+    tokio::pin!(sleep);
+    let mut buf = [0u8; 4096];
+    loop {
+        let deadline = match session.poll_timeout() {
+            Some(ms) => clock.instant_at(ms),
+            None => std::time::Instant::now() + far,
+        };
+        sleep
+            .as_mut()
+            .reset(tokio::time::Instant::from_std(deadline));
+        tokio::select! {
+            biased;
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+            r = tap.recv_from(&mut buf) => match r {
+                Ok((n, _from)) => session.datagram(clock.now_ms(), &buf[..n], &clock),
+                Err(e) => log::warn!("tap receive: {e}"),
+            },
+            Some((cmd, reply)) = jobs.recv() => {
+                let response = session.command(clock.now_ms(), &cmd, &clock);
+                let _ = reply.send(response);
+            }
+            Some(stick) = sticks.recv() => session.stick_changed(clock.now_ms(), stick, &clock),
+            () = &mut sleep => session.timeout(clock.now_ms(), &clock),
+        }
+    }
+    log::info!("agent stopping");
+    session.shutdown(&clock);
+    let _ = std::fs::remove_file(&socket_path);
+    Ok(())
+}
+
+fn signal(
+    kind: tokio::signal::unix::SignalKind,
+) -> Result<tokio::signal::unix::Signal, AgentError> {
+    tokio::signal::unix::signal(kind).map_err(setup("signal handler"))
+}

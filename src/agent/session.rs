@@ -1,0 +1,353 @@
+//! Glue between the recorder and the stick: performs the recorder's file ops on a [`Storage`],
+//! follows the stick as it comes and goes, and answers commands. No sockets here, and time comes
+//! from a [`Clock`], so tests drive it directly with a fault-injecting storage.
+
+use crate::config::settings::{Mode, Settings};
+use crate::core::control::{Command, Counters, Response, Status, StickStatus};
+use crate::core::record_file::{file_name, Header};
+use crate::core::recorder::{Recorder, StickState, StopReason};
+use crate::core::rtp::RtpError;
+use crate::core::writer::FileOp;
+use crate::platform::clock::Clock;
+use crate::platform::usb::Stick;
+use crate::store::repair::repair_dir;
+use crate::store::{RecordSink, Storage, StorageError};
+
+/// Files listed in the status of one recording; older names are dropped past this.
+const MAX_LISTED_FILES: usize = 64;
+/// `Record_…_N.wav` names tried within one second before giving up.
+const MAX_NAME_TRIES: u32 = 99;
+
+/// Makes the storage for a stick that appeared.
+pub type StorageFactory<S> = Box<dyn FnMut(&Stick) -> S>;
+
+/// See the module doc.
+pub struct Session<S: Storage> {
+    recorder: Recorder,
+    settings: Settings,
+    make_storage: StorageFactory<S>,
+    stick: Option<Stick>,
+    storage: Option<S>,
+    free_bytes: Option<u64>,
+    file: Option<OpenRecord<S::File>>,
+    files: Vec<String>,
+    tap: String,
+    packet_allocations: u64,
+}
+
+struct OpenRecord<F> {
+    file: F,
+    name: String,
+    header: Header,
+}
+
+impl<S: Storage> Session<S> {
+    pub fn new(settings: Settings, make_storage: StorageFactory<S>, tap: String) -> Session<S> {
+        Session {
+            recorder: Recorder::new(settings.recorder_config()),
+            settings,
+            make_storage,
+            stick: None,
+            storage: None,
+            free_bytes: None,
+            file: None,
+            files: Vec::with_capacity(MAX_LISTED_FILES),
+            tap,
+            packet_allocations: 0,
+        }
+    }
+
+    /// New settings: they apply from the next recording.
+    pub fn set_settings(&mut self, settings: Settings) {
+        self.recorder.set_config(settings.recorder_config());
+        self.settings = settings;
+    }
+
+    /// The stick appeared, changed or went away.
+    pub fn stick_changed(&mut self, now_ms: u64, stick: Option<Stick>, clock: &impl Clock) {
+        let recording = self.recorder.state() != crate::core::recorder::State::Idle;
+        match &stick {
+            None => {
+                log::warn!("USB stick removed");
+                if recording || self.file.is_some() {
+                    self.fail(StorageError::Gone);
+                }
+                self.storage = None;
+                self.free_bytes = None;
+            }
+            Some(s) if s.read_only => {
+                log::warn!("USB stick at {} is read-only", s.path.display());
+                if recording || self.file.is_some() {
+                    self.fail(StorageError::ReadOnly);
+                }
+                self.storage = None;
+                self.free_bytes = None;
+            }
+            Some(s) => {
+                let same = self
+                    .stick
+                    .as_ref()
+                    .is_some_and(|old| old.mount_id == s.mount_id);
+                if !same {
+                    log::info!("USB stick at {} ({})", s.path.display(), s.fs_type);
+                    if recording || self.file.is_some() {
+                        // A different stick under the same path: the open file is not on it.
+                        self.fail(StorageError::Gone);
+                    }
+                    repair_stick(&s.path);
+                    self.storage = Some((self.make_storage)(s));
+                    self.refresh_free_space();
+                }
+            }
+        }
+        self.stick = stick;
+        let _ = (now_ms, clock);
+    }
+
+    fn refresh_free_space(&mut self) -> Option<u64> {
+        self.free_bytes = self.storage.as_ref().and_then(|s| s.free_bytes().ok());
+        self.free_bytes
+    }
+
+    /// A datagram from the tap.
+    pub fn datagram(&mut self, now_ms: u64, datagram: &[u8], clock: &impl Clock) {
+        let before = crate::alloc_count::allocations();
+        self.recorder.handle_datagram(now_ms, datagram);
+        let opened = self.drain(clock);
+        if !opened {
+            self.packet_allocations += crate::alloc_count::allocations() - before;
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.recorder.poll_timeout()
+    }
+
+    pub fn timeout(&mut self, now_ms: u64, clock: &impl Clock) {
+        if self.recorder.handle_timeout(now_ms) {
+            if let Some(free) = self.refresh_free_space() {
+                self.recorder.handle_free_space(free);
+            }
+        }
+        self.drain(clock);
+    }
+
+    /// Carries out a command.
+    pub fn command(&mut self, now_ms: u64, cmd: &Command, clock: &impl Clock) -> Response {
+        let result = match cmd {
+            Command::Status => Ok(()),
+            Command::Start if self.settings.mode == Mode::Off => {
+                return self.refuse("recording_off", "recording is switched off in the settings")
+            }
+            Command::Start => {
+                let stick = StickState {
+                    present: self.stick.is_some(),
+                    read_only: self.stick.as_ref().is_some_and(|s| s.read_only),
+                    free_bytes: self.refresh_free_space().unwrap_or(0),
+                };
+                self.recorder.start(now_ms, stick).map(|()| {
+                    self.files.clear();
+                    self.packet_allocations = 0;
+                    log::info!("recording started");
+                })
+            }
+            Command::Stop => self.recorder.stop(StopReason::Requested),
+            Command::Pause => self.recorder.pause(),
+            Command::Resume => self.recorder.resume(now_ms),
+        };
+        self.drain(clock);
+        match result {
+            Ok(()) => {
+                if matches!(cmd, Command::Stop) {
+                    self.log_stop();
+                }
+                Response::ok(None, self.status())
+            }
+            Err(refusal) => self.refuse(refusal.name(), refusal.message()),
+        }
+    }
+
+    /// Stops a recording because the agent is going down.
+    pub fn shutdown(&mut self, clock: &impl Clock) {
+        if self.recorder.stop(StopReason::Shutdown).is_ok() {
+            self.drain(clock);
+            self.log_stop();
+        }
+    }
+
+    fn refuse(&self, code: &str, message: &str) -> Response {
+        Response::error(None, code, message.into(), Some(self.status()))
+    }
+
+    fn log_stop(&self) {
+        let s = self.recorder.stats();
+        log::info!(
+            "recording stopped ({}): {} ms in {} file(s)",
+            self.recorder.last_stop().map_or("?", StopReason::name),
+            s.recorded_ms,
+            self.files.len()
+        );
+    }
+
+    /// Performs pending file ops. Returns true if a file was opened (allocations expected).
+    fn drain(&mut self, clock: &impl Clock) -> bool {
+        let mut opened = false;
+        while let Some(op) = self.recorder.poll_op() {
+            let result = match op {
+                FileOp::Open(header) => {
+                    opened = true;
+                    open_next(&mut self.storage, clock, header).map(|rec| {
+                        log::info!("writing {}", rec.name);
+                        if self.files.len() == MAX_LISTED_FILES {
+                            self.files.remove(0);
+                        }
+                        self.files.push(rec.name.clone());
+                        self.file = Some(rec);
+                    })
+                }
+                FileOp::Append(bytes) => match self.file.as_mut() {
+                    Some(rec) => rec.file.append(bytes),
+                    None => Err(StorageError::Gone),
+                },
+                FileOp::Commit(header) | FileOp::Close(header) => {
+                    let close = matches!(op, FileOp::Close(_));
+                    match self.file.as_mut() {
+                        Some(rec) => {
+                            rec.header = header;
+                            let r = rec.file.write_header(&header.encode());
+                            let r = r.and_then(|()| rec.file.sync());
+                            if close && r.is_ok() {
+                                log::info!("closed {} ({} ms)", rec.name, header.duration_ms());
+                                self.file = None;
+                            }
+                            r
+                        }
+                        None => Err(StorageError::Gone),
+                    }
+                }
+            };
+            if let Err(e) = result {
+                self.fail(e);
+                break;
+            }
+        }
+        opened
+    }
+
+    /// The stick failed: stop with its reason, keep what is on it readable.
+    fn fail(&mut self, e: StorageError) {
+        let reason = e.stop_reason();
+        log::warn!("recording stopped: {e}");
+        self.recorder.abort(reason);
+        if let Some(mut rec) = self.file.take() {
+            salvage(&mut rec);
+        }
+    }
+
+    pub fn status(&self) -> Status {
+        let s = self.recorder.stats();
+        let t = s.timeline;
+        let malformed = RtpError::ALL
+            .iter()
+            .filter(|e| t.malformed[e.index()] > 0)
+            .map(|e| (e.name().to_string(), t.malformed[e.index()]))
+            .collect();
+        Status {
+            state: self.recorder.state().name().into(),
+            mode: self.settings.mode.name().into(),
+            file: self.file.as_ref().map(|r| r.name.clone()),
+            files: self.files.clone(),
+            recorded_ms: s.recorded_ms,
+            last_stop: self.recorder.last_stop().map(|r| r.name().into()),
+            stick: StickStatus {
+                present: self.stick.is_some(),
+                path: self.stick.as_ref().map(|s| s.path.display().to_string()),
+                read_only: self.stick.as_ref().is_some_and(|s| s.read_only),
+                free_bytes: self.free_bytes,
+            },
+            tap: self.tap.clone(),
+            counters: Counters {
+                received: t.received,
+                audio: t.audio,
+                malformed,
+                unknown_payload_type: t.unknown_payload_type,
+                oversized: t.oversized,
+                telephone_events: t.telephone_events,
+                comfort_noise: t.comfort_noise,
+                reordered: t.reordered,
+                duplicates: t.duplicates,
+                late: t.late,
+                lost: t.lost,
+                out_of_sequence: t.out_of_sequence,
+                ssrc_changes: t.ssrc_changes,
+                discontinuities: t.discontinuities,
+                paused_packets: s.paused_packets,
+                silence_ms: t.silence_ticks / 8,
+                packet_path_allocations: crate::alloc_count::ENABLED
+                    .then_some(self.packet_allocations),
+            },
+        }
+    }
+}
+
+/// Creates the next free `Record_…` name and writes the opening header.
+fn open_next<S: Storage>(
+    storage: &mut Option<S>,
+    clock: &impl Clock,
+    header: Header,
+) -> Result<OpenRecord<S::File>, StorageError> {
+    let storage = storage.as_mut().ok_or(StorageError::Gone)?;
+    let stamp = clock.local_time();
+    for n in 1..=MAX_NAME_TRIES {
+        let name = file_name(&stamp, n);
+        if let Some(mut file) = storage.create_new(&name)? {
+            // A plain write, so the appends that follow start after the header.
+            file.append(&header.encode())?;
+            return Ok(OpenRecord {
+                file,
+                name: name.as_str().to_owned(),
+                header,
+            });
+        }
+    }
+    Err(StorageError::NamesExhausted)
+}
+
+/// After a failure, makes the header agree with the whole frames that reached the file, if the
+/// stick still lets us. Errors are ignored: the file is repaired when the stick comes back.
+fn salvage<F: RecordSink>(rec: &mut OpenRecord<F>) {
+    let Ok(len) = rec.file.len() else { return };
+    let recovered = crate::core::record_file::recover(rec.header, len);
+    if rec
+        .file
+        .write_header(&recovered.header.encode())
+        .and_then(|()| rec.file.sync())
+        .is_ok()
+    {
+        log::info!("kept {} ({} ms)", rec.name, recovered.header.duration_ms());
+    }
+}
+
+/// Repairs files a power cut or kill -9 left with a lagging header.
+fn repair_stick(dir: &std::path::Path) {
+    match repair_dir(dir) {
+        Ok(results) => {
+            for (path, r) in results {
+                match r {
+                    Ok(Some(fix)) => log::warn!(
+                        "repaired {}: dataSize {} -> {}",
+                        path.display(),
+                        fix.before,
+                        fix.after
+                    ),
+                    Ok(None) => {}
+                    Err(e) => log::warn!("cannot repair {}: {e}", path.display()),
+                }
+            }
+        }
+        Err(e) => log::warn!("cannot scan {} for repairs: {e}", dir.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

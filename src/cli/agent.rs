@@ -1,0 +1,44 @@
+//! `callrec agent`: runs the daemon.
+
+use super::{string, CliError};
+use crate::agent::{run as run_agent, AgentOptions};
+use crate::config::board::Board;
+use lexopt::Arg;
+use std::path::PathBuf;
+
+pub fn run(mut p: lexopt::Parser) -> Result<(), CliError> {
+    let mut board = None;
+    let mut settings = None;
+    let mut usb_dir = None;
+    let mut tap = None;
+    let mut control_socket = None;
+    let mut level = std::env::var("CALLREC_LOG").unwrap_or_else(|_| "info".into());
+    while let Some(arg) = p.next()? {
+        match arg {
+            Arg::Long("board") => board = Some(PathBuf::from(p.value()?)),
+            Arg::Long("settings") => settings = Some(PathBuf::from(p.value()?)),
+            Arg::Long("usb-dir") => usb_dir = Some(PathBuf::from(p.value()?)),
+            Arg::Long("tap") => {
+                let v = string(&mut p)?;
+                tap = Some(
+                    v.parse()
+                        .map_err(|_| CliError::usage(format!("bad --tap {v:?}")))?,
+                );
+            }
+            Arg::Long("control-socket") => control_socket = Some(PathBuf::from(p.value()?)),
+            Arg::Long("log") => level = string(&mut p)?,
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    crate::logger::init(&level).map_err(CliError::usage)?;
+    let board_path = board.ok_or_else(|| CliError::usage("agent needs --board FILE"))?;
+    let board = Board::load(&board_path).map_err(|e| CliError::failed(e.to_string()))?;
+    let opts = AgentOptions {
+        board,
+        settings,
+        usb_dir,
+        tap,
+        control_socket,
+    };
+    run_agent(opts).map_err(|e| CliError::failed(e.to_string()))
+}

@@ -1,0 +1,127 @@
+//! `callrec export`: a Record file to a RIFF WAV that players understand. PCM16 by default
+//! (G.711 expanded, G.722 decoded to 16 kHz); `--keep-codec` keeps G.711 as A-law/μ-law WAV.
+//! Streams in fixed-size blocks: memory does not grow with the recording.
+
+use super::CliError;
+use crate::audio::g711::{alaw_to_linear, ulaw_to_linear};
+use crate::audio::g722::G722Decoder;
+use crate::audio::wav::{needs_pad, wav_header, WavFormat};
+use crate::core::codec::Codec;
+use crate::store::reader::RecordReader;
+use lexopt::Arg;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+const BLOCK: usize = 4096;
+
+pub fn run(mut p: lexopt::Parser) -> Result<(), CliError> {
+    let mut paths = Vec::new();
+    let mut keep_codec = false;
+    while let Some(arg) = p.next()? {
+        match arg {
+            Arg::Long("keep-codec") => keep_codec = true,
+            Arg::Value(v) if paths.len() < 2 => paths.push(PathBuf::from(v)),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    let [input, output] = <[PathBuf; 2]>::try_from(paths)
+        .map_err(|_| CliError::usage("export needs FILE and OUT.wav"))?;
+    let written = export(&input, &output, keep_codec).map_err(CliError::failed)?;
+    println!(
+        "{}: {} ms -> {}",
+        input.display(),
+        written.duration_ms,
+        output.display()
+    );
+    Ok(())
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exported {
+    pub format: WavFormat,
+    pub duration_ms: u64,
+}
+
+/// Exports `input` to `output`.
+pub fn export(input: &Path, output: &Path, keep_codec: bool) -> Result<Exported, String> {
+    let mut reader = RecordReader::open(input).map_err(|e| format!("{}: {e}", input.display()))?;
+    let header = reader.header();
+    if reader.stale() {
+        log::warn!(
+            "{}: header was stale; exporting the recovered data",
+            input.display()
+        );
+    }
+    let format = match (header.codec, keep_codec) {
+        (Codec::Pcma, true) => WavFormat::Alaw,
+        (Codec::Pcmu, true) => WavFormat::Mulaw,
+        (Codec::G722, true) => {
+            return Err(
+                "--keep-codec: WAV has no G.722 format players accept; export without it".into(),
+            )
+        }
+        (Codec::Pcma | Codec::Pcmu, false) => WavFormat::Pcm16 { sample_rate: 8000 },
+        (Codec::G722, false) => WavFormat::Pcm16 {
+            sample_rate: 16_000,
+        },
+    };
+    // Output bytes per input byte: 1 kept, 2 for G.711 → PCM16, 4 for G.722 → 16 kHz PCM16.
+    let scale: u64 = match format {
+        WavFormat::Alaw | WavFormat::Mulaw => 1,
+        WavFormat::Pcm16 { sample_rate: 8000 } => 2,
+        WavFormat::Pcm16 { .. } => 4,
+    };
+    let data_len = u64::from(header.data_size) * scale;
+    let data_len = u32::try_from(data_len)
+        .ok()
+        .filter(|&n| n <= u32::MAX - 64)
+        .ok_or("the recording is too long for one WAV file (4 GiB); try --keep-codec")?;
+    let out_err = |e: std::io::Error| format!("{}: {e}", output.display());
+    let mut out = BufWriter::new(File::create(output).map_err(out_err)?);
+    out.write_all(&wav_header(format, data_len))
+        .map_err(out_err)?;
+
+    let mut block = [0u8; BLOCK];
+    let mut pcm = [0i16; BLOCK * 2];
+    let mut bytes = [0u8; BLOCK * 4];
+    let mut g722 = G722Decoder::new();
+    loop {
+        let n = reader
+            .read(&mut block)
+            .map_err(|e| format!("{}: {e}", input.display()))?;
+        if n == 0 {
+            break;
+        }
+        let input = &block[..n];
+        let samples = match (header.codec, format) {
+            (_, WavFormat::Alaw | WavFormat::Mulaw) => {
+                out.write_all(input).map_err(out_err)?;
+                continue;
+            }
+            (Codec::Pcma, _) => expand(input, &mut pcm, alaw_to_linear),
+            (Codec::Pcmu, _) => expand(input, &mut pcm, ulaw_to_linear),
+            (Codec::G722, _) => g722.decode(input, &mut pcm),
+        };
+        for (i, s) in pcm[..samples].iter().enumerate() {
+            bytes[2 * i..2 * i + 2].copy_from_slice(&s.to_le_bytes());
+        }
+        out.write_all(&bytes[..2 * samples]).map_err(out_err)?;
+    }
+    if needs_pad(data_len) {
+        out.write_all(&[0]).map_err(out_err)?;
+    }
+    out.flush().map_err(out_err)?;
+    Ok(Exported {
+        format,
+        duration_ms: header.duration_ms(),
+    })
+}
+
+fn expand(input: &[u8], out: &mut [i16], law: fn(u8) -> i16) -> usize {
+    for (o, &b) in out.iter_mut().zip(input) {
+        *o = law(b);
+    }
+    input.len()
+}

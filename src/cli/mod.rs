@@ -1,0 +1,89 @@
+//! The `callrec` command line: `agent`, `ctl`, `info`, `export`, `repair`.
+
+mod agent;
+mod ctl;
+mod export;
+mod info;
+mod repair;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+pub const USAGE: &str = "\
+callrec: call recording for BX/GP-series desk phones
+
+usage:
+  callrec agent --board FILE [--settings FILE] [--usb-dir DIR] [--tap ADDR:PORT]
+                [--control-socket PATH] [--log LEVEL]
+  callrec ctl [--control-socket PATH | --board FILE] start|stop|pause|resume|status [--json]
+  callrec info FILE [--json]
+  callrec export FILE OUT.wav [--keep-codec]
+  callrec repair DIR|FILE
+
+exit status: 0 done, 1 refused or failed (the reason is printed), 2 bad usage";
+
+/// A failure of a subcommand: what to print and the exit status.
+#[derive(Debug)]
+pub struct CliError {
+    pub message: String,
+    pub code: u8,
+}
+
+impl CliError {
+    pub fn usage(message: impl Into<String>) -> CliError {
+        CliError {
+            message: format!("{}\n\n{USAGE}", message.into()),
+            code: 2,
+        }
+    }
+
+    pub fn failed(message: impl Into<String>) -> CliError {
+        CliError {
+            message: message.into(),
+            code: 1,
+        }
+    }
+}
+
+impl From<lexopt::Error> for CliError {
+    fn from(e: lexopt::Error) -> Self {
+        CliError::usage(e.to_string())
+    }
+}
+
+pub fn main(args: Vec<OsString>) -> ExitCode {
+    match dispatch(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("callrec: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+fn dispatch(args: Vec<OsString>) -> Result<(), CliError> {
+    let mut args = args.into_iter();
+    let sub = args.next().and_then(|s| s.into_string().ok());
+    let rest = lexopt::Parser::from_args(args);
+    match sub.as_deref() {
+        Some("agent") => agent::run(rest),
+        Some("ctl") => ctl::run(rest),
+        Some("info") => info::run(rest),
+        Some("export") => export::run(rest),
+        Some("repair") => repair::run(rest),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(CliError::usage(format!("unknown command {other:?}"))),
+        None => Err(CliError::usage("no command given")),
+    }
+}
+
+/// The next value of an option as a string.
+fn string(parser: &mut lexopt::Parser) -> Result<String, CliError> {
+    parser
+        .value()?
+        .into_string()
+        .map_err(|_| CliError::usage("option value is not UTF-8"))
+}

@@ -1,0 +1,155 @@
+//! The recording settings (the web UI's page): a small JSON file, every field optional.
+
+use super::{read_json, ConfigError};
+use crate::core::codec::DEFAULT_TELEPHONE_EVENT_PT;
+use crate::core::record_file::FAT32_MAX_FILE;
+use crate::core::recorder::RecorderConfig;
+use crate::core::timeline::{TimelineConfig, MAX_WINDOW};
+use crate::core::writer::MIN_SIZE_LIMIT;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// How calls are recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// `Record_` files on the USB stick.
+    Local,
+    /// Recording is switched off.
+    Off,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Local => "local",
+            Mode::Off => "off",
+        }
+    }
+}
+
+/// The settings file. Unknown fields are ignored (a newer web UI may write more).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub mode: Mode,
+    /// Largest `Record_` file in bytes; the next file starts past it (FAT32: under 4 GiB).
+    pub size_limit_bytes: u64,
+    /// Free space on the stick that recording never uses.
+    pub reserve_bytes: u64,
+    /// Dynamic payload type of telephone-event (96–127).
+    pub telephone_event_pt: u8,
+    /// Packets held to put reordered ones back in order (1–16).
+    pub reorder_window: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let rec = RecorderConfig::default();
+        Settings {
+            mode: Mode::Local,
+            size_limit_bytes: rec.size_limit,
+            reserve_bytes: rec.reserve_bytes,
+            telephone_event_pt: DEFAULT_TELEPHONE_EVENT_PT,
+            reorder_window: rec.timeline.window,
+        }
+    }
+}
+
+impl Settings {
+    /// Loads and checks a settings file.
+    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+        let s: Settings = read_json(path)?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, message: String| Err(ConfigError::Invalid { field, message });
+        if !(MIN_SIZE_LIMIT..FAT32_MAX_FILE + 1).contains(&self.size_limit_bytes) {
+            return invalid(
+                "size_limit_bytes",
+                format!("must be from {MIN_SIZE_LIMIT} to {FAT32_MAX_FILE} (FAT32 holds less than 4 GiB)"),
+            );
+        }
+        if !(96..=127).contains(&self.telephone_event_pt) {
+            return invalid(
+                "telephone_event_pt",
+                "must be a dynamic payload type, 96 to 127".into(),
+            );
+        }
+        if !(1..=MAX_WINDOW).contains(&self.reorder_window) {
+            return invalid(
+                "reorder_window",
+                format!("must be from 1 to {MAX_WINDOW} packets"),
+            );
+        }
+        Ok(())
+    }
+
+    pub fn recorder_config(&self) -> RecorderConfig {
+        let base = RecorderConfig::default();
+        RecorderConfig {
+            timeline: TimelineConfig {
+                window: self.reorder_window,
+                telephone_event_pt: self.telephone_event_pt,
+                ..base.timeline
+            },
+            size_limit: self.size_limit_bytes,
+            reserve_bytes: self.reserve_bytes,
+            ..base
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_file_takes_defaults_and_unknown_fields_are_ignored() {
+        let s: Settings =
+            serde_json::from_str(r#"{"size_limit_bytes": 1048576, "future": 1}"#).unwrap();
+        assert_eq!(s.size_limit_bytes, 1 << 20);
+        assert_eq!(s.mode, Mode::Local);
+        assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn out_of_range_values_name_their_field() {
+        let field = |s: Settings| match s.validate() {
+            Err(ConfigError::Invalid { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        let d = Settings::default();
+        assert_eq!(
+            field(Settings {
+                size_limit_bytes: 1 << 32,
+                ..d.clone()
+            }),
+            "size_limit_bytes"
+        );
+        assert_eq!(
+            field(Settings {
+                size_limit_bytes: 100,
+                ..d.clone()
+            }),
+            "size_limit_bytes"
+        );
+        assert_eq!(
+            field(Settings {
+                telephone_event_pt: 8,
+                ..d.clone()
+            }),
+            "telephone_event_pt"
+        );
+        assert_eq!(
+            field(Settings {
+                reorder_window: 0,
+                ..d.clone()
+            }),
+            "reorder_window"
+        );
+        assert!(serde_json::from_str::<Settings>(r#"{"mode":"cloud"}"#).is_err());
+    }
+}

@@ -1,0 +1,284 @@
+//! The agent's control protocol: JSON lines over a Unix socket (documented in
+//! `docs/control-protocol.md`). Parsing and encoding only; the socket is the shell's.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The protocol version this agent speaks.
+pub const VERSION: u32 = 1;
+/// Longest request line, newline included; a longer one is refused and the connection closed.
+pub const MAX_LINE: usize = 4096;
+
+/// A request from a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Start,
+    Stop,
+    Pause,
+    Resume,
+    Status,
+}
+
+impl Command {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Start => "start",
+            Command::Stop => "stop",
+            Command::Pause => "pause",
+            Command::Resume => "resume",
+            Command::Status => "status",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Command> {
+        Some(match name {
+            "start" => Command::Start,
+            "stop" => Command::Stop,
+            "pause" => Command::Pause,
+            "resume" => Command::Resume,
+            "status" => Command::Status,
+            _ => return None,
+        })
+    }
+}
+
+/// One parsed request line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub command: Command,
+    /// Echoed back in the response, so a client can match answers to questions.
+    pub id: Option<serde_json::Value>,
+}
+
+/// Why a request line was refused. The client is at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    /// Not a JSON object.
+    BadJson(String),
+    /// `v` is missing or not a version this agent speaks.
+    UnsupportedVersion(Option<u64>),
+    /// `cmd` is missing.
+    MissingCommand,
+    /// `cmd` names nothing this agent does (the commands of later versions included).
+    UnknownCommand(String),
+}
+
+impl RequestError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            RequestError::BadJson(_) => "bad_json",
+            RequestError::UnsupportedVersion(_) => "unsupported_version",
+            RequestError::MissingCommand => "missing_command",
+            RequestError::UnknownCommand(_) => "unknown_command",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            RequestError::BadJson(e) => format!("not a JSON object: {e}"),
+            RequestError::UnsupportedVersion(v) => {
+                format!("protocol version {v:?} not supported; this agent speaks {VERSION}")
+            }
+            RequestError::MissingCommand => "no \"cmd\" in the request".into(),
+            RequestError::UnknownCommand(c) => format!("unknown command {c:?}"),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawRequest {
+    v: Option<serde_json::Value>,
+    cmd: Option<String>,
+    id: Option<serde_json::Value>,
+}
+
+/// Parses one line (without its newline). Unknown fields are ignored, so newer clients can
+/// add optional fields without breaking older agents.
+pub fn parse_request(line: &[u8]) -> Result<Request, (RequestError, Option<serde_json::Value>)> {
+    let raw: RawRequest =
+        serde_json::from_slice(line).map_err(|e| (RequestError::BadJson(e.to_string()), None))?;
+    let id = raw.id;
+    let v = raw.v.as_ref().and_then(serde_json::Value::as_u64);
+    if v != Some(u64::from(VERSION)) {
+        return Err((RequestError::UnsupportedVersion(v), id));
+    }
+    let Some(cmd) = raw.cmd else {
+        return Err((RequestError::MissingCommand, id));
+    };
+    let Some(command) = Command::from_name(&cmd) else {
+        let shown: String = cmd.chars().take(64).collect();
+        return Err((RequestError::UnknownCommand(shown), id));
+    };
+    Ok(Request { command, id })
+}
+
+/// Encodes a request line (for `callrec ctl`).
+pub fn encode_request(command: &Command) -> String {
+    format!("{{\"v\":{VERSION},\"cmd\":\"{}\"}}\n", command.name())
+}
+
+/// An error in a response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+}
+
+/// A response line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub v: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<serde_json::Value>,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+}
+
+impl Response {
+    pub fn ok(id: Option<serde_json::Value>, status: Status) -> Response {
+        Response {
+            v: VERSION,
+            id,
+            ok: true,
+            error: None,
+            status: Some(status),
+        }
+    }
+
+    pub fn error(
+        id: Option<serde_json::Value>,
+        code: &str,
+        message: String,
+        status: Option<Status>,
+    ) -> Response {
+        let error = Some(ErrorBody {
+            code: code.into(),
+            message,
+        });
+        Response {
+            v: VERSION,
+            id,
+            ok: false,
+            error,
+            status,
+        }
+    }
+
+    /// The response as one line, newline included.
+    pub fn encode(&self) -> String {
+        // Serialising these plain structs cannot fail (no maps with non-string keys).
+        let mut s = serde_json::to_string(self).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+}
+
+/// The agent's state as clients see it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// `idle`, `recording` or `paused`.
+    pub state: String,
+    /// `local` or `off`.
+    pub mode: String,
+    /// The file being written, if one is open.
+    pub file: Option<String>,
+    /// Files of the current (or last) recording, oldest first.
+    pub files: Vec<String>,
+    /// Length of the current (or last) recording in ms, paused time excluded.
+    pub recorded_ms: u64,
+    /// Why the last recording ended (`requested`, `stick_full`, `stick_removed`, …).
+    pub last_stop: Option<String>,
+    pub stick: StickStatus,
+    /// The tap's local address.
+    pub tap: String,
+    pub counters: Counters,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StickStatus {
+    pub present: bool,
+    pub path: Option<String>,
+    pub read_only: bool,
+    pub free_bytes: Option<u64>,
+}
+
+/// Packet counters of the current (or last) recording.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub received: u64,
+    pub audio: u64,
+    /// Malformed datagrams by reason (`too_short`, `bad_version`, …).
+    pub malformed: BTreeMap<String, u64>,
+    pub unknown_payload_type: u64,
+    pub oversized: u64,
+    pub telephone_events: u64,
+    pub comfort_noise: u64,
+    pub reordered: u64,
+    pub duplicates: u64,
+    pub late: u64,
+    pub lost: u64,
+    pub out_of_sequence: u64,
+    pub ssrc_changes: u64,
+    pub discontinuities: u64,
+    pub paused_packets: u64,
+    pub silence_ms: u64,
+    /// Heap allocations made while handling packets (only in an `alloc-count` build).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packet_path_allocations: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_requests() {
+        let r = parse_request(br#"{"v":1,"cmd":"start","id":7,"future":"ignored"}"#).unwrap();
+        assert_eq!(
+            r,
+            Request {
+                command: Command::Start,
+                id: Some(json!(7))
+            }
+        );
+        for c in ["start", "stop", "pause", "resume", "status"] {
+            let line = format!("{{\"v\":1,\"cmd\":\"{c}\"}}");
+            assert_eq!(parse_request(line.as_bytes()).unwrap().command.name(), c);
+        }
+    }
+
+    #[test]
+    fn refuses_bad_requests_with_codes() {
+        let code = |l: &[u8]| parse_request(l).unwrap_err().0.code();
+        assert_eq!(code(b"start"), "bad_json");
+        assert_eq!(code(b"[1,2]"), "bad_json");
+        assert_eq!(code(b"\xff\xfe"), "bad_json");
+        assert_eq!(code(br#"{"cmd":"start"}"#), "unsupported_version");
+        assert_eq!(code(br#"{"v":2,"cmd":"start"}"#), "unsupported_version");
+        assert_eq!(code(br#"{"v":"1","cmd":"start"}"#), "unsupported_version");
+        assert_eq!(code(br#"{"v":1}"#), "missing_command");
+        assert_eq!(code(br#"{"v":1,"cmd":"launch"}"#), "unknown_command");
+        assert_eq!(code(br#"{"v":1,"cmd":7}"#), "bad_json");
+        let (e, id) = parse_request(br#"{"v":1,"cmd":"x","id":"a"}"#).unwrap_err();
+        assert_eq!((e.code(), id), ("unknown_command", Some(json!("a"))));
+    }
+
+    #[test]
+    fn encodes_byte_exact() {
+        assert_eq!(
+            encode_request(&Command::Pause),
+            "{\"v\":1,\"cmd\":\"pause\"}\n"
+        );
+        let r = Response::error(Some(json!(3)), "no_stick", "no USB stick".into(), None);
+        assert_eq!(
+            r.encode(),
+            "{\"v\":1,\"id\":3,\"ok\":false,\"error\":{\"code\":\"no_stick\",\"message\":\"no USB stick\"}}\n"
+        );
+        let back: Response = serde_json::from_str(r.encode().trim_end()).unwrap();
+        assert_eq!(back, r);
+    }
+}
