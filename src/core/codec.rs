@@ -46,9 +46,8 @@ impl Codec {
 
     /// The byte that encodes silence, repeated for any number of clock ticks.
     ///
-    /// PCMA 0xD5 and PCMU 0xFF are the G.711 codes for zero. For G.722 it is the steady-state
-    /// output of the encoder for digital silence (see `audio::g722` tests, which check that it
-    /// decodes to silence).
+    /// PCMA 0xD5 and PCMU 0xFF are the G.711 codes for zero; for G.722 see
+    /// [`G722_SILENCE_BYTE`].
     pub fn silence_byte(self) -> u8 {
         match self {
             Codec::Pcma => 0xD5,
@@ -58,8 +57,11 @@ impl Codec {
     }
 }
 
-/// Steady-state G.722 (64 kbit/s) code for an all-zero input.
-pub const G722_SILENCE_BYTE: u8 = 0xFD; // a run decodes to digital silence (audio::g722 tests)
+/// The G.722 (64 kbit/s) byte written for silence: a run of it decodes to exact zeros after
+/// the decoder settles (within 100 samples), and no other byte decodes quieter (tested in
+/// `audio::g722`). The encoder has no single steady-state byte for digital silence, so a run of
+/// one byte chosen by its decoded output is the "encoded silent frame" of the file format.
+pub const G722_SILENCE_BYTE: u8 = 0xFD;
 
 impl fmt::Display for Codec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
