@@ -161,6 +161,8 @@ pub struct Timeline {
     /// The first tick not yet handed to the sink.
     next_out: u64,
     codec: Option<Codec>,
+    /// Payload length of the first audio packet: clock placements are rounded to it.
+    frame: u64,
     slots: [Slot; MAX_WINDOW],
     used: usize,
     history: [i64; HISTORY],
@@ -177,6 +179,7 @@ impl Timeline {
             anchor: Anchor::AtEnd,
             next_out: 0,
             codec: None,
+            frame: 0,
             slots: core::array::from_fn(|_| Slot {
                 out: 0,
                 ext_seq: 0,
@@ -201,6 +204,7 @@ impl Timeline {
         self.anchor = Anchor::AtEnd;
         self.next_out = 0;
         self.codec = None;
+        self.frame = 0;
         self.used = 0;
         self.history = [i64::MIN; HISTORY];
         self.stats = TimelineStats::default();
@@ -327,7 +331,7 @@ impl Timeline {
                 log::debug!("RTP timestamp jump of {gap} ticks; placing by the clock");
                 self.stats.discontinuities += 1;
                 self.flush(sink);
-                out = (stream.highest_out + by_clock).max(self.next_out as i64);
+                out = self.by_clock(stream.highest_out + by_clock);
                 stream.base = out - ext_ts;
             }
         }
@@ -390,7 +394,7 @@ impl Timeline {
         let out = match self.anchor {
             Anchor::AtEnd => self.next_out as i64,
             Anchor::ByClock { out, arrival_ms } => {
-                (out + ticks_since(arrival_ms, now_ms)).max(self.next_out as i64)
+                self.by_clock(out + ticks_since(arrival_ms, now_ms))
             }
         };
         let seq = i64::from(packet.sequence);
@@ -408,6 +412,17 @@ impl Timeline {
         self.history = [i64::MIN; HISTORY];
         self.stream = Some(stream);
         stream
+    }
+
+    /// A position the wall clock gave (millisecond precision), never before what is written,
+    /// rounded to whole frames after it so the file stays frame-aligned.
+    fn by_clock(&self, out: i64) -> i64 {
+        let end = self.next_out as i64;
+        let frame = self.frame as i64;
+        if out <= end || frame == 0 {
+            return end;
+        }
+        end + ((out - end) + frame / 2) / frame * frame
     }
 
     fn end_stream(&mut self) {
@@ -444,6 +459,7 @@ impl Timeline {
             if self.codec != Some(codec) {
                 sink.set_codec(codec, slot.payload.len());
                 self.codec = Some(codec);
+                self.frame = slot.payload.len() as u64;
             }
         }
         if slot.out > self.next_out {
