@@ -4,7 +4,7 @@
 
 use crate::config::settings::{Mode, Settings};
 use crate::core::control::{Command, Counters, Response, Status, StickStatus};
-use crate::core::record_file::{file_name, Header};
+use crate::core::record_file::{file_name, Header, HEADER_LEN};
 use crate::core::recorder::{Recorder, StickState, StopReason};
 use crate::core::rtp::RtpError;
 use crate::core::writer::FileOp;
@@ -318,12 +318,13 @@ fn open_next<S: Storage>(
 fn salvage<F: RecordSink>(rec: &mut OpenRecord<F>) {
     let Ok(len) = rec.file.len() else { return };
     let recovered = crate::core::record_file::recover(rec.header, len);
-    if rec
+    let whole = HEADER_LEN as u64 + u64::from(recovered.header.data_size);
+    let result = rec
         .file
-        .write_header(&recovered.header.encode())
-        .and_then(|()| rec.file.sync())
-        .is_ok()
-    {
+        .truncate(whole)
+        .and_then(|()| rec.file.write_header(&recovered.header.encode()))
+        .and_then(|()| rec.file.sync());
+    if result.is_ok() {
         log::info!("kept {} ({} ms)", rec.name, recovered.header.duration_ms());
     }
 }

@@ -15,7 +15,30 @@ pub fn bind(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     if let Err(e) = socket.set_recv_buffer_size(RECV_BUFFER) {
         log::warn!("cannot size the tap's receive buffer: {e}");
     }
+    // The kernel caps SO_RCVBUF at net.core.rmem_max; a privileged agent (as on the phone)
+    // may go past it.
+    if socket.recv_buffer_size().unwrap_or(0) < RECV_BUFFER {
+        force_recv_buffer(&socket);
+    }
     socket.bind(&addr.into())?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
+}
+
+fn force_recv_buffer(socket: &Socket) {
+    use std::os::fd::AsRawFd;
+    let size = RECV_BUFFER as libc::c_int;
+    // SAFETY: a plain setsockopt on a socket we own, with a pointer to a live c_int.
+    let r = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&size as *const libc::c_int).cast(),
+            core::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        log::debug!("SO_RCVBUFFORCE: {}", io::Error::last_os_error());
+    }
 }

@@ -319,6 +319,8 @@ impl AudioSink for RecordWriter {
         // and the data that follows is lost anyway, so this failure is counted with it.
         let _ = self.segments.push_back(Segment::Codec(codec, frame));
         self.tail_codec = Some(codec);
+        // The file opens with its first audio, so the user sees it at once.
+        self.flushing = true;
         if self.silence_before_codec > 0 {
             let ticks = core::mem::take(&mut self.silence_before_codec);
             self.silence(ticks);

@@ -112,4 +112,9 @@ impl<F: RecordSink> RecordSink for FaultyFile<F> {
     fn len(&self) -> Result<u64, StorageError> {
         self.inner.len()
     }
+
+    fn truncate(&mut self, len: u64) -> Result<(), StorageError> {
+        self.faults.charge(0)?;
+        self.inner.truncate(len)
+    }
 }

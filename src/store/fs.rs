@@ -90,4 +90,10 @@ impl RecordSink for DirFile {
             .map_err(|e| StorageError::from_io(&e))?
             .len())
     }
+
+    fn truncate(&mut self, len: u64) -> Result<(), StorageError> {
+        self.file
+            .set_len(len)
+            .map_err(|e| StorageError::from_io(&e))
+    }
 }

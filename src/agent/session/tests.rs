@@ -108,7 +108,7 @@ fn a_call_is_written_and_synced_once_a_second() {
     let mut r = rig("plain", FaultPlan::default());
     assert!(r.cmd(Command::Start).ok);
     r.play(5_000);
-    assert_eq!(r.faults.plan().syncs, 5);
+    assert_eq!(r.faults.plan().syncs, 6); // at the file's opening, then once a second
     let resp = r.cmd(Command::Stop);
     assert!(resp.ok);
     let st = resp.status.unwrap();
@@ -243,4 +243,22 @@ fn commands_in_the_wrong_state_are_refused_with_codes() {
         code(r.cmd(Command::Pause)).as_deref(),
         Some("already_paused")
     );
+}
+
+#[test]
+fn a_stick_turning_read_only_mid_call_stops_with_stick_read_only() {
+    let plan = FaultPlan {
+        fail_after: Some((30_000, StorageError::ReadOnly)),
+        ..Default::default()
+    };
+    let mut r = rig("erofs", plan);
+    assert!(r.cmd(Command::Start).ok);
+    r.play(6_000);
+    let st = r.status();
+    assert_eq!(
+        (st.state.as_str(), st.last_stop.as_deref()),
+        ("idle", Some("stick_read_only"))
+    );
+    let h = r.read("Record_20261121_093000.wav").header();
+    assert!(h.duration_ms() >= 2_800, "{h:?}");
 }
