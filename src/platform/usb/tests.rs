@@ -407,6 +407,18 @@ async fn cancelled_changed_loses_nothing() {
 // Mounts source, against the real kernel in a private mount namespace
 // ---------------------------------------------------------------------------------------------
 
+/// The emulator to re-run this test binary with when it is an ARM build running under
+/// qemu-user on another machine (CI runs the unit tests that way, without binfmt_misc).
+fn emulator() -> Vec<&'static str> {
+    let host = Command::new("uname").arg("-m").output().map(|o| o.stdout).unwrap_or_default();
+    let host_is_arm = host.starts_with(b"arm") || host.starts_with(b"aarch64");
+    if cfg!(target_arch = "arm") && !host_is_arm {
+        vec!["qemu-arm", "-L", "/usr/arm-linux-gnueabihf"]
+    } else {
+        Vec::new()
+    }
+}
+
 /// Set by [`mount_watch_in_namespace`] to the directory the child mounts under.
 const CHILD_ENV: &str = "CALLREC_USB_MOUNT_CHILD_DIR";
 
@@ -418,6 +430,7 @@ fn mount_watch_in_namespace() {
     let exe = std::env::current_exe().expect("test executable");
     let output = Command::new("unshare")
         .args(["-m", "--propagation", "private"])
+        .args(emulator())
         .arg(exe)
         .args([
             "--exact",
