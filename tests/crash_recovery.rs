@@ -79,7 +79,10 @@ fn a_restarted_agent_repairs_a_header_that_lagged() {
     let (ok, out, _) = callrec(&["repair", stick.to_str().unwrap()]);
     assert_eq!(ok.code(), Some(1));
     assert!(out.contains("not a Record file"), "{out}");
-    assert_eq!(std::fs::read(stick.join("Record_20260101_000000.wav")).unwrap(), b"RIFF....");
+    assert_eq!(
+        std::fs::read(stick.join("Record_20260101_000000.wav")).unwrap(),
+        b"RIFF...."
+    );
 }
 
 #[test]

@@ -410,7 +410,11 @@ async fn cancelled_changed_loses_nothing() {
 /// The emulator to re-run this test binary with when it is an ARM build running under
 /// qemu-user on another machine (CI runs the unit tests that way, without binfmt_misc).
 fn emulator() -> Vec<&'static str> {
-    let host = Command::new("uname").arg("-m").output().map(|o| o.stdout).unwrap_or_default();
+    let host = Command::new("uname")
+        .arg("-m")
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
     let host_is_arm = host.starts_with(b"arm") || host.starts_with(b"aarch64");
     if cfg!(target_arch = "arm") && !host_is_arm {
         vec!["qemu-arm", "-L", "/usr/arm-linux-gnueabihf"]
