@@ -64,6 +64,32 @@ fn pause_leaves_the_paused_time_out_of_the_file() {
     assert_eq!(bytes.len(), 44 + 32_000);
     let first = i16::from_le_bytes([bytes[44], bytes[45]]);
     assert_eq!(first, callrec::audio::g711::alaw_to_linear(0x22));
+
+    // Seek by time: from 990 ms (the frame holding it starts at 980 ms) to 1500 ms.
+    let part = dir.path().join("part.wav");
+    let (ok, out, err) = callrec(&[
+        "export",
+        file.to_str().unwrap(),
+        part.to_str().unwrap(),
+        "--from",
+        "990",
+        "--to",
+        "1500",
+    ]);
+    assert!(ok.success(), "{err}");
+    assert!(out.contains("520 ms"), "{out}");
+    let bytes = std::fs::read(&part).unwrap();
+    assert_eq!(bytes.len(), 44 + 2 * 26 * 160);
+    let samples: Vec<i16> = bytes[44..]
+        .chunks(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    let (a, b) = (
+        callrec::audio::g711::alaw_to_linear(0x22),
+        callrec::audio::g711::alaw_to_linear(0x44),
+    );
+    assert!(samples[..160].iter().all(|&s| s == a));
+    assert!(samples[160..].iter().all(|&s| s == b));
 }
 
 #[test]

@@ -18,16 +18,19 @@ const BLOCK: usize = 4096;
 pub fn run(mut p: lexopt::Parser) -> Result<(), CliError> {
     let mut paths = Vec::new();
     let mut keep_codec = false;
+    let mut range = Range::default();
     while let Some(arg) = p.next()? {
         match arg {
             Arg::Long("keep-codec") => keep_codec = true,
+            Arg::Long("from") => range.from_ms = ms(&mut p)?,
+            Arg::Long("to") => range.to_ms = Some(ms(&mut p)?),
             Arg::Value(v) if paths.len() < 2 => paths.push(PathBuf::from(v)),
             other => return Err(other.unexpected().into()),
         }
     }
     let [input, output] = <[PathBuf; 2]>::try_from(paths)
         .map_err(|_| CliError::usage("export needs FILE and OUT.wav"))?;
-    let written = export(&input, &output, keep_codec).map_err(CliError::failed)?;
+    let written = export(&input, &output, keep_codec, range).map_err(CliError::failed)?;
     println!(
         "{}: {} ms -> {}",
         input.display(),
@@ -35,6 +38,19 @@ pub fn run(mut p: lexopt::Parser) -> Result<(), CliError> {
         output.display()
     );
     Ok(())
+}
+
+fn ms(p: &mut lexopt::Parser) -> Result<u64, CliError> {
+    let v = super::string(p)?;
+    v.parse()
+        .map_err(|_| CliError::usage(format!("not a number of milliseconds: {v:?}")))
+}
+
+/// The part of the recording to export, by time (seeking by whole frames, as the phone does).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Range {
+    pub from_ms: u64,
+    pub to_ms: Option<u64>,
 }
 
 /// What an export wrote.
@@ -45,7 +61,12 @@ pub struct Exported {
 }
 
 /// Exports `input` to `output`.
-pub fn export(input: &Path, output: &Path, keep_codec: bool) -> Result<Exported, String> {
+pub fn export(
+    input: &Path,
+    output: &Path,
+    keep_codec: bool,
+    range: Range,
+) -> Result<Exported, String> {
     let mut reader = RecordReader::open(input).map_err(|e| format!("{}: {e}", input.display()))?;
     let header = reader.header();
     if reader.stale() {
@@ -73,7 +94,18 @@ pub fn export(input: &Path, output: &Path, keep_codec: bool) -> Result<Exported,
         WavFormat::Pcm16 { sample_rate: 8000 } => 2,
         WavFormat::Pcm16 { .. } => 4,
     };
-    let data_len = u64::from(header.data_size) * scale;
+    let start = header.data_offset_at_ms(range.from_ms);
+    let end = range
+        .to_ms
+        .map_or(u64::from(header.data_size), |t| header.data_offset_at_ms(t));
+    if end < start {
+        return Err("--to is before --from".into());
+    }
+    reader
+        .seek_ms(range.from_ms)
+        .map_err(|e| format!("{}: {e}", input.display()))?;
+    let mut left = end - start;
+    let data_len = left * scale;
     let data_len = u32::try_from(data_len)
         .ok()
         .filter(|&n| n <= u32::MAX - 64)
@@ -87,13 +119,15 @@ pub fn export(input: &Path, output: &Path, keep_codec: bool) -> Result<Exported,
     let mut pcm = [0i16; BLOCK * 2];
     let mut bytes = [0u8; BLOCK * 4];
     let mut g722 = G722Decoder::new();
-    loop {
+    while left > 0 {
+        let want = block.len().min(left as usize);
         let n = reader
-            .read(&mut block)
+            .read(&mut block[..want])
             .map_err(|e| format!("{}: {e}", input.display()))?;
         if n == 0 {
             break;
         }
+        left -= n as u64;
         let input = &block[..n];
         let samples = match (header.codec, format) {
             (_, WavFormat::Alaw | WavFormat::Mulaw) => {
@@ -113,9 +147,10 @@ pub fn export(input: &Path, output: &Path, keep_codec: bool) -> Result<Exported,
         out.write_all(&[0]).map_err(out_err)?;
     }
     out.flush().map_err(out_err)?;
+    let frames = (end - start) / u64::from(header.rtp_len);
     Ok(Exported {
         format,
-        duration_ms: header.duration_ms(),
+        duration_ms: frames * u64::from(header.increment) * 1000 / 8000,
     })
 }
 

@@ -17,7 +17,7 @@ usage:
                 [--control-socket PATH] [--log LEVEL]
   callrec ctl [--control-socket PATH | --board FILE] start|stop|pause|resume|status [--json]
   callrec info FILE [--json]
-  callrec export FILE OUT.wav [--keep-codec]
+  callrec export FILE OUT.wav [--keep-codec] [--from MS] [--to MS]
   callrec repair DIR|FILE
 
 exit status: 0 done, 1 refused or failed (the reason is printed), 2 bad usage";
