@@ -74,6 +74,9 @@ pub struct RecordWriter {
     silence_before_codec: u64,
     file: Option<OpenFile>,
     flushing: bool,
+    /// The flush under way only opens a new file: no header commit or sync (the timer's next
+    /// commit does that), so opening costs no extra header write.
+    open_only: bool,
     closing: bool,
     files_closed: u32,
     /// Ticks turned into silence because the queue was full (the caller stopped draining).
@@ -95,6 +98,7 @@ impl RecordWriter {
             silence_before_codec: 0,
             file: None,
             flushing: false,
+            open_only: false,
             closing: false,
             files_closed: 0,
             overflow_ticks: 0,
@@ -112,6 +116,7 @@ impl RecordWriter {
         self.silence_before_codec = 0;
         self.file = None;
         self.flushing = false;
+        self.open_only = false;
         self.closing = false;
         self.files_closed = 0;
         self.overflow_ticks = 0;
@@ -142,11 +147,13 @@ impl RecordWriter {
     /// Ask for everything pending to be written and the header committed.
     pub fn flush(&mut self) {
         self.flushing = true;
+        self.open_only = false;
     }
 
     /// Ask for everything pending to be written and the file closed.
     pub fn close(&mut self) {
         self.flushing = true;
+        self.open_only = false;
         self.closing = true;
     }
 
@@ -234,6 +241,9 @@ impl RecordWriter {
                         self.closing = false;
                     }
                     self.flushing = false;
+                    if core::mem::take(&mut self.open_only) {
+                        return None;
+                    }
                     let f = self.file.as_mut()?;
                     if f.committed == f.header.data_size {
                         return None;
@@ -320,7 +330,10 @@ impl AudioSink for RecordWriter {
         let _ = self.segments.push_back(Segment::Codec(codec, frame));
         self.tail_codec = Some(codec);
         // The file opens with its first audio, so the user sees it at once.
-        self.flushing = true;
+        if !self.flushing {
+            self.flushing = true;
+            self.open_only = true;
+        }
         if self.silence_before_codec > 0 {
             let ticks = core::mem::take(&mut self.silence_before_codec);
             self.silence(ticks);
