@@ -5,12 +5,6 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-fn info(path: &std::path::Path) -> serde_json::Value {
-    let (ok, out, err) = callrec(&["info", "--json", path.to_str().unwrap()]);
-    assert!(ok.success(), "{err}");
-    serde_json::from_str(&out).unwrap()
-}
-
 #[test]
 fn kill_9_loses_at_most_about_a_second_and_restart_keeps_the_file() {
     let dir = TempDir::new("kill9");

@@ -62,12 +62,6 @@ fn burst(agent: &Agent, s: &Sender, seq: &mut u16, packets: u32) {
     }
 }
 
-fn info(path: &Path) -> serde_json::Value {
-    let (ok, out, err) = callrec(&["info", "--json", path.to_str().unwrap()]);
-    assert!(ok.success(), "{err}");
-    serde_json::from_str(&out).unwrap()
-}
-
 #[test]
 fn a_full_stick_stops_with_stick_full_and_the_file_stays_readable() {
     let dir = TempDir::new("full");

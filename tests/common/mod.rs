@@ -259,3 +259,10 @@ pub fn callrec(args: &[&str]) -> (std::process::ExitStatus, String, String) {
 pub fn data_of(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap()[76..].to_vec()
 }
+
+/// `callrec info --json` of a Record file, which must succeed.
+pub fn info(path: &Path) -> serde_json::Value {
+    let (ok, out, err) = callrec(&["info", "--json", path.to_str().unwrap()]);
+    assert!(ok.success(), "{err}");
+    serde_json::from_str(&out).unwrap()
+}
