@@ -92,7 +92,7 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
     };
     let tap_addr = opts.tap.unwrap_or(board.tap);
     let tap = tap::bind(tap_addr).map_err(setup(format!("tap {tap_addr}")))?;
-    let tap = tokio::net::UdpSocket::from_std(tap).map_err(setup("tap"))?;
+    let mut tap = tap::TapReader::new(tap);
     let tap_local = tap.local_addr().map_err(setup("tap"))?;
     let socket_path = opts
         .control_socket
@@ -132,34 +132,30 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
         socket_path.display()
     );
 
-    let far = Duration::from_secs(3600);
-    let sleep = tokio::time::sleep(far);
-    tokio::pin!(sleep);
-    let mut buf = [0u8; 4096];
+    // One wake-up per tick, whatever the packet rate: the tap is drained in batches, then the
+    // recorder's deadlines (reorder hold, the one-second commit) are served. The tick's timer is
+    // only ever moved later, so the runtime never has to wake itself early.
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let deadline = match session.poll_timeout() {
-            Some(ms) => clock.instant_at(ms),
-            None => std::time::Instant::now() + far,
-        };
-        sleep
-            .as_mut()
-            .reset(tokio::time::Instant::from_std(deadline));
         tokio::select! {
             biased;
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
-            r = tap.recv_from(&mut buf) => match r {
-                Ok((n, _from)) => session.datagram(clock.now_ms(), &buf[..n], &clock),
-                Err(e) => log::warn!("tap receive: {e}"),
-            },
             Some((cmd, reply)) = jobs.recv() => {
+                // Every datagram that reached the tap before the command is handled first.
+                drain(&mut tap, &mut session, &clock);
                 let response = session.command(clock.now_ms(), &cmd, &clock);
                 let _ = reply.send(response);
             }
-            Some(stick) = sticks.recv() => session.stick_changed(clock.now_ms(), stick, &clock),
-            () = &mut sleep => session.timeout(clock.now_ms(), &clock),
+            Some(stick) = sticks.recv() => {
+                drain(&mut tap, &mut session, &clock);
+                session.stick_changed(clock.now_ms(), stick, &clock);
+            }
+            _ = tick.tick() => drain(&mut tap, &mut session, &clock),
         }
     }
+    drain(&mut tap, &mut session, &clock);
     log::info!("agent stopping");
     session.shutdown(&clock);
     let _ = std::fs::remove_file(&socket_path);
@@ -170,4 +166,26 @@ fn signal(
     kind: tokio::signal::unix::SignalKind,
 ) -> Result<tokio::signal::unix::Signal, AgentError> {
     tokio::signal::unix::signal(kind).map_err(setup("signal handler"))
+}
+
+/// How often the tap is drained and deadlines served.
+pub const TICK: Duration = Duration::from_millis(200);
+
+/// Hands every waiting datagram to the session at its kernel arrival time, then serves the
+/// recorder's deadlines.
+fn drain<S: crate::store::Storage>(
+    tap: &mut tap::TapReader,
+    session: &mut Session<S>,
+    clock: &SystemClock,
+) {
+    let now = clock.now_ms();
+    if let Err(e) = tap.drain(|datagram, stamp| {
+        session.datagram(tap::arrival_ms(stamp, now), datagram, clock);
+    }) {
+        log::warn!("tap receive: {e}");
+    }
+    let now = clock.now_ms();
+    while session.poll_timeout().is_some_and(|t| t <= now) {
+        session.timeout(now, clock);
+    }
 }

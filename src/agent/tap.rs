@@ -1,15 +1,27 @@
 //! The tap: the loopback UDP port the media engine sends the mixed RTP to.
+//!
+//! The agent does not wake for every packet. It drains the socket in batches (`recvmmsg`, up to
+//! [`BATCH`] datagrams per system call) on a fixed tick and before every command, and the kernel
+//! stamps each datagram's arrival (`SO_TIMESTAMPNS`), so the timeline still sees true arrival
+//! times. All buffers are allocated once.
 
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Receive buffer asked for: a few seconds of 20 ms packets even if the stick stalls a write.
+/// Receive buffer asked for: seconds of 20 ms packets even if the stick stalls a write.
 pub const RECV_BUFFER: usize = 256 * 1024;
+/// Datagrams read per system call.
+pub const BATCH: usize = 16;
+/// Largest datagram kept whole; longer ones arrive truncated and are counted as oversized.
+pub const SLOT: usize = 4096;
+const CMSG_SPACE: usize = 64;
 
-/// Binds the tap with SO_REUSEADDR (a restarted agent rebinds at once) and a receive buffer
-/// sized for bursts. Returns a non-blocking std socket for tokio.
-pub fn bind(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
+/// Binds the tap with SO_REUSEADDR (a restarted agent rebinds at once), a receive buffer sized
+/// for bursts and kernel arrival timestamps.
+pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     socket.set_reuse_address(true)?;
     if let Err(e) = socket.set_recv_buffer_size(RECV_BUFFER) {
@@ -18,27 +30,184 @@ pub fn bind(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     // The kernel caps SO_RCVBUF at net.core.rmem_max; a privileged agent (as on the phone)
     // may go past it.
     if socket.recv_buffer_size().unwrap_or(0) < RECV_BUFFER {
-        force_recv_buffer(&socket);
+        let _ = set_int(&socket, libc::SO_RCVBUFFORCE, RECV_BUFFER as libc::c_int);
     }
+    set_int(&socket, libc::SO_TIMESTAMPNS, 1)?;
     socket.bind(&addr.into())?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
 }
 
-fn force_recv_buffer(socket: &Socket) {
-    use std::os::fd::AsRawFd;
-    let size = RECV_BUFFER as libc::c_int;
+fn set_int(socket: &Socket, option: libc::c_int, value: libc::c_int) -> io::Result<()> {
     // SAFETY: a plain setsockopt on a socket we own, with a pointer to a live c_int.
     let r = unsafe {
         libc::setsockopt(
             socket.as_raw_fd(),
             libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
-            (&size as *const libc::c_int).cast(),
+            option,
+            (&value as *const libc::c_int).cast(),
             core::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
-    if r != 0 {
-        log::debug!("SO_RCVBUFFORCE: {}", io::Error::last_os_error());
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Reads the tap in batches. See the module doc.
+pub struct TapReader {
+    socket: UdpSocket,
+    bufs: Box<[[u8; SLOT]; BATCH]>,
+    cmsgs: Box<[[u8; CMSG_SPACE]; BATCH]>,
+    /// Length and arrival time of each datagram of the last batch.
+    meta: [(usize, Option<Duration>); BATCH],
+}
+
+impl TapReader {
+    pub fn new(socket: UdpSocket) -> TapReader {
+        TapReader {
+            socket,
+            bufs: Box::new([[0; SLOT]; BATCH]),
+            cmsgs: Box::new([[0; CMSG_SPACE]; BATCH]),
+            meta: [(0, None); BATCH],
+        }
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// Hands every waiting datagram to `f` with its arrival time (since the epoch, from the
+    /// kernel; `None` if it gave none), oldest first, until the socket is empty.
+    pub fn drain(&mut self, mut f: impl FnMut(&[u8], Option<Duration>)) -> io::Result<usize> {
+        let mut total = 0;
+        loop {
+            let n = self.read_batch()?;
+            for i in 0..n {
+                let (len, stamp) = self.meta[i];
+                f(&self.bufs[i][..len], stamp);
+            }
+            total += n;
+            if n < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// One `recvmmsg` without blocking; returns how many datagrams it read (0 if none).
+    fn read_batch(&mut self) -> io::Result<usize> {
+        // SAFETY: all-zero is a valid value for these plain C structs.
+        let mut iov: [libc::iovec; BATCH] = unsafe { core::mem::zeroed() };
+        let mut msgs: [libc::mmsghdr; BATCH] = unsafe { core::mem::zeroed() };
+        for i in 0..BATCH {
+            iov[i] = libc::iovec {
+                iov_base: self.bufs[i].as_mut_ptr().cast(),
+                iov_len: SLOT,
+            };
+            let h = &mut msgs[i].msg_hdr;
+            h.msg_iov = &mut iov[i];
+            h.msg_iovlen = 1;
+            h.msg_control = self.cmsgs[i].as_mut_ptr().cast();
+            h.msg_controllen = CMSG_SPACE as _;
+        }
+        // SAFETY: every pointer in `msgs` points into buffers owned by `self` or into `iov`,
+        // all of which outlive the call; lengths match the buffers.
+        let n = unsafe {
+            libc::recvmmsg(
+                self.socket.as_raw_fd(),
+                msgs.as_mut_ptr(),
+                BATCH as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                core::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+                _ => Err(e),
+            };
+        }
+        let n = n as usize;
+        for (i, msg) in msgs.iter().enumerate().take(n) {
+            self.meta[i] = ((msg.msg_len as usize).min(SLOT), arrival(&msg.msg_hdr));
+        }
+        Ok(n)
+    }
+}
+
+/// The SCM_TIMESTAMPNS control message of a received datagram.
+fn arrival(hdr: &libc::msghdr) -> Option<Duration> {
+    // SAFETY: `hdr` was filled by recvmmsg; the CMSG macros walk only within msg_controllen,
+    // and the data of an SCM_TIMESTAMPNS message is a timespec (read unaligned to be safe).
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(hdr);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let ts: libc::timespec = core::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                return Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32));
+            }
+            c = libc::CMSG_NXTHDR(hdr, c);
+        }
+    }
+    None
+}
+
+/// Converts a kernel arrival time to the clock's milliseconds, given that clock's `now_ms`.
+/// A missing or future stamp counts as now.
+pub fn arrival_ms(stamp: Option<Duration>, now_ms: u64) -> u64 {
+    let Some(stamp) = stamp else { return now_ms };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let age = now.saturating_sub(stamp).as_millis() as u64;
+    now_ms.saturating_sub(age)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drains_batches_with_arrival_times() {
+        let mut tap = TapReader::new(bind("127.0.0.1:0".parse().unwrap()).unwrap());
+        let to = tap.local_addr().unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for i in 0..40u8 {
+            tx.send_to(&[i; 33], to).unwrap();
+        }
+        tx.send_to(&[7; SLOT + 100], to).unwrap();
+        let mut seen = Vec::new();
+        let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let n = tap
+            .drain(|d, stamp| {
+                let stamp = stamp.expect("kernel timestamp");
+                assert!(stamp <= before + Duration::from_secs(1));
+                assert!(before.saturating_sub(stamp) < Duration::from_secs(5));
+                seen.push((d.len(), d[0]));
+            })
+            .unwrap();
+        assert_eq!(n, 41);
+        assert_eq!(
+            seen[..40],
+            (0..40u8).map(|i| (33, i)).collect::<Vec<_>>()[..]
+        );
+        assert_eq!(seen[40], (SLOT, 7)); // truncated to the slot
+        assert_eq!(tap.drain(|_, _| panic!("empty")).unwrap(), 0);
+    }
+
+    #[test]
+    fn arrival_is_placed_on_the_monotonic_clock() {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let ms = arrival_ms(Some(now - Duration::from_millis(150)), 10_000);
+        assert!((9_840..=9_850).contains(&ms), "{ms}");
+        assert_eq!(arrival_ms(None, 10_000), 10_000);
+        assert_eq!(
+            arrival_ms(Some(now + Duration::from_secs(9)), 10_000),
+            10_000
+        );
+        assert_eq!(arrival_ms(Some(Duration::ZERO), 10), 0);
     }
 }
