@@ -135,8 +135,7 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
     // One wake-up per tick, whatever the packet rate: the tap is drained in batches, then the
     // recorder's deadlines (reorder hold, the one-second commit) are served. The tick's timer is
     // only ever moved later, so the runtime never has to wake itself early.
-    let mut tick = tokio::time::interval(TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick = crate::platform::ticker::Ticker::new(TICK, TICK).map_err(setup("tick timer"))?;
     loop {
         tokio::select! {
             biased;
@@ -168,8 +167,9 @@ fn signal(
     tokio::signal::unix::signal(kind).map_err(setup("signal handler"))
 }
 
-/// How often the tap is drained and deadlines served.
-pub const TICK: Duration = Duration::from_millis(200);
+/// How often the tap is drained and deadlines served. Packets wait in the kernel's buffer
+/// meanwhile (25 of them at 20 ms); the agent wakes twice a second instead of 50 times.
+pub const TICK: Duration = Duration::from_millis(500);
 
 /// Hands every waiting datagram to the session at its kernel arrival time, then serves the
 /// recorder's deadlines.

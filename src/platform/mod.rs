@@ -1,4 +1,5 @@
 //! The outside world behind narrow traits: storage, clock and USB stick detection.
 
 pub mod clock;
+pub mod ticker;
 pub mod usb;

@@ -23,11 +23,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::platform::ticker::Ticker;
 use log::{debug, info, warn};
 use nix::sys::statvfs::{statvfs, FsFlags};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
-use tokio::time::{Interval, MissedTickBehavior};
 
 /// The mount table of this process's mount namespace.
 pub const MOUNTINFO_PATH: &str = "/proc/self/mountinfo";
@@ -40,7 +40,7 @@ pub const MAX_MOUNTINFO_BYTES: usize = 1 << 20;
 pub const MOUNTS_RESCAN_PERIOD: Duration = Duration::from_secs(1);
 
 /// How often a [`StickSource::Directory`] watcher looks at its directory.
-pub const DIRECTORY_POLL_PERIOD: Duration = Duration::from_millis(250);
+pub const DIRECTORY_POLL_PERIOD: Duration = Duration::from_millis(500);
 
 /// `fs_type` of a stick found through [`StickSource::Directory`].
 pub const DIRECTORY_FS_TYPE: &str = "dir";
@@ -134,7 +134,7 @@ pub fn probe(source: &StickSource) -> Option<Stick> {
 #[derive(Debug)]
 pub struct StickWatcher {
     current: Option<Stick>,
-    tick: Interval,
+    tick: Ticker,
     kind: WatchKind,
 }
 
@@ -205,8 +205,7 @@ impl StickWatcher {
             }
         };
         // The state was just read: the first rescan is one period away.
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let tick = Ticker::new(period, period)?;
         match &current {
             Some(stick) => info!("usb: stick at {}", describe(stick)),
             None => info!("usb: no stick"),

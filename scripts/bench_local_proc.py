@@ -1,0 +1,111 @@
+"""What the benchmark reads about a process, from /proc/PID.
+
+- Peak RSS: `VmHWM` in /proc/PID/status (the high-water mark of the resident set, KiB).
+- CPU time: utime + stime in /proc/PID/stat (fields 14 and 15, clock ticks, all threads, dead
+  ones included), in seconds. The resolution is one tick (1/SC_CLK_TCK s, usually 10 ms).
+- On-CPU time: the sum of the first field of /proc/PID/task/*/schedstat (ns, live threads):
+  finer than the ticks, for the per-packet figure.
+- Writes: `syscw` (write-family system calls: write, pwrite, writev...) and `wchar` (bytes
+  passed to them) in /proc/PID/io. Both count every descriptor: files, pipes, stderr, sockets
+  written with write(); send/sendto/sendmsg are not counted.
+- eventfd wake-ups: the sum of `eventfd-count` over the process's eventfds (/proc/PID/fdinfo).
+  An async runtime wakes its own poller by writing 8 bytes to an eventfd (tokio through mio);
+  those writes are in syscw and wchar too. mio never reads its eventfd back (it only resets the
+  counter near overflow), so the counter is the number of such writes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One reading of a process's counters at monotonic time `t`."""
+
+    t: float
+    cpu_s: float
+    peak_rss_kib: int | None
+    oncpu_ns: int
+    syscw: int
+    wchar: int
+    eventfd_writes: int
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is field 3 (state), so utime (14) and stime (15) are at 11 and 12.
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def oncpu_ns(pid: int) -> int:
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat", encoding="ascii") as f:
+                total += int(f.read().split()[0])
+        except FileNotFoundError:
+            continue  # the thread ended meanwhile
+    return total
+
+
+def peak_rss_kib(pid: int) -> int | None:
+    """VmHWM in KiB; None once the process has exited (a zombie has no memory map)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return None
+
+
+def io_counters(pid: int) -> dict[str, int]:
+    with open(f"/proc/{pid}/io", encoding="ascii") as f:
+        return {k: int(v) for k, v in (line.split(":") for line in f if ":" in line)}
+
+
+def eventfd_count(pid: int) -> int:
+    total = 0
+    fd_dir = f"/proc/{pid}/fd"
+    for fd in os.listdir(fd_dir):
+        try:
+            if os.readlink(f"{fd_dir}/{fd}") != "anon_inode:[eventfd]":
+                continue
+            with open(f"/proc/{pid}/fdinfo/{fd}", encoding="ascii") as f:
+                for line in f:
+                    if line.startswith("eventfd-count:"):
+                        total += int(line.split()[1], 16)
+        except FileNotFoundError:
+            continue  # closed meanwhile
+    return total
+
+
+def sample(pid: int) -> Sample:
+    t = time.monotonic()
+    io = io_counters(pid)
+    return Sample(
+        t,
+        cpu_seconds(pid),
+        peak_rss_kib(pid),
+        oncpu_ns(pid),
+        io["syscw"],
+        io["wchar"],
+        eventfd_count(pid),
+    )
+
+
+def wait_exited_unreaped(pid: int, timeout_s: float) -> bool:
+    """Waits for the child `pid` to exit without reaping it (WNOWAIT), so its /proc entry (now
+    a zombie) can still be read: /proc/PID/io then holds the writes of its last moments too.
+    Returns False if it is still running after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is not None:
+            return True
+        time.sleep(0.01)
+    return False
