@@ -32,7 +32,13 @@ pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
     if socket.recv_buffer_size().unwrap_or(0) < RECV_BUFFER {
         let _ = set_int(&socket, libc::SO_RCVBUFFORCE, RECV_BUFFER as libc::c_int);
     }
-    set_int(&socket, libc::SO_TIMESTAMPNS, 1)?;
+    // Arrival times: nanoseconds if the kernel offers them, else microseconds (qemu-user only
+    // translates the older option), else the time the batch is read (up to a tick late).
+    if set_int(&socket, libc::SO_TIMESTAMPNS, 1).is_err() {
+        if let Err(e) = set_int(&socket, libc::SO_TIMESTAMP, 1) {
+            log::warn!("no kernel arrival times on the tap ({e}); using the read time");
+        }
+    }
     socket.bind(&addr.into())?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
@@ -138,16 +144,22 @@ impl TapReader {
     }
 }
 
-/// The SCM_TIMESTAMPNS control message of a received datagram.
+/// The SCM_TIMESTAMPNS or SCM_TIMESTAMP control message of a received datagram.
 fn arrival(hdr: &libc::msghdr) -> Option<Duration> {
     // SAFETY: `hdr` was filled by recvmmsg; the CMSG macros walk only within msg_controllen,
-    // and the data of an SCM_TIMESTAMPNS message is a timespec (read unaligned to be safe).
+    // and the data of these messages is a timespec or a timeval (read unaligned to be safe).
     unsafe {
         let mut c = libc::CMSG_FIRSTHDR(hdr);
         while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
-                let ts: libc::timespec = core::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
-                return Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32));
+            if (*c).cmsg_level == libc::SOL_SOCKET {
+                if (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                    let ts: libc::timespec = core::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                    return Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32));
+                }
+                if (*c).cmsg_type == libc::SCM_TIMESTAMP {
+                    let tv: libc::timeval = core::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                    return Some(Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1000));
+                }
             }
             c = libc::CMSG_NXTHDR(hdr, c);
         }
