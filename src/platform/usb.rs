@@ -167,12 +167,12 @@ impl StickWatcher {
             StickSource::Mounts { .. } => MOUNTS_RESCAN_PERIOD,
             StickSource::Directory(_) => DIRECTORY_POLL_PERIOD,
         };
-        Self::with_period(source, period)
+        Self::with_rescan_period(source, period)
     }
 
     /// [`StickWatcher::new`] with another rescan period (tests use a long one to prove that mount
     /// events alone are enough).
-    fn with_period(source: StickSource, period: Duration) -> io::Result<StickWatcher> {
+    pub fn with_rescan_period(source: StickSource, period: Duration) -> io::Result<StickWatcher> {
         let (kind, current) = match source {
             StickSource::Mounts { patterns } => {
                 let file = File::open(MOUNTINFO_PATH)?;
@@ -215,6 +215,18 @@ impl StickWatcher {
             tick,
             kind,
         })
+    }
+
+    /// True when a mounts watcher is woken by the kernel's mount-table events (not only by its
+    /// rescan timer).
+    pub fn has_mount_events(&self) -> bool {
+        matches!(
+            self.kind,
+            WatchKind::Mounts {
+                table: MountTable::Events(_),
+                ..
+            }
+        )
     }
 
     /// The stick as last seen.
