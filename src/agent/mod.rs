@@ -105,6 +105,7 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
     let clock = SystemClock::new();
     let factory: session::StorageFactory<DirStorage> = Box::new(|s| DirStorage::new(&s.path));
     let mut session = Session::new(settings, factory, tap_local.to_string());
+    session.set_usb_host(board.usb_host);
     session.stick_changed(clock.now_ms(), watcher.current().cloned(), &clock);
 
     let (job_tx, mut jobs) = mpsc::channel(control::QUEUE);

@@ -32,6 +32,8 @@ pub struct Session<S: Storage> {
     file: Option<OpenRecord<S::File>>,
     files: Vec<String>,
     tap: String,
+    /// False on a model without a USB host port: local recording is refused.
+    usb_host: bool,
     packet_allocations: u64,
 }
 
@@ -53,8 +55,14 @@ impl<S: Storage> Session<S> {
             file: None,
             files: Vec::with_capacity(MAX_LISTED_FILES),
             tap,
+            usb_host: true,
             packet_allocations: 0,
         }
+    }
+
+    /// Whether the board has a USB host port (the guide: BX5S and BX6 do, BX3S and BX4 not).
+    pub fn set_usb_host(&mut self, usb_host: bool) {
+        self.usb_host = usb_host;
     }
 
     /// New settings: they apply from the next recording.
@@ -136,6 +144,12 @@ impl<S: Storage> Session<S> {
     pub fn command(&mut self, now_ms: u64, cmd: &Command, clock: &impl Clock) -> Response {
         let result = match cmd {
             Command::Status => Ok(()),
+            Command::Start if !self.usb_host => {
+                return self.refuse(
+                    "no_usb_host",
+                    "this phone model has no USB host port: local recording is not available",
+                )
+            }
             Command::Start if self.settings.mode == Mode::Off => {
                 return self.refuse("recording_off", "recording is switched off in the settings")
             }

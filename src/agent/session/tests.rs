@@ -262,3 +262,12 @@ fn a_stick_turning_read_only_mid_call_stops_with_stick_read_only() {
     let h = r.read("Record_20261121_093000.wav").header();
     assert!(h.duration_ms() >= 2_800, "{h:?}");
 }
+
+#[test]
+fn a_model_without_usb_refuses_local_recording() {
+    let mut r = rig("nousb", FaultPlan::default());
+    r.session.set_usb_host(false);
+    let resp = r.cmd(Command::Start);
+    assert_eq!(resp.error.unwrap().code, "no_usb_host");
+    assert_eq!(r.status().state, "idle");
+}
