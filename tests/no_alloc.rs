@@ -158,7 +158,7 @@ fn the_session_writing_to_a_real_directory_allocates_nothing_per_packet() {
         mount_id: 1,
     };
     let clock = FixedClock;
-    session.stick_changed(0, Some(stick), &clock);
+    session.stick_changed(Some(stick));
     assert!(session.command(0, &Command::Start, &clock).ok);
     let mut buf = [0u8; 172];
     let mut run = |session: &mut Session<DirStorage>, from: u32, to: u32| {

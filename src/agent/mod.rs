@@ -106,7 +106,7 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
     let factory: session::StorageFactory<DirStorage> = Box::new(|s| DirStorage::new(&s.path));
     let mut session = Session::new(settings, factory, tap_local.to_string());
     session.set_usb_host(board.usb_host);
-    session.stick_changed(clock.now_ms(), watcher.current().cloned(), &clock);
+    session.stick_changed(watcher.current().cloned());
 
     let (job_tx, mut jobs) = mpsc::channel(control::QUEUE);
     tokio::spawn(control::serve(listener, job_tx));
@@ -150,7 +150,7 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
             }
             Some(stick) = sticks.recv() => {
                 drain(&mut tap, &mut session, &clock);
-                session.stick_changed(clock.now_ms(), stick, &clock);
+                session.stick_changed(stick);
             }
             _ = tick.tick() => drain(&mut tap, &mut session, &clock),
         }

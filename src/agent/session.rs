@@ -72,7 +72,7 @@ impl<S: Storage> Session<S> {
     }
 
     /// The stick appeared, changed or went away.
-    pub fn stick_changed(&mut self, now_ms: u64, stick: Option<Stick>, clock: &impl Clock) {
+    pub fn stick_changed(&mut self, stick: Option<Stick>) {
         let recording = self.recorder.state() != crate::core::recorder::State::Idle;
         match &stick {
             None => {
@@ -109,7 +109,6 @@ impl<S: Storage> Session<S> {
             }
         }
         self.stick = stick;
-        let _ = (now_ms, clock);
     }
 
     fn refresh_free_space(&mut self) -> Option<u64> {

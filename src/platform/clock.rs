@@ -22,11 +22,6 @@ impl SystemClock {
             start: Instant::now(),
         }
     }
-
-    /// The instant that [`Clock::now_ms`] calls `ms`, for timers.
-    pub fn instant_at(&self, ms: u64) -> Instant {
-        self.start + std::time::Duration::from_millis(ms)
-    }
 }
 
 impl Default for SystemClock {

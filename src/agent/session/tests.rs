@@ -51,7 +51,7 @@ fn rig(name: &str, plan: FaultPlan) -> Rig {
     };
     let mut session = Session::new(settings, factory, "127.0.0.1:0".into());
     let clock = FakeClock { ms: Cell::new(0) };
-    session.stick_changed(0, Some(stick(&dir, 1)), &clock);
+    session.stick_changed(Some(stick(&dir, 1)));
     Rig {
         dir,
         faults,
@@ -186,7 +186,7 @@ fn a_removed_stick_stops_the_recording_and_the_agent_refuses_to_start() {
     let mut r = rig("removed", FaultPlan::default());
     assert!(r.cmd(Command::Start).ok);
     r.play(2_500);
-    r.session.stick_changed(r.clock.ms.get(), None, &r.clock);
+    r.session.stick_changed(None);
     let st = r.status();
     assert_eq!(
         (st.state.as_str(), st.last_stop.as_deref()),
@@ -201,8 +201,7 @@ fn a_removed_stick_stops_the_recording_and_the_agent_refuses_to_start() {
     assert!(h.duration_ms() >= 2_500 - 1_000 - 200, "{h:?}");
     // The stick comes back (a new mount): recording works again.
     let dir = r.dir.clone();
-    r.session
-        .stick_changed(r.clock.ms.get(), Some(stick(&dir, 2)), &r.clock);
+    r.session.stick_changed(Some(stick(&dir, 2)));
     assert!(r.cmd(Command::Start).ok);
 }
 
@@ -210,14 +209,10 @@ fn a_removed_stick_stops_the_recording_and_the_agent_refuses_to_start() {
 fn a_read_only_stick_is_refused() {
     let mut r = rig("ro", FaultPlan::default());
     let dir = r.dir.clone();
-    r.session.stick_changed(
-        0,
-        Some(Stick {
-            read_only: true,
-            ..stick(&dir, 3)
-        }),
-        &r.clock,
-    );
+    r.session.stick_changed(Some(Stick {
+        read_only: true,
+        ..stick(&dir, 3)
+    }));
     let resp = r.cmd(Command::Start);
     assert_eq!(resp.error.unwrap().code, "stick_read_only");
     assert!(r.status().stick.read_only);
