@@ -6,12 +6,12 @@
 
 pub mod control;
 pub mod session;
-pub mod tap;
 
 use crate::config::board::Board;
 use crate::config::settings::Settings;
 use crate::config::ConfigError;
 use crate::platform::clock::{Clock, SystemClock};
+use crate::platform::udp;
 use crate::platform::usb::{StickSource, StickWatcher};
 use crate::store::fs::DirStorage;
 use core::fmt;
@@ -91,8 +91,8 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
         None => board.stick_source(),
     };
     let tap_addr = opts.tap.unwrap_or(board.tap);
-    let tap = tap::bind(tap_addr).map_err(setup(format!("tap {tap_addr}")))?;
-    let mut tap = tap::TapReader::new(tap);
+    let tap = udp::bind(tap_addr).map_err(setup(format!("tap {tap_addr}")))?;
+    let mut tap = udp::TapReader::new(tap);
     let tap_local = tap.local_addr().map_err(setup("tap"))?;
     let socket_path = opts
         .control_socket
@@ -175,13 +175,13 @@ pub const TICK: Duration = Duration::from_millis(500);
 /// Hands every waiting datagram to the session at its kernel arrival time, then serves the
 /// recorder's deadlines.
 fn drain<S: crate::store::Storage>(
-    tap: &mut tap::TapReader,
+    tap: &mut udp::TapReader,
     session: &mut Session<S>,
     clock: &SystemClock,
 ) {
     let now = clock.now_ms();
     if let Err(e) = tap.drain(|datagram, stamp| {
-        session.datagram(tap::arrival_ms(stamp, now), datagram, clock);
+        session.datagram(udp::arrival_ms(stamp, now), datagram, clock);
     }) {
         log::warn!("tap receive: {e}");
     }

@@ -2,4 +2,5 @@
 
 pub mod clock;
 pub mod ticker;
+pub mod udp;
 pub mod usb;

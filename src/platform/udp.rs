@@ -1,6 +1,7 @@
-//! The tap: the loopback UDP port the media engine sends the mixed RTP to.
+//! Receiving RTP over UDP in batches: the agent's tap (the loopback port the media engine sends
+//! the mixed RTP to) and the record server's per-session ports.
 //!
-//! The agent does not wake for every packet. It drains the socket in batches (`recvmmsg`, up to
+//! Neither wakes for every packet. It drains the socket in batches (`recvmmsg`, up to
 //! [`BATCH`] datagrams per system call) on a fixed tick and before every command, and the kernel
 //! stamps each datagram's arrival (`SO_TIMESTAMPNS`), so the timeline still sees true arrival
 //! times. All buffers are allocated once.
@@ -62,22 +63,17 @@ fn set_int(socket: &Socket, option: libc::c_int, value: libc::c_int) -> io::Resu
     }
 }
 
-/// Reads the tap in batches. See the module doc.
+/// The tap socket with its batch receiver.
 pub struct TapReader {
     socket: UdpSocket,
-    bufs: Box<[[u8; SLOT]; BATCH]>,
-    cmsgs: Box<[[u8; CMSG_SPACE]; BATCH]>,
-    /// Length and arrival time of each datagram of the last batch.
-    meta: [(usize, Option<Duration>); BATCH],
+    receiver: BatchReceiver,
 }
 
 impl TapReader {
     pub fn new(socket: UdpSocket) -> TapReader {
         TapReader {
             socket,
-            bufs: Box::new([[0; SLOT]; BATCH]),
-            cmsgs: Box::new([[0; CMSG_SPACE]; BATCH]),
-            meta: [(0, None); BATCH],
+            receiver: BatchReceiver::new(),
         }
     }
 
@@ -85,12 +81,45 @@ impl TapReader {
         self.socket.local_addr()
     }
 
-    /// Hands every waiting datagram to `f` with its arrival time (since the epoch, from the
-    /// kernel; `None` if it gave none), oldest first, until the socket is empty.
-    pub fn drain(&mut self, mut f: impl FnMut(&[u8], Option<Duration>)) -> io::Result<usize> {
+    /// See [`BatchReceiver::drain`].
+    pub fn drain(&mut self, f: impl FnMut(&[u8], Option<Duration>)) -> io::Result<usize> {
+        self.receiver.drain(&self.socket, f)
+    }
+}
+
+/// Buffers to read any non-blocking UDP socket in batches (one set can serve many sockets).
+pub struct BatchReceiver {
+    bufs: Box<[[u8; SLOT]; BATCH]>,
+    cmsgs: Box<[[u8; CMSG_SPACE]; BATCH]>,
+    /// Length and arrival time of each datagram of the last batch.
+    meta: [(usize, Option<Duration>); BATCH],
+}
+
+impl Default for BatchReceiver {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BatchReceiver {
+    pub fn new() -> BatchReceiver {
+        BatchReceiver {
+            bufs: Box::new([[0; SLOT]; BATCH]),
+            cmsgs: Box::new([[0; CMSG_SPACE]; BATCH]),
+            meta: [(0, None); BATCH],
+        }
+    }
+
+    /// Hands every datagram waiting on `socket` to `f` with its arrival time (since the epoch,
+    /// from the kernel; `None` if it gave none), oldest first, until the socket is empty.
+    pub fn drain(
+        &mut self,
+        socket: &UdpSocket,
+        mut f: impl FnMut(&[u8], Option<Duration>),
+    ) -> io::Result<usize> {
         let mut total = 0;
         loop {
-            let n = self.read_batch()?;
+            let n = self.read_batch(socket)?;
             for i in 0..n {
                 let (len, stamp) = self.meta[i];
                 f(&self.bufs[i][..len], stamp);
@@ -103,7 +132,7 @@ impl TapReader {
     }
 
     /// One `recvmmsg` without blocking; returns how many datagrams it read (0 if none).
-    fn read_batch(&mut self) -> io::Result<usize> {
+    fn read_batch(&mut self, socket: &UdpSocket) -> io::Result<usize> {
         // SAFETY: all-zero is a valid value for these plain C structs.
         let mut iov: [libc::iovec; BATCH] = unsafe { core::mem::zeroed() };
         let mut msgs: [libc::mmsghdr; BATCH] = unsafe { core::mem::zeroed() };
@@ -122,7 +151,7 @@ impl TapReader {
         // all of which outlive the call; lengths match the buffers.
         let n = unsafe {
             libc::recvmmsg(
-                self.socket.as_raw_fd(),
+                socket.as_raw_fd(),
                 msgs.as_mut_ptr(),
                 BATCH as libc::c_uint,
                 libc::MSG_DONTWAIT,
