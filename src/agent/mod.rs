@@ -180,8 +180,8 @@ fn drain<S: crate::store::Storage>(
     clock: &SystemClock,
 ) {
     let now = clock.now_ms();
-    if let Err(e) = tap.drain(|datagram, stamp| {
-        session.datagram(udp::arrival_ms(stamp, now), datagram, clock);
+    if let Err(e) = tap.drain(|datagram, r| {
+        session.datagram(udp::arrival_ms(r.arrival, now), datagram, clock);
     }) {
         log::warn!("tap receive: {e}");
     }

@@ -82,7 +82,7 @@ impl TapReader {
     }
 
     /// See [`BatchReceiver::drain`].
-    pub fn drain(&mut self, f: impl FnMut(&[u8], Option<Duration>)) -> io::Result<usize> {
+    pub fn drain(&mut self, f: impl FnMut(&[u8], Received)) -> io::Result<usize> {
         self.receiver.drain(&self.socket, f)
     }
 }
@@ -91,8 +91,19 @@ impl TapReader {
 pub struct BatchReceiver {
     bufs: Box<[[u8; SLOT]; BATCH]>,
     cmsgs: Box<[[u8; CMSG_SPACE]; BATCH]>,
+    /// Source addresses of the last batch.
+    names: Box<[libc::sockaddr_storage; BATCH]>,
     /// Length and arrival time of each datagram of the last batch.
     meta: [(usize, Option<Duration>); BATCH],
+}
+
+/// One received datagram's envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    /// Arrival time since the epoch, from the kernel (`None` if it gave none).
+    pub arrival: Option<Duration>,
+    /// Who sent it.
+    pub from: Option<SocketAddr>,
 }
 
 impl Default for BatchReceiver {
@@ -106,23 +117,26 @@ impl BatchReceiver {
         BatchReceiver {
             bufs: Box::new([[0; SLOT]; BATCH]),
             cmsgs: Box::new([[0; CMSG_SPACE]; BATCH]),
+            // SAFETY: all-zero is a valid sockaddr_storage.
+            names: Box::new(unsafe { core::mem::zeroed() }),
             meta: [(0, None); BATCH],
         }
     }
 
-    /// Hands every datagram waiting on `socket` to `f` with its arrival time (since the epoch,
-    /// from the kernel; `None` if it gave none), oldest first, until the socket is empty.
+    /// Hands every datagram waiting on `socket` to `f` with its envelope, oldest first, until
+    /// the socket is empty.
     pub fn drain(
         &mut self,
         socket: &UdpSocket,
-        mut f: impl FnMut(&[u8], Option<Duration>),
+        mut f: impl FnMut(&[u8], Received),
     ) -> io::Result<usize> {
         let mut total = 0;
         loop {
             let n = self.read_batch(socket)?;
             for i in 0..n {
-                let (len, stamp) = self.meta[i];
-                f(&self.bufs[i][..len], stamp);
+                let (len, arrival) = self.meta[i];
+                let from = sockaddr_to_std(&self.names[i]);
+                f(&self.bufs[i][..len], Received { arrival, from });
             }
             total += n;
             if n < BATCH {
@@ -146,6 +160,8 @@ impl BatchReceiver {
             h.msg_iovlen = 1;
             h.msg_control = self.cmsgs[i].as_mut_ptr().cast();
             h.msg_controllen = CMSG_SPACE as _;
+            h.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_namelen = core::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         }
         // SAFETY: every pointer in `msgs` points into buffers owned by `self` or into `iov`,
         // all of which outlive the call; lengths match the buffers.
@@ -170,6 +186,37 @@ impl BatchReceiver {
             self.meta[i] = ((msg.msg_len as usize).min(SLOT), arrival(&msg.msg_hdr));
         }
         Ok(n)
+    }
+}
+
+/// A source address filled in by the kernel.
+fn sockaddr_to_std(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+    match libc::c_int::from(ss.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says this storage holds a sockaddr_in.
+            let a: libc::sockaddr_in =
+                unsafe { core::ptr::read_unaligned((ss as *const libc::sockaddr_storage).cast()) };
+            let ip = Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                ip,
+                u16::from_be(a.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says this storage holds a sockaddr_in6.
+            let a: libc::sockaddr_in6 =
+                unsafe { core::ptr::read_unaligned((ss as *const libc::sockaddr_storage).cast()) };
+            let ip = Ipv6Addr::from(a.sin6_addr.s6_addr);
+            let port = u16::from_be(a.sin6_port);
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                ip,
+                port,
+                a.sin6_flowinfo,
+                a.sin6_scope_id,
+            )))
+        }
+        _ => None,
     }
 }
 
@@ -222,9 +269,11 @@ mod tests {
         tx.send_to(&[7; SLOT + 100], to).unwrap();
         let mut seen = Vec::new();
         let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let from = tx.local_addr().unwrap();
         let n = tap
-            .drain(|d, stamp| {
-                let stamp = stamp.expect("kernel timestamp");
+            .drain(|d, r| {
+                assert_eq!(r.from, Some(from));
+                let stamp = r.arrival.expect("kernel timestamp");
                 assert!(stamp <= before + Duration::from_secs(1));
                 assert!(before.saturating_sub(stamp) < Duration::from_secs(5));
                 seen.push((d.len(), d[0]));
