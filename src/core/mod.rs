@@ -6,6 +6,7 @@
 pub mod codec;
 pub mod control;
 pub mod record_file;
+pub mod record_protocol;
 pub mod recorder;
 pub mod rtp;
 pub mod timeline;
