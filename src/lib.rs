@@ -23,4 +23,6 @@ pub mod config;
 pub mod core;
 pub mod logger;
 pub mod platform;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod store;

@@ -1,0 +1,330 @@
+//! The real `callrec-server` driven by raw TCP lines from a test client, with real RTP over UDP:
+//! framing (split lines, several lines in one segment, CRLF), percent-encoded UTF-8 names, and
+//! every kind of bad input. Nothing here sleeps to wait: a response line is the barrier.
+
+mod common;
+use common::{info, TempDir};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const SERVER: &str = env!("CARGO_BIN_EXE_callrec-server");
+
+struct Server {
+    child: Child,
+    control: SocketAddr,
+    storage: PathBuf,
+}
+
+impl Server {
+    fn start(dir: &Path, extra: &[&str]) -> Server {
+        let storage = dir.join("recordings");
+        let mut child = Command::new(SERVER)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--storage",
+                storage.to_str().unwrap(),
+            ])
+            .args(["--rtp-ports", &ports()])
+            .args(extra)
+            .env("CALLREC_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join("server.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        out.read_line(&mut line).unwrap();
+        let control = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("control="))
+            .unwrap_or_else(|| panic!("server did not start: {line:?}"))
+            .parse()
+            .unwrap();
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut out, &mut std::io::sink());
+        });
+        Server {
+            child,
+            control,
+            storage,
+        }
+    }
+
+    fn connect(&self) -> Conn {
+        let s = TcpStream::connect(self.control).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Conn {
+            reader: BufReader::new(s.try_clone().unwrap()),
+            stream: s,
+        }
+    }
+
+    fn sidecars(&self) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        for day in std::fs::read_dir(&self.storage).unwrap() {
+            for f in std::fs::read_dir(day.unwrap().path()).unwrap() {
+                let p = f.unwrap().path();
+                if p.extension().is_some_and(|e| e == "json") {
+                    out.push(serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap());
+                }
+            }
+        }
+        out
+    }
+
+    fn day_dir(&self) -> PathBuf {
+        std::fs::read_dir(&self.storage)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A range of 200 ports unlikely to clash between parallel tests (by process id and a counter).
+fn ports() -> String {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let k = NEXT.fetch_add(1, Ordering::Relaxed);
+    let base = 20_000 + (std::process::id() as u16 % 100) * 200 + k * 2_000 % 20_000;
+    format!("{base}-{}", base + 199)
+}
+
+struct Conn {
+    stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Conn {
+    fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    fn line(&mut self) -> String {
+        let mut l = String::new();
+        self.reader.read_line(&mut l).unwrap();
+        l
+    }
+
+    /// True if the server closed the connection.
+    fn closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        matches!(self.reader.read(&mut b), Ok(0) | Err(_))
+    }
+}
+
+fn get<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.trim_end()
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+}
+
+const START: &str = "cmd=RecordStartRequest&id=abc123&device=00:15:65:AA:BB:CC&remote_number=1002\
+&remote_name=%E5%BC%A0%E4%B8%89&local_number=1001&local_name=Front+desk&dir=in&codec=PCMA";
+
+#[test]
+fn a_session_records_the_phones_rtp_and_keeps_a_sidecar() {
+    let dir = TempDir::new("srv-basic");
+    let server = Server::start(dir.path(), &[]);
+    let mut c = server.connect();
+    // The request split across two TCP writes, ended by CRLF.
+    c.send(&START.as_bytes()[..40]);
+    c.send(format!("{}\r\n", &START[40..]).as_bytes());
+    let resp = c.line();
+    assert_eq!(get(&resp, "cmd"), Some("RecordStartResponse"), "{resp}");
+    assert_eq!(
+        (get(&resp, "id"), get(&resp, "result")),
+        (Some("abc123"), Some("success"))
+    );
+    let port: u16 = get(&resp, "port").unwrap().parse().unwrap();
+    let rtp_to: SocketAddr = format!("{}:{port}", get(&resp, "server").unwrap())
+        .parse()
+        .unwrap();
+
+    let phone = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let stranger = UdpSocket::bind("127.0.0.2:0").unwrap();
+    let mut pkt = [0u8; 172];
+    for seq in 0..100u16 {
+        callrec::core::rtp::RtpPacket::emit(
+            &mut pkt,
+            false,
+            8,
+            seq,
+            u32::from(seq) * 160,
+            1,
+            &[0x5A; 160],
+        );
+        phone.send_to(&pkt, rtp_to).unwrap();
+        if seq % 10 == 0 {
+            stranger.send_to(&pkt, rtp_to).unwrap();
+        }
+    }
+    c.send(b"cmd=RecordStopRequest&id=abc123&remote_number=1002&local_number=1001&reason=user\n");
+    let resp = c.line();
+    assert_eq!(
+        (get(&resp, "cmd"), get(&resp, "result")),
+        (Some("RecordStopResponse"), Some("success"))
+    );
+    assert!(c.closed());
+
+    let sc = &server.sidecars()[0];
+    assert_eq!(sc["remote_name"], "张三");
+    assert_eq!(sc["local_name"], "Front desk");
+    assert_eq!(
+        (sc["dir"].as_str(), sc["codec"].as_str()),
+        (Some("in"), Some("PCMA"))
+    );
+    assert_eq!(sc["stop_reason"], "user");
+    assert_eq!(sc["duration_ms"], 2000);
+    assert_eq!(sc["stats"]["from_strangers"], 10);
+    assert_eq!(sc["stats"]["lost"], 0);
+    let file = server.day_dir().join(sc["files"][0].as_str().unwrap());
+    let i = info(&file);
+    assert_eq!(
+        (i["codec"].as_str(), i["duration_ms"].as_u64()),
+        (Some("PCMA"), Some(2000))
+    );
+    assert_eq!(i["stale_header"], false);
+}
+
+#[test]
+fn bad_input_is_answered_failed_or_closed_and_never_hurts_other_sessions() {
+    let dir = TempDir::new("srv-bad");
+    let server = Server::start(dir.path(), &["--max-sessions", "2"]);
+    let mut good = server.connect();
+    good.send(format!("{START}\n").as_bytes());
+    assert_eq!(get(&good.line(), "result"), Some("success"));
+
+    let mut c = server.connect();
+    // Several lines in one segment: unknown cmd (ignored), a start missing its codec, a hostile
+    // id, a duplicate id, a stop without a start.
+    c.send(
+        b"cmd=Hello&id=1\n\
+          cmd=RecordStartRequest&id=x1&device=00:11:22:33:44:55&dir=in\n\
+          cmd=RecordStartRequest&id=..%2F..%2Fetc%2Fpasswd&device=00:11:22:33:44:55&dir=in&codec=PCMA\n\
+          cmd=RecordStartRequest&id=abc123&device=00:11:22:33:44:55&dir=in&codec=PCMA\n\
+          cmd=RecordStopRequest&id=nothing\n\
+          id=first&cmd=RecordStartRequest\n",
+    );
+    let missing = c.line();
+    assert_eq!(
+        (get(&missing, "id"), get(&missing, "result")),
+        (Some("x1"), Some("failed")),
+        "{missing}"
+    );
+    assert!(
+        get(&missing, "reason").unwrap().contains("codec"),
+        "{missing}"
+    );
+    let hostile = c.line();
+    assert_eq!(get(&hostile, "result"), Some("failed"));
+    assert!(get(&hostile, "reason").unwrap().contains("id"), "{hostile}");
+    let dup = c.line();
+    assert_eq!(get(&dup, "result"), Some("failed"));
+    assert!(get(&dup, "reason").unwrap().contains("duplicate"), "{dup}");
+    let stop = c.line();
+    assert_eq!(
+        (get(&stop, "cmd"), get(&stop, "result")),
+        (Some("RecordStopResponse"), Some("failed"))
+    );
+    // A line that is not `cmd=` first has no answer; the connection stays usable.
+    c.send(b"cmd=RecordStartRequest&id=ok2&device=00:11:22:33:44:55&dir=out&codec=PCMU\n");
+    assert_eq!(get(&c.line(), "result"), Some("success"));
+
+    // The session limit (2) answers failed.
+    let mut third = server.connect();
+    third.send(b"cmd=RecordStartRequest&id=ok3&device=00:11:22:33:44:55&dir=out&codec=G722\n");
+    let busy = third.line();
+    assert_eq!(get(&busy, "result"), Some("failed"));
+    assert!(get(&busy, "reason").unwrap().contains("busy"), "{busy}");
+
+    // An over-long line closes that connection only.
+    let mut long = server.connect();
+    long.send(&vec![b'a'; 5000]);
+    assert!(long.closed());
+    // A name over the limit is refused with the reason.
+    let name = "n".repeat(300);
+    let mut c2 = server.connect();
+    c2.send(format!("cmd=RecordStartRequest&id=n1&device=00:11:22:33:44:55&dir=in&codec=PCMA&remote_name={name}\n").as_bytes());
+    assert!(get(&c2.line(), "reason").unwrap().contains("remote_name"));
+
+    // The first session is untouched.
+    good.send(b"cmd=RecordStopRequest&id=abc123&reason=done\n");
+    assert_eq!(get(&good.line(), "result"), Some("success"));
+    // No path was made from a field: only server-named files exist.
+    for e in std::fs::read_dir(server.day_dir()).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        assert!(name.starts_with("20") && !name.contains(".."), "{name}");
+    }
+}
+
+#[test]
+fn a_dropped_connection_ends_the_session_and_keeps_the_recording() {
+    let dir = TempDir::new("srv-drop");
+    let server = Server::start(dir.path(), &[]);
+    let mut c = server.connect();
+    c.send(format!("{START}\n").as_bytes());
+    let resp = c.line();
+    let port: u16 = get(&resp, "port").unwrap().parse().unwrap();
+    let phone = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut pkt = [0u8; 172];
+    for seq in 0..50u16 {
+        callrec::core::rtp::RtpPacket::emit(
+            &mut pkt,
+            false,
+            8,
+            seq,
+            u32::from(seq) * 160,
+            1,
+            &[0x5A; 160],
+        );
+        phone.send_to(&pkt, ("127.0.0.1", port)).unwrap();
+    }
+    // An unknown stop is refused and changes nothing; then the phone vanishes. Ending the
+    // session drains its socket first, so the packets sent before are in the recording.
+    c.send(b"cmd=RecordStopRequest&id=other\n");
+    assert_eq!(get(&c.line(), "result"), Some("failed"));
+    drop(c);
+    // The same id may start again once the first session is over (the port and id are free).
+    let mut again = server.connect();
+    let start = Server::wait(|| {
+        again.send(format!("{START}\n").as_bytes());
+        let l = again.line();
+        (get(&l, "result") == Some("success")).then_some(l)
+    });
+    assert!(start.is_some());
+    let done: Vec<_> = server
+        .sidecars()
+        .into_iter()
+        .filter(|s| !s["stop_reason"].is_null())
+        .collect();
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0]["stop_reason"], "connection closed");
+    assert_eq!(done[0]["duration_ms"], 1000);
+}
+
+impl Server {
+    /// Retries `f` a bounded number of times (the server ends a dropped session on its next
+    /// 100 ms cycle); `None` if it never succeeded.
+    fn wait<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
+        for _ in 0..100 {
+            if let Some(t) = f() {
+                return Some(t);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
