@@ -328,3 +328,65 @@ impl Server {
         None
     }
 }
+
+#[test]
+fn pause_is_an_extension_only_for_phones_that_offered_it() {
+    let dir = TempDir::new("srv-pause");
+    let server = Server::start(dir.path(), &[]);
+    let send = |port: u16, from: u16, n: u16, label: u8| {
+        let phone = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut pkt = [0u8; 172];
+        for seq in from..from + n {
+            callrec::core::rtp::RtpPacket::emit(
+                &mut pkt,
+                false,
+                0,
+                seq,
+                u32::from(seq) * 160,
+                7,
+                &[label; 160],
+            );
+            phone.send_to(&pkt, ("127.0.0.1", port)).unwrap();
+        }
+    };
+    // A guide-only phone: no ext in the answer, and a pause request is refused.
+    let mut plain = server.connect();
+    plain.send(b"cmd=RecordStartRequest&id=p1&device=001565000001&dir=out&codec=PCMU\n");
+    let resp = plain.line();
+    assert_eq!(
+        (get(&resp, "result"), get(&resp, "ext")),
+        (Some("success"), None),
+        "{resp}"
+    );
+    plain.send(b"cmd=RecordPauseRequest&id=p1\n");
+    assert_eq!(get(&plain.line(), "result"), Some("failed"));
+
+    // A phone that offers it.
+    let mut c = server.connect();
+    c.send(b"cmd=RecordStartRequest&id=p2&device=001565000002&dir=out&codec=PCMU&ext=pause\n");
+    let resp = c.line();
+    assert_eq!(get(&resp, "ext"), Some("pause"), "{resp}");
+    let port: u16 = get(&resp, "port").unwrap().parse().unwrap();
+    send(port, 0, 50, 1);
+    c.send(b"cmd=RecordPauseRequest&id=p2\n");
+    let r = c.line();
+    assert_eq!(
+        (get(&r, "cmd"), get(&r, "result")),
+        (Some("RecordPauseResponse"), Some("success"))
+    );
+    send(port, 50, 25, 2); // while paused: not recorded
+    c.send(b"cmd=RecordResumeRequest&id=p2\n");
+    assert_eq!(get(&c.line(), "result"), Some("success"));
+    send(port, 75, 50, 3);
+    c.send(b"cmd=RecordStopRequest&id=p2&reason=done\n");
+    assert_eq!(get(&c.line(), "result"), Some("success"));
+    let sc = server
+        .sidecars()
+        .into_iter()
+        .find(|s| s["id"] == "p2")
+        .unwrap();
+    assert_eq!(sc["duration_ms"], 2000);
+    let data = common::data_of(&server.day_dir().join(sc["files"][0].as_str().unwrap()));
+    assert!(data[..8000].iter().all(|&b| b == 1));
+    assert!(data[8000..].iter().all(|&b| b == 3));
+}

@@ -161,8 +161,9 @@ async fn handle_line(
             }
             false
         }
-        Message::PauseRequest { id } | Message::ResumeRequest { id } => {
-            let pause = matches!(parse(line), Ok(Message::PauseRequest { .. }));
+        m @ (Message::PauseRequest { .. } | Message::ResumeRequest { .. }) => {
+            let pause = matches!(m, Message::PauseRequest { .. });
+            let id = m.id().to_owned();
             let ok = match active.as_ref() {
                 Some(a) if a.id == id && a.pause_ext => {
                     let (tx, rx) = oneshot::channel();
