@@ -5,6 +5,7 @@
 
 pub mod codec;
 pub mod control;
+pub mod net_client;
 pub mod record_file;
 pub mod record_protocol;
 pub mod recorder;
