@@ -5,6 +5,7 @@
 //! watcher run as their own tasks and talk to it through bounded channels.
 
 pub mod control;
+pub mod network;
 pub mod session;
 
 use crate::config::board::Board;
@@ -29,6 +30,8 @@ pub struct AgentOptions {
     pub usb_dir: Option<PathBuf>,
     pub tap: Option<SocketAddr>,
     pub control_socket: Option<PathBuf>,
+    /// The phone's MAC for the record server (else the board's).
+    pub mac: Option<String>,
 }
 
 /// Why the agent could not run.
@@ -103,6 +106,26 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
     let mut watcher = StickWatcher::new(source).map_err(setup("USB stick watcher"))?;
 
     let clock = SystemClock::new();
+    let (net_tx, mut net_updates) = mpsc::channel(16);
+    let mut network = match settings.mode {
+        crate::config::settings::Mode::Network => {
+            let mac = opts.mac.clone().unwrap_or_else(|| board.mac_address());
+            let n = network::Network::new(settings.clone(), mac, clock.clone(), net_tx)
+                .map_err(setup("RTP forwarding socket"))?;
+            Some(n)
+        }
+        _ => None,
+    };
+    // Readiness of the tap, for network mode (each packet forwarded as it arrives).
+    // SAFETY: `tap` owns the descriptor and outlives `tap_ready` (declared after it, dropped
+    // before it); the wrapper never closes it.
+    let tap_ready =
+        unsafe { tokio::io::unix::AsyncFd::register(RawFdRef(tap.raw_fd())) }.map_err(|e| {
+            AgentError::Setup {
+                what: "tap".into(),
+                error: e.into_parts().1,
+            }
+        })?;
     let factory: session::StorageFactory<DirStorage> = Box::new(|s| DirStorage::new(&s.path));
     let mut session = Session::new(settings, factory, tap_local.to_string());
     session.set_usb_host(board.usb_host);
@@ -142,20 +165,40 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
             biased;
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
+            r = tap_ready.readable(), if network.as_ref().is_some_and(|n| n.forwarding()) => {
+                if let Ok(mut guard) = r {
+                    drain(&mut tap, &mut session, network.as_mut(), &clock);
+                    // A datagram that landed meanwhile keeps the readiness (tokio tracks it).
+                    guard.clear_ready();
+                }
+            }
             Some((cmd, reply)) = jobs.recv() => {
                 // Every datagram that reached the tap before the command is handled first.
-                drain(&mut tap, &mut session, &clock);
-                let response = session.command(clock.now_ms(), &cmd, &clock);
-                let _ = reply.send(response);
+                drain(&mut tap, &mut session, network.as_mut(), &clock);
+                match network.as_mut() {
+                    Some(n) => n.command(&cmd, reply),
+                    None => {
+                        let response = session.command(clock.now_ms(), &cmd, &clock);
+                        let _ = reply.send(response);
+                    }
+                }
+            }
+            Some(update) = net_updates.recv() => {
+                if let Some(n) = network.as_mut() {
+                    n.on_update(update);
+                }
             }
             Some(stick) = sticks.recv() => {
-                drain(&mut tap, &mut session, &clock);
+                drain(&mut tap, &mut session, network.as_mut(), &clock);
                 session.stick_changed(stick);
             }
-            _ = tick.tick() => drain(&mut tap, &mut session, &clock),
+            _ = tick.tick() => drain(&mut tap, &mut session, network.as_mut(), &clock),
         }
     }
-    drain(&mut tap, &mut session, &clock);
+    drain(&mut tap, &mut session, network.as_mut(), &clock);
+    if let Some(n) = network.as_mut() {
+        n.shutdown(&mut net_updates).await;
+    }
     log::info!("agent stopping");
     session.shutdown(&clock);
     let _ = std::fs::remove_file(&socket_path);
@@ -168,6 +211,15 @@ fn signal(
     tokio::signal::unix::signal(kind).map_err(setup("signal handler"))
 }
 
+/// A descriptor owned elsewhere, registered with the reactor.
+struct RawFdRef(std::os::fd::RawFd);
+
+impl std::os::fd::AsRawFd for RawFdRef {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0
+    }
+}
+
 /// How often the tap is drained and deadlines served. Packets wait in the kernel's buffer
 /// meanwhile (25 of them at 20 ms); the agent wakes twice a second instead of 50 times.
 pub const TICK: Duration = Duration::from_millis(500);
@@ -177,10 +229,14 @@ pub const TICK: Duration = Duration::from_millis(500);
 fn drain<S: crate::store::Storage>(
     tap: &mut udp::TapReader,
     session: &mut Session<S>,
+    mut network: Option<&mut network::Network>,
     clock: &SystemClock,
 ) {
     let now = clock.now_ms();
     if let Err(e) = tap.drain(|datagram, r| {
+        if let Some(n) = network.as_deref_mut() {
+            n.forward(datagram);
+        }
         session.datagram(udp::arrival_ms(r.arrival, now), datagram, clock);
     }) {
         log::warn!("tap receive: {e}");

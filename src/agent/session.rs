@@ -272,6 +272,8 @@ impl<S: Storage> Session<S> {
             files: self.files.clone(),
             recorded_ms: s.recorded_ms,
             last_stop: self.recorder.last_stop().map(|r| r.name().into()),
+            error: None,
+            server: None,
             stick: StickStatus {
                 present: self.stick.is_some(),
                 path: self.stick.as_ref().map(|s| s.path.display().to_string()),

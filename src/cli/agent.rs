@@ -12,6 +12,7 @@ pub fn run(mut p: lexopt::Parser) -> Result<(), CliError> {
     let mut usb_dir = None;
     let mut tap = None;
     let mut control_socket = None;
+    let mut mac = None;
     let mut level = std::env::var("CALLREC_LOG").unwrap_or_else(|_| "info".into());
     while let Some(arg) = p.next()? {
         match arg {
@@ -26,6 +27,12 @@ pub fn run(mut p: lexopt::Parser) -> Result<(), CliError> {
                 );
             }
             Arg::Long("control-socket") => control_socket = Some(PathBuf::from(p.value()?)),
+            Arg::Long("mac") => {
+                let v = string(&mut p)?;
+                let m = crate::config::board::normalize_mac(&v)
+                    .ok_or_else(|| CliError::usage(format!("bad --mac {v:?}")))?;
+                mac = Some(m);
+            }
             Arg::Long("log") => level = string(&mut p)?,
             other => return Err(other.unexpected().into()),
         }
@@ -39,6 +46,7 @@ pub fn run(mut p: lexopt::Parser) -> Result<(), CliError> {
         usb_dir,
         tap,
         control_socket,
+        mac,
     };
     run_agent(opts).map_err(|e| CliError::failed(e.to_string()))
 }

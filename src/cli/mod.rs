@@ -14,7 +14,7 @@ callrec: call recording for BX/GP-series desk phones
 
 usage:
   callrec agent --board FILE [--settings FILE] [--usb-dir DIR] [--tap ADDR:PORT]
-                [--control-socket PATH] [--log LEVEL]
+                [--control-socket PATH] [--mac MAC] [--log LEVEL]
   callrec ctl [--control-socket PATH | --board FILE] start|stop|pause|resume|status [--json]
   callrec info FILE [--json]
   callrec export FILE OUT.wav [--keep-codec] [--from MS] [--to MS]

@@ -34,6 +34,12 @@ pub struct Board {
     pub control_socket: PathBuf,
     /// The settings file the web UI writes.
     pub settings: PathBuf,
+    /// Where the phone's MAC address is read (e.g. `/sys/class/net/eth0/address`).
+    #[serde(default)]
+    pub mac_file: Option<PathBuf>,
+    /// A fixed MAC address (the host board), used when there is no `mac_file`.
+    #[serde(default)]
+    pub mac: Option<String>,
 }
 
 impl Board {
@@ -50,6 +56,18 @@ impl Board {
         Ok(board)
     }
 
+    /// The phone's MAC address as the record server sees it (12 hex digits, upper case);
+    /// `000000000000` if the board gives no readable one.
+    pub fn mac_address(&self) -> String {
+        let raw = self
+            .mac_file
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .or_else(|| self.mac.clone())
+            .unwrap_or_default();
+        normalize_mac(&raw).unwrap_or_else(|| "000000000000".into())
+    }
+
     pub fn stick_source(&self) -> StickSource {
         match &self.stick {
             StickConfig::Mounts(patterns) => StickSource::Mounts {
@@ -60,9 +78,38 @@ impl Board {
     }
 }
 
+/// `00:15:65:aa:bb:cc`, `00-15-65-AA-BB-CC` or `001565aabbcc` as `001565AABBCC`.
+pub fn normalize_mac(raw: &str) -> Option<String> {
+    let hex: String = raw
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, ':' | '-' | '.'))
+        .collect();
+    (hex.len() == 12 && hex.chars().all(|c| c.is_ascii_hexdigit()))
+        .then(|| hex.to_ascii_uppercase())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn macs_are_normalised() {
+        assert_eq!(
+            normalize_mac("00:15:65:aa:bb:cc\n").as_deref(),
+            Some("001565AABBCC")
+        );
+        assert_eq!(
+            normalize_mac("00-15-65-AA-BB-CC").as_deref(),
+            Some("001565AABBCC")
+        );
+        assert_eq!(
+            normalize_mac("0015.65aa.bbcc").as_deref(),
+            Some("001565AABBCC")
+        );
+        assert_eq!(normalize_mac("00:15:65:aa:bb"), None);
+        assert_eq!(normalize_mac("zz:15:65:aa:bb:cc"), None);
+    }
 
     #[test]
     fn every_board_file_in_the_repo_loads() {

@@ -15,6 +15,8 @@ use std::path::Path;
 pub enum Mode {
     /// `Record_` files on the USB stick.
     Local,
+    /// Streamed to a record server (the TCP protocol plus RTP over UDP).
+    Network,
     /// Recording is switched off.
     Off,
 }
@@ -23,6 +25,7 @@ impl Mode {
     pub fn name(self) -> &'static str {
         match self {
             Mode::Local => "local",
+            Mode::Network => "network",
             Mode::Off => "off",
         }
     }
@@ -41,6 +44,12 @@ pub struct Settings {
     pub telephone_event_pt: u8,
     /// Packets held to put reordered ones back in order (1–16).
     pub reorder_window: usize,
+    /// Network mode: the record server's IP address.
+    pub server_address: Option<std::net::IpAddr>,
+    /// Network mode: the record server's TCP port.
+    pub server_port: u16,
+    /// Network mode: the codec the phone's media engine sends (told to the server).
+    pub codec: String,
 }
 
 impl Default for Settings {
@@ -52,6 +61,9 @@ impl Default for Settings {
             reserve_bytes: rec.reserve_bytes,
             telephone_event_pt: DEFAULT_TELEPHONE_EVENT_PT,
             reorder_window: rec.timeline.window,
+            server_address: None,
+            server_port: 5060,
+            codec: "PCMA".into(),
         }
     }
 }

@@ -191,6 +191,12 @@ pub struct Status {
     pub recorded_ms: u64,
     /// Why the last recording ended (`requested`, `stick_full`, `stick_removed`, …).
     pub last_stop: Option<String>,
+    /// What went wrong last, in words (network mode: the server's reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Network mode: the record server's RTP address while streaming, else its control address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
     pub stick: StickStatus,
     /// The tap's local address.
     pub tap: String,

@@ -81,6 +81,11 @@ impl TapReader {
         self.socket.local_addr()
     }
 
+    /// The socket's descriptor, to wait for readiness on it.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.socket.as_raw_fd()
+    }
+
     /// See [`BatchReceiver::drain`].
     pub fn drain(&mut self, f: impl FnMut(&[u8], Received)) -> io::Result<usize> {
         self.receiver.drain(&self.socket, f)

@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod server;
+
 use callrec::core::control::{Response, Status};
 use callrec::core::rtp::RtpPacket;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -1,0 +1,147 @@
+//! A real `callrec-server` process for the tests, and a raw control connection to it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const SERVER: &str = env!("CARGO_BIN_EXE_callrec-server");
+
+pub struct Server {
+    pub child: Child,
+    pub control: SocketAddr,
+    pub storage: PathBuf,
+}
+
+impl Server {
+    pub fn start(dir: &Path, extra: &[&str]) -> Server {
+        Server::start_at(&dir.join("recordings"), dir, extra)
+    }
+
+    /// A server on the given storage (a restart keeps its recordings).
+    pub fn start_at(storage: &Path, dir: &Path, extra: &[&str]) -> Server {
+        let storage = storage.to_owned();
+        let mut child = Command::new(SERVER)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--storage",
+                storage.to_str().unwrap(),
+            ])
+            .args(["--rtp-ports", &ports()])
+            .args(extra)
+            .env("CALLREC_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join("server.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        out.read_line(&mut line).unwrap();
+        let control = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("control="))
+            .unwrap_or_else(|| panic!("server did not start: {line:?}"))
+            .parse()
+            .unwrap();
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut out, &mut std::io::sink());
+        });
+        Server {
+            child,
+            control,
+            storage,
+        }
+    }
+
+    pub fn connect(&self) -> Conn {
+        let s = TcpStream::connect(self.control).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Conn {
+            reader: BufReader::new(s.try_clone().unwrap()),
+            stream: s,
+        }
+    }
+
+    pub fn sidecars(&self) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        for day in std::fs::read_dir(&self.storage).unwrap() {
+            for f in std::fs::read_dir(day.unwrap().path()).unwrap() {
+                let p = f.unwrap().path();
+                if p.extension().is_some_and(|e| e == "json") {
+                    out.push(serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap());
+                }
+            }
+        }
+        out
+    }
+
+    pub fn day_dir(&self) -> PathBuf {
+        std::fs::read_dir(&self.storage)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A range of 200 ports unlikely to clash between parallel tests (by process id and a counter).
+fn ports() -> String {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let k = NEXT.fetch_add(1, Ordering::Relaxed);
+    let base = 20_000 + (std::process::id() as u16 % 100) * 200 + k * 2_000 % 20_000;
+    format!("{base}-{}", base + 199)
+}
+
+pub struct Conn {
+    stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Conn {
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    pub fn line(&mut self) -> String {
+        let mut l = String::new();
+        self.reader.read_line(&mut l).unwrap();
+        l
+    }
+
+    /// True if the server closed the connection.
+    pub fn closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        matches!(self.reader.read(&mut b), Ok(0) | Err(_))
+    }
+}
+
+pub fn get<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.trim_end()
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+}
+
+impl Server {
+    /// Retries `f` a bounded number of times (the server ends a dropped session on its next
+    /// 100 ms cycle); `None` if it never succeeded.
+    pub fn wait<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
+        for _ in 0..100 {
+            if let Some(t) = f() {
+                return Some(t);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
