@@ -252,3 +252,51 @@ fn pause_is_an_extension_only_for_phones_that_offered_it() {
     assert!(data[..8000].iter().all(|&b| b == 1));
     assert!(data[8000..].iter().all(|&b| b == 3));
 }
+
+#[test]
+fn a_silent_session_ends_after_the_idle_timeout() {
+    let dir = TempDir::new("srv-idle");
+    let server = Server::start(dir.path(), &["--idle-timeout", "1"]);
+    let mut c = server.connect();
+    c.send(format!("{START}\n").as_bytes());
+    assert_eq!(get(&c.line(), "result"), Some("success"));
+    // No RTP, no control traffic: the server ends the session and closes the connection
+    // (the read returns when it does; its 10 s timeout is only an upper bound).
+    assert!(c.closed());
+    let sc = &server.sidecars()[0];
+    assert_eq!(sc["stop_reason"], "idle");
+}
+
+#[test]
+fn a_flood_of_connections_from_one_address_is_capped_and_others_go_on() {
+    let dir = TempDir::new("srv-flood");
+    let server = Server::start(dir.path(), &[]);
+    // 64 idle connections are allowed from one address...
+    let mut held: Vec<_> = (0..64).map(|_| server.connect()).collect();
+    // ...a session on the last one still works (connections are accepted in order, so its
+    // answer means all 64 are counted)...
+    held[63].send(format!("{START}\n").as_bytes());
+    assert_eq!(get(&held[63].line(), "result"), Some("success"));
+    // ...and the 65th is closed at once.
+    let mut extra = server.connect();
+    assert!(extra.closed());
+    // Freeing one makes room again.
+    drop(held.remove(0));
+    // (The server notices the close on its own time: retry, bounded, until a new connection is
+    // answered instead of closed or reset.)
+    let mut again = Server::wait(|| {
+        use std::io::{BufRead, BufReader, Write};
+        let mut s = std::net::TcpStream::connect(server.control).ok()?;
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .ok()?;
+        s.write_all(b"cmd=RecordStopRequest&id=none\n").ok()?;
+        let mut l = String::new();
+        BufReader::new(&s).read_line(&mut l).ok()?;
+        (!l.is_empty()).then_some(s)
+    });
+    assert!(again.is_some());
+    let last = held.last_mut().unwrap();
+    last.send(b"cmd=RecordStopRequest&id=abc123&reason=done\n");
+    assert_eq!(get(&last.line(), "result"), Some("success"));
+    let _ = again.take();
+}

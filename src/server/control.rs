@@ -16,6 +16,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
+/// How long a connection may stay open without starting a session.
+pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The session a connection runs.
 struct Active {
     id: String,
@@ -66,6 +69,13 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
         if len == usize::MAX {
             break "connection closed by server";
         }
+        // A connection must start its session soon; once it has, the session's idle timer
+        // (RTP or control traffic) decides.
+        let patience = if active.is_some() {
+            None
+        } else {
+            Some(HANDSHAKE_TIMEOUT)
+        };
         let ended = async {
             match active.as_mut() {
                 Some(a) => (&mut a.ended).await.ok(),
@@ -78,6 +88,10 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
                 Ok(n) => len += n,
                 Err(_) => break "connection reset",
             },
+            () = tokio::time::sleep(patience.unwrap_or_default()), if patience.is_some() => {
+                log::warn!("{peer}: no session started within {HANDSHAKE_TIMEOUT:?}; closing");
+                break "no session started";
+            }
             e = ended => {
                 // The session ended by itself (idle, storage): nothing left to serve.
                 let reason = e.map_or_else(|| "ended".to_string(), |e| e.reason);
