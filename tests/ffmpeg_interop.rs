@@ -259,9 +259,27 @@ struct Recorded {
 
 /// Sends the clip from ffmpeg into a real agent in real time and exports the one Record file.
 fn record(name: &str, codec: Codec, packets: Packets) -> Recorded {
+    record_via(name, codec, packets, false)
+}
+
+/// As [`record`]; with `via_server`, the agent is in network mode and the Record file is the
+/// one the real `callrec-server` wrote.
+fn record_via(name: &str, codec: Codec, packets: Packets, via_server: bool) -> Recorded {
     let dir = TempDir::new(name);
     let src = make_source(dir.path(), codec.rate());
-    let spec = AgentSpec::host(dir.path());
+    let server = via_server.then(|| common::server::Server::start(dir.path(), &[]));
+    let mut spec = AgentSpec::host(dir.path());
+    if let Some(server) = &server {
+        let codec_name = match codec {
+            Codec::Pcma => "PCMA",
+            Codec::Pcmu => "PCMU",
+            Codec::G722 => "G722",
+        };
+        spec = spec.settings(&format!(
+            r#"{{"mode":"network","server_address":"127.0.0.1","server_port":{},"codec":"{codec_name}"}}"#,
+            server.control.port()
+        ));
+    }
     let agent = Agent::start(&spec);
     agent.ok("start");
 
@@ -286,10 +304,18 @@ fn record(name: &str, codec: Codec, packets: Packets) -> Recorded {
     eprintln!("{name}: ffmpeg {}", args.join(" "));
     run("ffmpeg", &args);
 
-    // The agent answers only after the datagrams already at the tap: no sleep needed.
+    // The agent answers only after the datagrams already at the tap: no sleep needed (and a
+    // server drains a session's socket before it closes the file).
     let st = agent.ok("stop");
     eprintln!("{name}: counters {:?}", st.counters);
-    let files = record_files(spec.usb_dir.as_ref().unwrap());
+    let files = match &server {
+        None => record_files(spec.usb_dir.as_ref().unwrap()),
+        Some(server) => {
+            let sc = &server.sidecars()[0];
+            assert_eq!(sc["stats"]["lost"], 0, "{sc}");
+            vec![server.day_dir().join(sc["files"][0].as_str().unwrap())]
+        }
+    };
     assert_eq!(files.len(), 1, "{files:?}\n{}", agent.log());
     let file = files[0].clone();
 
@@ -472,4 +498,16 @@ fn pcma_with_ffmpeg_default_packet_sizes_matches_the_source() {
 fn pcma_with_a_short_packet_every_256_ms_matches_the_source() {
     let r = record("ffmpeg-pcma-cut160", Codec::Pcma, Packets::Cut160);
     assert_matches_source("PCMA cut at 160", &r, false);
+}
+
+#[test]
+fn pcma_from_ffmpeg_through_the_record_server_matches_the_source() {
+    let r = record_via("ff-net-pcma", Codec::Pcma, Packets::Phone, true);
+    assert_matches_source("PCMA via the record server", &r, false);
+}
+
+#[test]
+fn g722_from_ffmpeg_through_the_record_server_matches_the_source() {
+    let r = record_via("ff-net-g722", Codec::G722, Packets::Phone, true);
+    assert_matches_source("G722 via the record server", &r, false);
 }
