@@ -58,6 +58,9 @@ pub struct Network {
     error: Option<String>,
     forwarded: u64,
     forward_errors: u64,
+    /// Streaming time of the current or last recording, pauses excluded.
+    streamed_ms: u64,
+    streaming_since: Option<u64>,
 }
 
 impl Network {
@@ -82,6 +85,8 @@ impl Network {
             error: None,
             forwarded: 0,
             forward_errors: 0,
+            streamed_ms: 0,
+            streaming_since: None,
         })
     }
 
@@ -277,9 +282,13 @@ impl Network {
                 other => other,
             },
         };
+        let running = self
+            .streaming_since
+            .map_or(0, |t| self.clock.now_ms().saturating_sub(t));
         let mut st = Status {
             state: state.into(),
             mode: "network".into(),
+            recorded_ms: self.streamed_ms + running,
             last_stop: self.last_stop.clone(),
             error: self.error.clone(),
             server: leg

@@ -86,7 +86,14 @@ fn print_status(s: &Status) {
     if let Some(r) = &s.last_stop {
         println!("stopped:   {r}");
     }
+    if let Some(e) = &s.error {
+        println!("error:     {e}");
+    }
+    if let Some(server) = &s.server {
+        println!("server:    {server}");
+    }
     match (&s.stick.path, s.stick.present) {
+        _ if s.mode == "network" => {}
         (Some(p), true) => {
             let free = s
                 .stick
