@@ -125,8 +125,17 @@ fn a_server_killed_mid_call_ends_the_session_and_keeps_what_it_had() {
     let agent = network_agent(&dir, server.control.port());
     agent.ok("start");
     play(&agent, 0, 150, 7);
+    // The server commits once a second: wait (bounded) until the 3 s are in its file...
+    let file = Server::wait(|| {
+        let sc = server.sidecars().into_iter().next()?;
+        let f = server.day_dir().join(sc["files"][0].as_str()?);
+        (std::fs::metadata(&f).ok()?.len() >= 76 + 24_000).then_some(f)
+    })
+    .expect("the server committed the audio");
+    // ...then kill it without warning.
     let _ = server.child.kill();
     let _ = server.child.wait();
+    assert!(info(&file)["data_size"].as_u64().unwrap() >= 23_840);
     let st = agent.wait_for("the loss", Duration::from_secs(5), |s| s.state == "idle");
     assert_eq!(
         st.last_stop.as_deref(),
@@ -138,7 +147,11 @@ fn a_server_killed_mid_call_ends_the_session_and_keeps_what_it_had() {
     let restarted = Server::start_at(&server.storage, dir.path(), &[]);
     let sc = &restarted.sidecars()[0];
     assert_eq!(sc["stop_reason"], "server restart");
-    assert!(sc["duration_ms"].as_u64().unwrap() <= 3000);
+    assert_eq!(
+        sc["duration_ms"], 3000,
+        "everything committed before the kill is kept"
+    );
+    assert_eq!(info(&file)["stale_header"], false);
 }
 
 #[test]

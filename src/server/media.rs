@@ -137,6 +137,11 @@ impl MediaSession {
                         Ok(Some(mut f)) => f.append(&header.encode()).map(|()| {
                             self.file = Some((f, header));
                             self.sidecar.files.push(name);
+                            // The sidecar lists every file from its opening on, so a restart
+                            // after a crash knows what to repair.
+                            if let Err(e) = write_sidecar(&self.slot, &self.sidecar) {
+                                log::warn!("session {}: sidecar: {e}", self.slot.stem);
+                            }
                         }),
                         Ok(None) => Err(StorageError::NamesExhausted),
                         Err(e) => Err(e),
