@@ -2,7 +2,7 @@
 //! Each connection is a task that frames and parses lines and hands commands to the agent's
 //! main loop, which owns all state.
 
-use crate::core::control::{parse_request, Command, Response, MAX_LINE};
+use crate::core::control::{parse_request, CallInfo, Command, Response, MAX_LINE};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +18,7 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const QUEUE: usize = 16;
 
 /// A command for the main loop and where to send its answer.
-pub type Job = (Command, oneshot::Sender<Response>);
+pub type Job = (Command, Option<CallInfo>, oneshot::Sender<Response>);
 
 /// Binds the socket, replacing a stale one left by a killed agent.
 pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
@@ -113,7 +113,11 @@ async fn answer(line: &[u8], jobs: &mpsc::Sender<Job>) -> Response {
         Err((e, id)) => return Response::error(id, e.code(), e.message(), None),
     };
     let (tx, rx) = oneshot::channel();
-    if jobs.send((request.command, tx)).await.is_err() {
+    if jobs
+        .send((request.command, request.call, tx))
+        .await
+        .is_err()
+    {
         return Response::error(
             request.id,
             "shutting_down",

@@ -172,11 +172,11 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
                     guard.clear_ready();
                 }
             }
-            Some((cmd, reply)) = jobs.recv() => {
+            Some((cmd, call, reply)) = jobs.recv() => {
                 // Every datagram that reached the tap before the command is handled first.
                 drain(&mut tap, &mut session, network.as_mut(), &clock);
                 match network.as_mut() {
-                    Some(n) => n.command(&cmd, reply),
+                    Some(n) => n.command(&cmd, call, reply),
                     None => {
                         let response = session.command(clock.now_ms(), &cmd, &clock);
                         let _ = reply.send(response);

@@ -115,6 +115,7 @@ impl Network {
     pub fn command(
         &mut self,
         cmd: &crate::core::control::Command,
+        call: Option<crate::core::control::CallInfo>,
         reply: oneshot::Sender<Response>,
     ) {
         use crate::core::control::Command;
@@ -127,7 +128,7 @@ impl Network {
                         Err(("already_recording", "a recording is already running".into())),
                     );
                 }
-                match self.start() {
+                match self.start(call.unwrap_or_default()) {
                     Ok(()) => self.pending_start = Some(reply),
                     Err(e) => self.answer(reply, Err(e)),
                 }
@@ -176,7 +177,10 @@ impl Network {
         }
     }
 
-    fn start(&mut self) -> Result<(), (&'static str, String)> {
+    fn start(
+        &mut self,
+        call: crate::core::control::CallInfo,
+    ) -> Result<(), (&'static str, String)> {
         let Some(ip) = self.settings.server_address else {
             return Err((
                 "no_server",
@@ -188,15 +192,25 @@ impl Network {
         let request = StartRequest {
             id: random_id(),
             device: self.mac.clone(),
-            remote_number: String::new(),
-            remote_name: String::new(),
-            local_number: String::new(),
-            local_name: String::new(),
-            dir: Direction::Out,
+            remote_number: call.remote_number,
+            remote_name: call.remote_name,
+            local_number: call.local_number,
+            local_name: call.local_name,
+            dir: if call.dir.as_deref() == Some("in") {
+                Direction::In
+            } else {
+                Direction::Out
+            },
             codec,
             extensions: Extensions::default(),
         };
         let id = request.id.clone();
+        let request_numbers = (
+            request.remote_number.clone(),
+            request.remote_name.clone(),
+            request.local_number.clone(),
+            request.local_name.clone(),
+        );
         let leg = Leg::new(request, LegTimeouts::default(), self.clock.now_ms());
         let (tx, rx) = mpsc::channel(8);
         tokio::spawn(run_leg(
@@ -207,6 +221,13 @@ impl Network {
             self.clock.clone(),
         ));
         log::info!("network recording to {server} starting");
+        log::debug!(
+            "call: remote {:?} {:?}, local {:?} {:?}",
+            request_numbers.0,
+            request_numbers.1,
+            request_numbers.2,
+            request_numbers.3
+        );
         self.legs.push(LegHandle {
             id,
             server,

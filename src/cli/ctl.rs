@@ -2,7 +2,7 @@
 
 use super::CliError;
 use crate::config::board::Board;
-use crate::core::control::{encode_request, Command, Response, Status};
+use crate::core::control::{encode_request, encode_start, CallInfo, Command, Response, Status};
 use lexopt::Arg;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -16,8 +16,23 @@ pub fn run(mut p: lexopt::Parser) -> Result<(), CliError> {
     let mut socket = None;
     let mut command = None;
     let mut json = false;
+    let mut call = CallInfo::default();
+    let mut has_call = false;
     while let Some(arg) = p.next()? {
+        let mut field = |p: &mut lexopt::Parser, f: fn(&mut CallInfo) -> &mut String| {
+            has_call = true;
+            *f(&mut call) = super::string(p)?;
+            Ok::<(), CliError>(())
+        };
         match arg {
+            Arg::Long("remote-number") => field(&mut p, |c| &mut c.remote_number)?,
+            Arg::Long("remote-name") => field(&mut p, |c| &mut c.remote_name)?,
+            Arg::Long("local-number") => field(&mut p, |c| &mut c.local_number)?,
+            Arg::Long("local-name") => field(&mut p, |c| &mut c.local_name)?,
+            Arg::Long("dir") => {
+                has_call = true;
+                call.dir = Some(super::string(&mut p)?);
+            }
             Arg::Long("control-socket") => socket = Some(PathBuf::from(p.value()?)),
             Arg::Long("board") => {
                 let board = Board::load(&PathBuf::from(p.value()?))
@@ -37,7 +52,15 @@ pub fn run(mut p: lexopt::Parser) -> Result<(), CliError> {
     }
     let command = command.ok_or_else(|| CliError::usage("ctl needs a command"))?;
     let socket = socket.unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
-    let response = ask(&socket, &command)?;
+    let line = match (&command, has_call) {
+        (Command::Start, true) => {
+            call.validate().map_err(CliError::usage)?;
+            encode_start(&call)
+        }
+        (_, true) => return Err(CliError::usage("call details go with start only")),
+        _ => encode_request(&command),
+    };
+    let response = ask(&socket, &line)?;
     if json {
         println!("{}", response.encode().trim_end());
     } else if let Some(status) = &response.status {
@@ -51,7 +74,7 @@ pub fn run(mut p: lexopt::Parser) -> Result<(), CliError> {
     }
 }
 
-fn ask(socket: &PathBuf, command: &Command) -> Result<Response, CliError> {
+fn ask(socket: &PathBuf, line: &str) -> Result<Response, CliError> {
     let unreachable = |e: std::io::Error| {
         CliError::failed(format!(
             "cannot reach the agent at {}: {e}",
@@ -62,9 +85,7 @@ fn ask(socket: &PathBuf, command: &Command) -> Result<Response, CliError> {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(unreachable)?;
-    stream
-        .write_all(encode_request(command).as_bytes())
-        .map_err(unreachable)?;
+    stream.write_all(line.as_bytes()).map_err(unreachable)?;
     let mut line = String::new();
     BufReader::new(stream)
         .read_line(&mut line)

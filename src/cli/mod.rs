@@ -16,6 +16,8 @@ usage:
   callrec agent --board FILE [--settings FILE] [--usb-dir DIR] [--tap ADDR:PORT]
                 [--control-socket PATH] [--mac MAC] [--log LEVEL]
   callrec ctl [--control-socket PATH | --board FILE] start|stop|pause|resume|status [--json]
+              [--remote-number N --remote-name S --local-number N --local-name S --dir in|out]
+                                  (the call's parties, with start: told to a record server)
   callrec info FILE [--json]
   callrec export FILE OUT.wav [--keep-codec] [--from MS] [--to MS]
   callrec repair DIR|FILE

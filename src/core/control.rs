@@ -48,6 +48,47 @@ pub struct Request {
     pub command: Command,
     /// Echoed back in the response, so a client can match answers to questions.
     pub id: Option<serde_json::Value>,
+    /// `start` only: who is on the call (network mode tells the record server).
+    pub call: Option<CallInfo>,
+}
+
+/// The parties of a call, as far as the caller of `start` knows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallInfo {
+    pub remote_number: String,
+    pub remote_name: String,
+    pub local_number: String,
+    pub local_name: String,
+    /// `in` or `out`.
+    pub dir: Option<String>,
+}
+
+/// Longest number and name accepted in [`CallInfo`] (so a record server line always fits).
+pub const MAX_CALL_NUMBER: usize = 64;
+pub const MAX_CALL_NAME: usize = 128;
+
+impl CallInfo {
+    /// Checks lengths, characters and the direction; the error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        for (field, v, max) in [
+            ("remote_number", &self.remote_number, MAX_CALL_NUMBER),
+            ("local_number", &self.local_number, MAX_CALL_NUMBER),
+            ("remote_name", &self.remote_name, MAX_CALL_NAME),
+            ("local_name", &self.local_name, MAX_CALL_NAME),
+        ] {
+            if v.chars().count() > max {
+                return Err(format!("call.{field} is longer than {max} characters"));
+            }
+            if v.chars().any(char::is_control) {
+                return Err(format!("call.{field} contains control characters"));
+            }
+        }
+        match self.dir.as_deref() {
+            None | Some("in") | Some("out") => Ok(()),
+            Some(_) => Err("call.dir must be \"in\" or \"out\"".into()),
+        }
+    }
 }
 
 /// Why a request line was refused. The client is at fault.
@@ -61,6 +102,8 @@ pub enum RequestError {
     MissingCommand,
     /// `cmd` names nothing this agent does (the commands of later versions included).
     UnknownCommand(String),
+    /// `call` is not a valid call description.
+    BadCall(String),
 }
 
 impl RequestError {
@@ -70,6 +113,7 @@ impl RequestError {
             RequestError::UnsupportedVersion(_) => "unsupported_version",
             RequestError::MissingCommand => "missing_command",
             RequestError::UnknownCommand(_) => "unknown_command",
+            RequestError::BadCall(_) => "bad_call",
         }
     }
 
@@ -81,6 +125,7 @@ impl RequestError {
             }
             RequestError::MissingCommand => "no \"cmd\" in the request".into(),
             RequestError::UnknownCommand(c) => format!("unknown command {c:?}"),
+            RequestError::BadCall(e) => e.clone(),
         }
     }
 }
@@ -90,6 +135,7 @@ struct RawRequest {
     v: Option<serde_json::Value>,
     cmd: Option<String>,
     id: Option<serde_json::Value>,
+    call: Option<serde_json::Value>,
 }
 
 /// Parses one line (without its newline). Unknown fields are ignored, so newer clients can
@@ -109,12 +155,28 @@ pub fn parse_request(line: &[u8]) -> Result<Request, (RequestError, Option<serde
         let shown: String = cmd.chars().take(64).collect();
         return Err((RequestError::UnknownCommand(shown), id));
     };
-    Ok(Request { command, id })
+    let call = match raw.call {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => {
+            let c: CallInfo = serde_json::from_value(v)
+                .map_err(|e| (RequestError::BadCall(format!("call: {e}")), id.clone()))?;
+            c.validate()
+                .map_err(|e| (RequestError::BadCall(e), id.clone()))?;
+            Some(c)
+        }
+    };
+    Ok(Request { command, id, call })
 }
 
 /// Encodes a request line (for `callrec ctl`).
 pub fn encode_request(command: &Command) -> String {
     format!("{{\"v\":{VERSION},\"cmd\":\"{}\"}}\n", command.name())
+}
+
+/// Encodes a `start` with the call's parties.
+pub fn encode_start(call: &CallInfo) -> String {
+    let v = serde_json::json!({ "v": VERSION, "cmd": "start", "call": call });
+    format!("{v}\n")
 }
 
 /// An error in a response.
@@ -248,9 +310,22 @@ mod tests {
             r,
             Request {
                 command: Command::Start,
-                id: Some(json!(7))
+                id: Some(json!(7)),
+                call: None
             }
         );
+        let r = parse_request(
+            r#"{"v":1,"cmd":"start","call":{"remote_number":"1002","remote_name":"张三","dir":"in"}}"#
+                .as_bytes(),
+        )
+        .unwrap();
+        let call = r.call.unwrap();
+        assert_eq!(
+            (call.remote_name.as_str(), call.dir.as_deref()),
+            ("张三", Some("in"))
+        );
+        let back = parse_request(encode_start(&call).trim_end().as_bytes()).unwrap();
+        assert_eq!(back.call, Some(call));
         for c in ["start", "stop", "pause", "resume", "status"] {
             let line = format!("{{\"v\":1,\"cmd\":\"{c}\"}}");
             assert_eq!(parse_request(line.as_bytes()).unwrap().command.name(), c);
@@ -269,6 +344,23 @@ mod tests {
         assert_eq!(code(br#"{"v":1}"#), "missing_command");
         assert_eq!(code(br#"{"v":1,"cmd":"launch"}"#), "unknown_command");
         assert_eq!(code(br#"{"v":1,"cmd":7}"#), "bad_json");
+        assert_eq!(
+            code(br#"{"v":1,"cmd":"start","call":{"dir":"sideways"}}"#),
+            "bad_call"
+        );
+        assert_eq!(
+            code(br#"{"v":1,"cmd":"start","call":{"remote_name":"a\u0000b"}}"#),
+            "bad_call"
+        );
+        assert_eq!(
+            code(br#"{"v":1,"cmd":"start","call":{"nick":"x"}}"#),
+            "bad_call"
+        );
+        let long = format!(
+            r#"{{"v":1,"cmd":"start","call":{{"local_name":"{}"}}}}"#,
+            "n".repeat(129)
+        );
+        assert_eq!(code(long.as_bytes()), "bad_call");
         let (e, id) = parse_request(br#"{"v":1,"cmd":"x","id":"a"}"#).unwrap_err();
         assert_eq!((e.code(), id), ("unknown_command", Some(json!("a"))));
     }
