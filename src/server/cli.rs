@@ -12,8 +12,10 @@ callrec-server: the record server for BX/GP phones' network recording
 usage:
   callrec-server --listen ADDR:PORT --storage DIR [--rtp-ports LOW-HIGH] [--max-sessions N]
                  [--idle-timeout SECONDS] [--shards N] [--log LEVEL]
+                 [--http ADDR:PORT]
 
-defaults: --rtp-ports 40000-49999, --max-sessions 4000, --idle-timeout 60, --shards 2";
+defaults: --rtp-ports 40000-49999, --max-sessions 4000, --idle-timeout 60, --shards 2
+--http: serve the recordings' web page and JSON API there (docs/server-api.md); off without it";
 
 pub fn main(args: Vec<OsString>) -> ExitCode {
     match parse(args) {
@@ -71,6 +73,10 @@ fn parse(args: Vec<OsString>) -> Result<ServerOptions, String> {
                 opts.shards = n.clamp(1, 64);
             }
             Arg::Long("log") => level = text(&mut p)?,
+            Arg::Long("http") => {
+                let v = text(&mut p)?;
+                opts.http = Some(v.parse().map_err(|_| format!("bad --http {v:?}"))?);
+            }
             other => return Err(other.unexpected().to_string()),
         }
     }

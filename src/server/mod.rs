@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod control;
+pub mod http;
 pub mod media;
 pub mod ports;
 pub mod recover;
@@ -36,6 +37,8 @@ pub struct ServerOptions {
     pub shards: usize,
     /// Control connections one address may hold at once.
     pub max_connections_per_peer: usize,
+    /// Where the web page and JSON API listen (`--http`); `None`: no web side.
+    pub http: Option<SocketAddr>,
 }
 
 impl Default for ServerOptions {
@@ -48,6 +51,7 @@ impl Default for ServerOptions {
             idle_timeout: Duration::from_secs(60),
             shards: 2,
             max_connections_per_peer: 64,
+            http: None,
         }
     }
 }
@@ -213,7 +217,19 @@ async fn accept_loop(shared: Arc<Shared>, opts: &ServerOptions) -> Result<(), St
         opts.rtp_ports.0,
         opts.rtp_ports.1
     );
-    println!("callrec-server ready control={local}");
+    let web = match opts.http {
+        Some(addr) => {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("http listen {addr}: {e}"))?;
+            let web = l.local_addr().map_err(|e| e.to_string())?;
+            log::info!("web page and API on http://{web}/");
+            tokio::spawn(http::serve(l, shared.store.clone()));
+            format!(" http={web}")
+        }
+        None => String::new(),
+    };
+    println!("callrec-server ready control={local}{web}");
     loop {
         tokio::select! {
             _ = term.recv() => break,

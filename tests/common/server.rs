@@ -12,6 +12,8 @@ pub struct Server {
     pub child: Child,
     pub control: SocketAddr,
     pub storage: PathBuf,
+    /// The web side's address, when started with `--http`.
+    pub http: Option<SocketAddr>,
 }
 
 impl Server {
@@ -45,6 +47,10 @@ impl Server {
             .unwrap_or_else(|| panic!("server did not start: {line:?}"))
             .parse()
             .unwrap();
+        let http = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("http="))
+            .map(|a| a.parse().unwrap());
         std::thread::spawn(move || {
             let _ = std::io::copy(&mut out, &mut std::io::sink());
         });
@@ -52,6 +58,7 @@ impl Server {
             child,
             control,
             storage,
+            http,
         }
     }
 

@@ -1,0 +1,83 @@
+//! Which resource a request names: the method and the path in, a [`Route`] or the reason out.
+//! No I/O. A RID in a path is parsed strictly ([`Rid::parse`]); anything that is not exactly a
+//! route is 404, a route with a malformed RID is 400, a method other than GET or HEAD is 405.
+
+use super::rid::Rid;
+
+/// A resource of the web side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `/`: the HTML page.
+    Page,
+    /// `/api/recordings`: the JSON listing.
+    List,
+    /// `/api/recordings/RID`: one recording as JSON.
+    One(Rid),
+    /// `/recordings/RID/audio.wav` (inline) or `/recordings/RID/download.wav` (attachment).
+    Wav { rid: Rid, attachment: bool },
+    /// `/recordings/RID/original/N`: the Nth Record file (from 1) as stored.
+    Original { rid: Rid, n: u32 },
+}
+
+/// Why a request names no resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Miss {
+    /// No such route (404).
+    NotFound,
+    /// A route, but its RID or file number is malformed (400).
+    BadId,
+    /// A route, but not GET or HEAD (405).
+    Method,
+}
+
+/// The highest file number a route accepts (a session has far fewer files).
+pub const MAX_FILE_NUMBER: u32 = 9999;
+
+/// Resolves `path` (as received, not decoded) for a request with method `method`.
+pub fn resolve(method: &str, path: &str) -> Result<Route, Miss> {
+    let route = match_path(path)?;
+    if method == "GET" || method == "HEAD" {
+        Ok(route)
+    } else {
+        Err(Miss::Method)
+    }
+}
+
+fn match_path(path: &str) -> Result<Route, Miss> {
+    if path == "/" {
+        return Ok(Route::Page);
+    }
+    let rest = path.strip_prefix('/').ok_or(Miss::NotFound)?;
+    let mut parts = rest.split('/');
+    // At most five segments are meaningful; a longer path is no route.
+    let seg: Vec<&str> = parts.by_ref().take(5).collect();
+    if parts.next().is_some() {
+        return Err(Miss::NotFound);
+    }
+    let rid = |s: &str| Rid::parse(s).ok_or(Miss::BadId);
+    match seg.as_slice() {
+        ["api", "recordings"] => Ok(Route::List),
+        ["api", "recordings", r] if !r.is_empty() => Ok(Route::One(rid(r)?)),
+        ["recordings", r, "audio.wav"] => Ok(Route::Wav {
+            rid: rid(r)?,
+            attachment: false,
+        }),
+        ["recordings", r, "download.wav"] => Ok(Route::Wav {
+            rid: rid(r)?,
+            attachment: true,
+        }),
+        ["recordings", r, "original", n] => {
+            let rid = rid(r)?;
+            let n = file_number(n).ok_or(Miss::BadId)?;
+            Ok(Route::Original { rid, n })
+        }
+        _ => Err(Miss::NotFound),
+    }
+}
+
+/// 1 to [`MAX_FILE_NUMBER`], decimal digits without a leading zero.
+fn file_number(s: &str) -> Option<u32> {
+    let ok = !s.is_empty() && s.len() <= 4 && s.bytes().all(|b| b.is_ascii_digit());
+    let n: u32 = s.parse().ok().filter(|_| ok && !s.starts_with('0'))?;
+    (1..=MAX_FILE_NUMBER).contains(&n).then_some(n)
+}
