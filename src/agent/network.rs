@@ -331,7 +331,7 @@ fn state_name(s: &LegState) -> &'static str {
     match s {
         LegState::Connecting | LegState::Starting => "starting",
         LegState::Streaming { .. } => "streaming",
-        LegState::Paused { .. } => "paused",
+        LegState::Paused { .. } | LegState::Resuming { .. } => "paused",
         LegState::Stopping => "stopping",
         LegState::Ended(_) => "idle",
     }
@@ -460,7 +460,7 @@ async fn run_leg(
             c = commands.recv(), if commands_open => match c {
                 Some(LegCommand::Stop(reason)) => leg.stop(clock.now_ms(), &reason),
                 Some(LegCommand::Pause) => { leg.pause(); }
-                Some(LegCommand::Resume) => { leg.resume(); }
+                Some(LegCommand::Resume) => { leg.resume(clock.now_ms()); }
                 // The agent is going away: stop the session politely.
                 None => {
                     commands_open = false;

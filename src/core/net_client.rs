@@ -43,6 +43,12 @@ pub enum LegState {
         server: String,
         port: u16,
     },
+    /// Resume asked of a server that knows the extension: RTP flows again once it has answered
+    /// (so none reaches it while it still counts the session paused).
+    Resuming {
+        server: String,
+        port: u16,
+    },
     /// RecordStopRequest sent, waiting for the answer.
     Stopping,
     Ended(LegEnd),
@@ -153,10 +159,20 @@ impl Leg {
 
     pub fn handle_timeout(&mut self, now_ms: u64) {
         if self.deadline.is_some_and(|d| d <= now_ms) {
-            let end = match self.state {
+            let end = match &self.state {
                 LegState::Connecting => LegEnd::Unreachable("connection timed out".into()),
                 LegState::Starting => LegEnd::StartTimeout,
                 LegState::Stopping => LegEnd::StopTimeout,
+                LegState::Resuming { server, port } => {
+                    // No answer to the resume: send anyway; the server may still record.
+                    log::warn!("record server did not answer the resume");
+                    self.state = LegState::Streaming {
+                        server: server.clone(),
+                        port: *port,
+                    };
+                    self.deadline = None;
+                    return;
+                }
                 _ => return,
             };
             self.end(end);
@@ -228,6 +244,16 @@ impl Leg {
                 }
             },
             (LegState::Stopping, Message::StopResponse(_)) => self.end(LegEnd::Stopped),
+            (LegState::Resuming { server, port }, Message::ResumeResponse { result, .. }) => {
+                if result == Outcome::Failed {
+                    log::warn!("record server refused the resume; sending anyway");
+                }
+                self.state = LegState::Streaming {
+                    server: server.clone(),
+                    port: *port,
+                };
+                self.deadline = None;
+            }
             (
                 _,
                 Message::PauseResponse {
@@ -252,7 +278,7 @@ impl Leg {
     /// leg just ends (there is no session to stop).
     pub fn stop(&mut self, now_ms: u64, reason: &str) {
         match self.state {
-            LegState::Streaming { .. } | LegState::Paused { .. } => {
+            LegState::Streaming { .. } | LegState::Paused { .. } | LegState::Resuming { .. } => {
                 let r = &self.request;
                 self.send(Message::StopRequest(StopRequest {
                     id: r.id.clone(),
@@ -285,7 +311,9 @@ impl Leg {
         true
     }
 
-    pub fn resume(&mut self) -> bool {
+    /// Forwards again: at once to a plain server; after its answer to one that knows the
+    /// extension (bounded by the start timeout).
+    pub fn resume(&mut self, now_ms: u64) -> bool {
         let LegState::Paused { server, port } = &self.state else {
             return false;
         };
@@ -294,8 +322,11 @@ impl Leg {
             self.send(Message::ResumeRequest {
                 id: self.request.id.clone(),
             });
+            self.state = LegState::Resuming { server, port };
+            self.deadline = Some(now_ms + self.timeouts.start_ms);
+        } else {
+            self.state = LegState::Streaming { server, port };
         }
-        self.state = LegState::Streaming { server, port };
         true
     }
 

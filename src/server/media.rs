@@ -297,9 +297,11 @@ fn handle(cmd: Command, sessions: &mut Vec<MediaSession>, rx: &mut BatchReceiver
         Command::Resume { id, reply } => {
             let ok = find(sessions, &id).is_some_and(|i| {
                 let s = &mut sessions[i];
-                // Packets that came while paused are not recorded.
+                // A phone stops sending while paused (the cycles dropped what straggled in), and
+                // sends again once resumed: what is queued now belongs to the recording.
+                let ok = s.recorder.resume(now).is_ok();
                 s.receive(rx, now);
-                s.recorder.resume(now).is_ok()
+                ok
             });
             let _ = reply.send(ok);
         }

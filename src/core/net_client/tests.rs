@@ -117,7 +117,7 @@ fn pause_messages_go_only_to_a_server_that_knows_them() {
     assert!(plain.pause());
     assert_eq!(plain.rtp_destination(), None);
     assert_eq!(plain.poll_transmit(), None);
-    assert!(plain.resume());
+    assert!(plain.resume(3000));
     assert_eq!(plain.poll_transmit(), None);
     assert!(plain.rtp_destination().is_some());
 
@@ -128,11 +128,22 @@ fn pause_messages_go_only_to_a_server_that_knows_them() {
         Some("cmd=RecordPauseRequest&id=r1\n")
     );
     assert!(!ext.pause());
-    assert!(ext.resume());
+    assert!(ext.resume(3000));
     assert_eq!(
         ext.poll_transmit().as_deref(),
         Some("cmd=RecordResumeRequest&id=r1\n")
     );
+    // No RTP until the server has resumed the session.
+    assert_eq!(ext.rtp_destination(), None);
+    ext.on_line(b"cmd=RecordResumeResponse&id=r1&result=success");
+    assert_eq!(ext.rtp_destination(), Some(("10.0.0.5", 40002)));
+    // A server that never answers the resume gets the RTP after the time limit.
+    assert!(ext.pause());
+    assert!(ext.resume(4000));
+    ext.handle_timeout(4199);
+    assert_eq!(ext.rtp_destination(), None);
+    ext.handle_timeout(4200);
+    assert!(ext.rtp_destination().is_some());
 }
 
 #[test]
