@@ -297,11 +297,10 @@ fn handle(cmd: Command, sessions: &mut Vec<MediaSession>, rx: &mut BatchReceiver
         Command::Resume { id, reply } => {
             let ok = find(sessions, &id).is_some_and(|i| {
                 let s = &mut sessions[i];
-                // A phone stops sending while paused (the cycles dropped what straggled in), and
-                // sends again once resumed: what is queued now belongs to the recording.
-                let ok = s.recorder.resume(now).is_ok();
+                // What is queued arrived while paused: not recorded. The phone sends again only
+                // after the answer to its resume, which goes out after this.
                 s.receive(rx, now);
-                ok
+                s.recorder.resume(now).is_ok()
             });
             let _ = reply.send(ok);
         }
