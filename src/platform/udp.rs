@@ -23,8 +23,18 @@ const CMSG_SPACE: usize = 64;
 /// Binds the tap with SO_REUSEADDR (a restarted agent rebinds at once), a receive buffer sized
 /// for bursts and kernel arrival timestamps.
 pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
+    bind_with(addr, true)
+}
+
+/// [`bind`] for a record server's session port: without SO_REUSEADDR, so no other program can
+/// bind the same port and take a live session's packets (a taken port fails to bind instead).
+pub fn bind_exclusive(addr: SocketAddr) -> io::Result<UdpSocket> {
+    bind_with(addr, false)
+}
+
+fn bind_with(addr: SocketAddr, reuse: bool) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    socket.set_reuse_address(true)?;
+    socket.set_reuse_address(reuse)?;
     if let Err(e) = socket.set_recv_buffer_size(RECV_BUFFER) {
         log::warn!("cannot size the tap's receive buffer: {e}");
     }

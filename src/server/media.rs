@@ -4,7 +4,7 @@
 //! and performs the file operations. Datagrams from any address but the phone's are dropped and
 //! counted. Commands from the control connections arrive on a bounded channel.
 
-use super::store::{write_sidecar, Sidecar, Slot};
+use super::store::{update_sidecar, write_sidecar, Sidecar, Slot};
 use crate::core::record_file::{Header, FAT32_MAX_FILE};
 use crate::core::recorder::{Recorder, RecorderConfig, StickState, StopReason};
 use crate::core::writer::FileOp;
@@ -139,7 +139,7 @@ impl MediaSession {
                             self.sidecar.files.push(name);
                             // The sidecar lists every file from its opening on, so a restart
                             // after a crash knows what to repair.
-                            if let Err(e) = write_sidecar(&self.slot, &self.sidecar) {
+                            if let Err(e) = update_sidecar(&self.slot, &self.sidecar) {
                                 log::warn!("session {}: sidecar: {e}", self.slot.stem);
                             }
                         }),

@@ -55,7 +55,7 @@ impl PortPool {
             if self.used.contains(&port) {
                 continue;
             }
-            match crate::platform::udp::bind(SocketAddr::new(ip, port)) {
+            match crate::platform::udp::bind_exclusive(SocketAddr::new(ip, port)) {
                 Ok(socket) => {
                     self.used.insert(port);
                     return Ok((socket, port));
@@ -74,6 +74,15 @@ impl PortPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_live_session_port_cannot_be_taken_by_another_socket() {
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let mut pool = PortPool::new(1, 65_535);
+        let (_session, port) = pool.bind(ip).unwrap();
+        // Even a socket that asks for SO_REUSEADDR cannot bind it.
+        assert!(crate::platform::udp::bind(SocketAddr::new(ip, port)).is_err());
+    }
 
     #[test]
     fn hands_out_each_port_once_and_skips_busy_ones() {

@@ -166,12 +166,24 @@ impl Store {
 /// Replaces the sidecar atomically (temporary file, fsync, rename): a crash leaves the old or
 /// the new one, never half of one.
 pub fn write_sidecar(slot: &Slot, sidecar: &Sidecar) -> io::Result<()> {
+    replace_sidecar(slot, sidecar, true)
+}
+
+/// As [`write_sidecar`], but without the fsync: still atomic for a crash of the server (kill -9),
+/// cheap enough for the media threads (a file opening), not durable across a power cut.
+pub fn update_sidecar(slot: &Slot, sidecar: &Sidecar) -> io::Result<()> {
+    replace_sidecar(slot, sidecar, false)
+}
+
+fn replace_sidecar(slot: &Slot, sidecar: &Sidecar, durable: bool) -> io::Result<()> {
     let path = slot.sidecar_path();
     let tmp = slot.dir.join(format!(".{}.json.tmp", slot.stem));
     let mut f = File::create(&tmp)?;
     let json = serde_json::to_vec_pretty(sidecar).map_err(io::Error::other)?;
     f.write_all(&json)?;
-    f.sync_all()?;
+    if durable {
+        f.sync_all()?;
+    }
     fs::rename(&tmp, &path)
 }
 
