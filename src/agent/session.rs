@@ -349,16 +349,7 @@ fn repair_stick(dir: &std::path::Path) {
     match repair_dir(dir) {
         Ok(results) => {
             for (path, r) in results {
-                match r {
-                    Ok(Some(fix)) => log::warn!(
-                        "repaired {}: dataSize {} -> {}",
-                        path.display(),
-                        fix.before,
-                        fix.after
-                    ),
-                    Ok(None) => {}
-                    Err(e) => log::warn!("cannot repair {}: {e}", path.display()),
-                }
+                crate::store::repair::log_outcome(&path, &r);
             }
         }
         Err(e) => log::warn!("cannot scan {} for repairs: {e}", dir.display()),

@@ -4,7 +4,7 @@
 
 use super::store::{write_sidecar, Store};
 use crate::store::reader::RecordReader;
-use crate::store::repair::repair_file;
+use crate::store::repair::{log_outcome, repair_file};
 
 /// Repairs and closes every unfinished session in the store; returns how many.
 pub fn unfinished(store: &Store) -> usize {
@@ -16,16 +16,7 @@ pub fn unfinished(store: &Store) -> usize {
         let mut duration = 0;
         for name in &sidecar.files {
             let path = slot.dir.join(name);
-            match repair_file(&path) {
-                Ok(Some(fix)) => log::warn!(
-                    "repaired {}: dataSize {} -> {}",
-                    path.display(),
-                    fix.before,
-                    fix.after
-                ),
-                Ok(None) => {}
-                Err(e) => log::warn!("cannot repair {}: {e}", path.display()),
-            }
+            log_outcome(&path, &repair_file(&path));
             if let Ok(r) = RecordReader::open(&path) {
                 duration += r.header().duration_ms();
             }

@@ -71,3 +71,17 @@ pub fn repair_dir(dir: &Path) -> io::Result<DirReport> {
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
+
+/// Logs what a repair did (nothing when the file was fine).
+pub fn log_outcome(path: &Path, result: &Result<Option<Repair>, ReadError>) {
+    match result {
+        Ok(Some(fix)) => log::warn!(
+            "repaired {}: dataSize {} -> {}",
+            path.display(),
+            fix.before,
+            fix.after
+        ),
+        Ok(None) => {}
+        Err(e) => log::warn!("cannot repair {}: {e}", path.display()),
+    }
+}

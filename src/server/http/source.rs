@@ -7,9 +7,10 @@ use super::wav::{decode, Cursor, WavPlan};
 use crate::audio::g722::G722Decoder;
 use crate::audio::wav::WavHeader;
 use crate::core::record_file::HEADER_LEN;
+use crate::store::reader::read_up_to;
 use bytes::Bytes;
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Seek, SeekFrom};
 use std::path::PathBuf;
 
 /// Input bytes read per block: at most 4 × this of PCM per frame.
@@ -163,17 +164,4 @@ impl WavBlocks {
 
 fn shrank() -> io::Error {
     io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while serving it")
-}
-
-fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
