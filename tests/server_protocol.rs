@@ -4,7 +4,7 @@
 
 mod common;
 use common::server::{get, Server};
-use common::{info, TempDir};
+use common::{info, Sender, TempDir};
 use std::net::{SocketAddr, UdpSocket};
 
 const START: &str = "cmd=RecordStartRequest&id=abc123&device=00:15:65:AA:BB:CC&remote_number=1002\
@@ -29,22 +29,16 @@ fn a_session_records_the_phones_rtp_and_keeps_a_sidecar() {
         .parse()
         .unwrap();
 
-    let phone = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let stranger = UdpSocket::bind("127.0.0.2:0").unwrap();
-    let mut pkt = [0u8; 172];
+    let phone = Sender::new(rtp_to);
+    // Another address on the same machine sends to the session's port too.
+    let stranger = Sender {
+        socket: UdpSocket::bind("127.0.0.2:0").unwrap(),
+        ..Sender::new(rtp_to)
+    };
     for seq in 0..100u16 {
-        callrec::core::rtp::RtpPacket::emit(
-            &mut pkt,
-            false,
-            8,
-            seq,
-            u32::from(seq) * 160,
-            1,
-            &[0x5A; 160],
-        );
-        phone.send_to(&pkt, rtp_to).unwrap();
+        phone.send(seq, u32::from(seq) * 160, &[0x5A; 160]);
         if seq % 10 == 0 {
-            stranger.send_to(&pkt, rtp_to).unwrap();
+            stranger.send(seq, u32::from(seq) * 160, &[0x5A; 160]);
         }
     }
     c.send(b"cmd=RecordStopRequest&id=abc123&remote_number=1002&local_number=1001&reason=user\n");
@@ -154,19 +148,9 @@ fn a_dropped_connection_ends_the_session_and_keeps_the_recording() {
     c.send(format!("{START}\n").as_bytes());
     let resp = c.line();
     let port: u16 = get(&resp, "port").unwrap().parse().unwrap();
-    let phone = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let mut pkt = [0u8; 172];
+    let phone = Sender::new(SocketAddr::from(([127, 0, 0, 1], port)));
     for seq in 0..50u16 {
-        callrec::core::rtp::RtpPacket::emit(
-            &mut pkt,
-            false,
-            8,
-            seq,
-            u32::from(seq) * 160,
-            1,
-            &[0x5A; 160],
-        );
-        phone.send_to(&pkt, ("127.0.0.1", port)).unwrap();
+        phone.send(seq, u32::from(seq) * 160, &[0x5A; 160]);
     }
     // An unknown stop is refused and changes nothing; then the phone vanishes. Ending the
     // session drains its socket first, so the packets sent before are in the recording.
@@ -196,19 +180,12 @@ fn pause_is_an_extension_only_for_phones_that_offered_it() {
     let dir = TempDir::new("srv-pause");
     let server = Server::start(dir.path(), &[]);
     let send = |port: u16, from: u16, n: u16, label: u8| {
-        let phone = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let mut pkt = [0u8; 172];
+        let phone = Sender {
+            pt: 0,
+            ..Sender::new(SocketAddr::from(([127, 0, 0, 1], port)))
+        };
         for seq in from..from + n {
-            callrec::core::rtp::RtpPacket::emit(
-                &mut pkt,
-                false,
-                0,
-                seq,
-                u32::from(seq) * 160,
-                7,
-                &[label; 160],
-            );
-            phone.send_to(&pkt, ("127.0.0.1", port)).unwrap();
+            phone.send(seq, u32::from(seq) * 160, &[label; 160]);
         }
     };
     // A guide-only phone: no ext in the answer, and a pause request is refused.
