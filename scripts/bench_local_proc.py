@@ -16,7 +16,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import signal
+import subprocess
 import time
 from dataclasses import dataclass
 
@@ -109,3 +113,56 @@ def wait_exited_unreaped(pid: int, timeout_s: float) -> bool:
             return True
         time.sleep(0.01)
     return False
+
+
+# --------------------------------------------------------------------------------------------
+# Child processes (shared by the benchmark scripts)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the bench process dies, even by SIGKILL."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+class Processes:
+    """Every process a bench starts, stopped on exit whatever happens.
+
+    `grace`: seconds a process gets after SIGTERM at `stop_all` before SIGKILL (0: SIGKILL at once).
+    """
+
+    def __init__(self, grace: float = 5.0) -> None:
+        self.running: list[subprocess.Popen] = []
+        self.grace = grace
+
+    def start(self, argv: list[str], **kwargs) -> subprocess.Popen:
+        p = subprocess.Popen(argv, preexec_fn=_die_with_parent, **kwargs)
+        self.running.append(p)
+        return p
+
+    def stop(self, p: subprocess.Popen, timeout: float = 60) -> int:
+        """SIGTERM, then SIGKILL after `timeout`; returns the exit status."""
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        with contextlib.suppress(ValueError):
+            self.running.remove(p)
+        return p.returncode
+
+    def stop_all(self) -> None:
+        for p in reversed(self.running):
+            if p.poll() is None:
+                if self.grace > 0:
+                    p.terminate()
+                    try:
+                        p.wait(timeout=self.grace)
+                        continue
+                    except subprocess.TimeoutExpired:
+                        pass
+                p.kill()
+                p.wait()
+        self.running.clear()

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import json
 import os
 import platform
@@ -77,35 +76,6 @@ class BenchError(Exception):
 
 # --------------------------------------------------------------------------------------------
 # Processes
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGKILL when the bench process dies, even by SIGKILL."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-class Processes:
-    """Every process the bench starts, stopped on exit whatever happens."""
-
-    def __init__(self) -> None:
-        self.running: list[subprocess.Popen] = []
-
-    def start(self, argv: list[str], **kwargs) -> subprocess.Popen:
-        p = subprocess.Popen(argv, preexec_fn=_die_with_parent, **kwargs)
-        self.running.append(p)
-        return p
-
-    def stop_all(self) -> None:
-        for p in reversed(self.running):
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        self.running.clear()
 
 
 @dataclass
@@ -149,7 +119,7 @@ def agent_argv(binary: str, board: str, workdir: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def start_agent(procs: Processes, binary: str, board: str, workdir: Path) -> Agent:
+def start_agent(procs: proc.Processes, binary: str, board: str, workdir: Path) -> Agent:
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "stick").mkdir(exist_ok=True)
     argv = agent_argv(binary, board, workdir)
@@ -220,7 +190,7 @@ def udp_bound(port: int) -> bool:
         return any(line.split()[1] == local for line in list(f)[1:])
 
 
-def start_ffmpeg(procs: Processes, workdir: Path) -> tuple[subprocess.Popen, int, list[str]]:
+def start_ffmpeg(procs: proc.Processes, workdir: Path) -> tuple[subprocess.Popen, int, list[str]]:
     port = free_rtp_port()
     sdp_path = workdir / "stream.sdp"
     sdp_path.write_text(sdp(port))
@@ -264,7 +234,7 @@ class MainRun:
     ffmpeg_argv: list[str] = field(default_factory=list)
 
 
-def main_run(procs: Processes, args, stream: rtp.Stream, workdir: Path) -> MainRun:
+def main_run(procs: proc.Processes, args, stream: rtp.Stream, workdir: Path) -> MainRun:
     run = MainRun(len(stream.packets), stream.audio_bytes, stream.payloads)
     agent = start_agent(procs, args.bin, args.board, workdir / "agent")
     ff, ff_port, run.ffmpeg_argv = start_ffmpeg(procs, workdir)
@@ -329,7 +299,7 @@ class AllocRun:
     allocations: int | None
 
 
-def alloc_run(procs: Processes, args, stream: rtp.Stream, seconds: float, workdir: Path):
+def alloc_run(procs: proc.Processes, args, stream: rtp.Stream, seconds: float, workdir: Path):
     packets = stream.packets[: round(seconds / rtp.PERIOD_S)]
     agent = start_agent(procs, args.alloc_bin, args.board, workdir)
     reply, _ = agent.ctl("start")
@@ -536,7 +506,7 @@ def main() -> int:
     args.workdir = str(Path(args.workdir or tempfile.mkdtemp(prefix="callrec-bench-")).resolve())
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    procs = Processes()
+    procs = proc.Processes()
     try:
         alloc_lengths = [float(s) for s in args.alloc_seconds.split(",")]
         count = round(max([args.seconds, *alloc_lengths]) / rtp.PERIOD_S)

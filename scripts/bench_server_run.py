@@ -36,8 +36,6 @@ from __future__ import annotations
 import argparse
 import collections
 import concurrent.futures
-import contextlib
-import ctypes
 import json
 import os
 import platform
@@ -76,43 +74,6 @@ class BenchError(Exception):
 
 # --------------------------------------------------------------------------------------------
 # Processes
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGKILL when the bench process dies, even by SIGKILL."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-class Processes:
-    """Every process the bench starts, stopped on exit whatever happens."""
-
-    def __init__(self) -> None:
-        self.running: list[subprocess.Popen] = []
-
-    def start(self, argv: list[str], **kwargs) -> subprocess.Popen:
-        p = subprocess.Popen(argv, preexec_fn=_die_with_parent, **kwargs)
-        self.running.append(p)
-        return p
-
-    def stop(self, p: subprocess.Popen, timeout: float = 60) -> int:
-        if p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        with contextlib.suppress(ValueError):
-            self.running.remove(p)
-        return p.returncode
-
-    def stop_all(self) -> None:
-        for p in reversed(self.running):
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        self.running.clear()
 
 
 class Lines:
@@ -383,7 +344,7 @@ class Level:
 
 
 def start_server(
-    procs: Processes, args, storage: Path, log: Path
+    procs: proc.Processes, args, storage: Path, log: Path
 ) -> tuple[subprocess.Popen, str, list[str]]:
     argv = [
         args.server_bin, "--listen", "127.0.0.1:0", "--storage", str(storage),
@@ -408,7 +369,7 @@ def start_server(
     return p, control, argv
 
 
-def server_level(procs: Processes, args, n: int, workdir: Path) -> Level:
+def server_level(procs: proc.Processes, args, n: int, workdir: Path) -> Level:
     lv = Level(n)
     d = workdir / f"n{n}"
     d.mkdir(parents=True)
@@ -625,7 +586,7 @@ def ffmpeg_argv(sdp_path: Path, out: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def ffmpeg_run(procs: Processes, args, workdir: Path) -> FfmpegRun:
+def ffmpeg_run(procs: proc.Processes, args, workdir: Path) -> FfmpegRun:
     m = args.ffmpeg
     run = FfmpegRun(m)
     d = workdir / "ffmpeg"
@@ -927,7 +888,7 @@ def main() -> int:
         print(f"bench-server: {need / 2**30:.1f} GiB of free disk needed under {workdir}",
               file=sys.stderr)  # fmt: skip
         return 2
-    procs = Processes()
+    procs = proc.Processes(grace=0)
     levels: list[Level] = []
     untried: list[int] = []
     ff = None
