@@ -331,7 +331,7 @@ fn open_next<S: Storage>(
 /// After a failure, makes the header agree with the whole frames that reached the file, if the
 /// stick still lets us. Errors are ignored: the file is repaired when the stick comes back.
 fn salvage<F: RecordSink>(rec: &mut OpenRecord<F>) {
-    let Ok(len) = rec.file.len() else { return };
+    let Ok(len) = rec.file.file_len() else { return };
     let recovered = crate::core::record_file::recover(rec.header, len);
     let whole = HEADER_LEN as u64 + u64::from(recovered.header.data_size);
     let result = rec

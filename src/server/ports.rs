@@ -30,12 +30,9 @@ impl PortPool {
         }
     }
 
-    pub fn len(&self) -> usize {
+    /// Ports in the range.
+    fn size(&self) -> usize {
         usize::from(self.high - self.low) + 1
-    }
-
-    pub fn is_empty(&self) -> bool {
-        false
     }
 
     pub fn in_use(&self) -> usize {
@@ -45,7 +42,7 @@ impl PortPool {
     /// Binds a UDP socket on `ip` at the next free port of the range (skipping ports another
     /// program holds). The socket is non-blocking, with kernel arrival times.
     pub fn bind(&mut self, ip: IpAddr) -> Result<(UdpSocket, u16), PortError> {
-        for _ in 0..self.len() {
+        for _ in 0..self.size() {
             let port = self.next;
             self.next = if port == self.high {
                 self.low

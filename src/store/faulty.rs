@@ -109,8 +109,8 @@ impl<F: RecordSink> RecordSink for FaultyFile<F> {
         self.inner.sync()
     }
 
-    fn len(&self) -> Result<u64, StorageError> {
-        self.inner.len()
+    fn file_len(&self) -> Result<u64, StorageError> {
+        self.inner.file_len()
     }
 
     fn truncate(&mut self, len: u64) -> Result<(), StorageError> {

@@ -83,7 +83,7 @@ impl RecordSink for DirFile {
         self.file.sync_data().map_err(|e| StorageError::from_io(&e))
     }
 
-    fn len(&self) -> Result<u64, StorageError> {
+    fn file_len(&self) -> Result<u64, StorageError> {
         Ok(self
             .file
             .metadata()

@@ -90,11 +90,7 @@ pub trait RecordSink {
     /// Flushes the data to the device (fdatasync).
     fn sync(&mut self) -> Result<(), StorageError>;
     /// Bytes in the file as the file system sees it, for salvage after a failure.
-    fn len(&self) -> Result<u64, StorageError>;
+    fn file_len(&self) -> Result<u64, StorageError>;
     /// Cuts the file to `len` bytes (a torn last frame after a failed write).
     fn truncate(&mut self, len: u64) -> Result<(), StorageError>;
-    /// True when the file system reports no bytes.
-    fn is_empty(&self) -> Result<bool, StorageError> {
-        Ok(self.len()? == 0)
-    }
 }
