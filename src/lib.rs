@@ -25,4 +25,6 @@ pub mod logger;
 pub mod platform;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod store;

@@ -5,6 +5,7 @@
 //! watcher run as their own tasks and talk to it through bounded channels.
 
 pub mod control;
+pub mod http;
 pub mod network;
 pub mod session;
 

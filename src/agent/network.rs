@@ -174,6 +174,7 @@ impl Network {
                 // The new state arrives with the leg's update; the status says what is known.
                 self.answer(reply, Ok(()));
             }
+            _ => self.answer(reply, Err(("unknown_command", "not handled here".into()))),
         }
     }
 

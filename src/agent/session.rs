@@ -167,6 +167,7 @@ impl<S: Storage> Session<S> {
             Command::Stop => self.recorder.stop(StopReason::Requested),
             Command::Pause => self.recorder.pause(),
             Command::Resume => self.recorder.resume(now_ms),
+            _ => return self.refuse("unknown_command", "not handled here"),
         };
         self.drain(clock);
         match result {

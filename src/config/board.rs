@@ -56,6 +56,11 @@ impl Board {
         Ok(board)
     }
 
+    /// A board by model name (`BX5S`, `host`, any case) or by file path.
+    pub fn resolve(name_or_path: &str) -> Result<Board, ConfigError> {
+        Board::load(Path::new(name_or_path))
+    }
+
     /// The phone's MAC address as the record server sees it (12 hex digits, upper case);
     /// `000000000000` if the board gives no readable one.
     pub fn mac_address(&self) -> String {

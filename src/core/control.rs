@@ -10,13 +10,21 @@ pub const VERSION: u32 = 1;
 pub const MAX_LINE: usize = 4096;
 
 /// A request from a client.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
     Start,
     Stop,
     Pause,
     Resume,
     Status,
+    /// A call event from the phone (`docs/integration.md`).
+    Call(CallEvent),
+    /// A key press on the phone.
+    Key(Key),
+    /// Subscribe to status events.
+    Watch,
+    /// Read the settings file again.
+    Reload,
 }
 
 impl Command {
@@ -27,9 +35,14 @@ impl Command {
             Command::Pause => "pause",
             Command::Resume => "resume",
             Command::Status => "status",
+            Command::Call(_) => "call",
+            Command::Key(_) => "key",
+            Command::Watch => "watch",
+            Command::Reload => "reload",
         }
     }
 
+    /// The commands that take no argument.
     pub fn from_name(name: &str) -> Option<Command> {
         Some(match name {
             "start" => Command::Start,
@@ -37,8 +50,69 @@ impl Command {
             "pause" => Command::Pause,
             "resume" => Command::Resume,
             "status" => Command::Status,
+            "watch" => Command::Watch,
+            "reload" => Command::Reload,
             _ => return None,
         })
+    }
+}
+
+/// What happened to a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallEvent {
+    /// Ringing or dialling.
+    Started,
+    Answered,
+    Held,
+    /// Taken off hold.
+    Resumed,
+    Ended,
+}
+
+impl CallEvent {
+    pub const ALL: [CallEvent; 5] = [
+        CallEvent::Started,
+        CallEvent::Answered,
+        CallEvent::Held,
+        CallEvent::Resumed,
+        CallEvent::Ended,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CallEvent::Started => "started",
+            CallEvent::Answered => "answered",
+            CallEvent::Held => "held",
+            CallEvent::Resumed => "resumed",
+            CallEvent::Ended => "ended",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<CallEvent> {
+        CallEvent::ALL.into_iter().find(|e| e.name() == name)
+    }
+}
+
+/// A key on the phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    /// The record DSS key or soft key.
+    Record,
+    Pause,
+}
+
+impl Key {
+    pub fn name(self) -> &'static str {
+        match self {
+            Key::Record => "record",
+            Key::Pause => "pause",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Key> {
+        [Key::Record, Key::Pause]
+            .into_iter()
+            .find(|k| k.name() == name)
     }
 }
 
@@ -48,29 +122,60 @@ pub struct Request {
     pub command: Command,
     /// Echoed back in the response, so a client can match answers to questions.
     pub id: Option<serde_json::Value>,
-    /// `start` only: who is on the call (network mode tells the record server).
+    /// The call: its parties for `start`, the call itself for `call` (which needs its `id`).
     pub call: Option<CallInfo>,
 }
 
-/// The parties of a call, as far as the caller of `start` knows them.
+/// A call as the phone describes it. Every field is optional in the message; a call event
+/// needs `id`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CallInfo {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     pub remote_number: String,
     pub remote_name: String,
     pub local_number: String,
     pub local_name: String,
     /// `in` or `out`.
     pub dir: Option<String>,
+    /// `PCMA`, `PCMU` or `G722`: what the media engine sends for this call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub codec: Option<String>,
+    /// The loopback port this call's mixed RTP goes to, if not the board's tap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tap_port: Option<u16>,
 }
 
 /// Longest number and name accepted in [`CallInfo`] (so a record server line always fits).
 pub const MAX_CALL_NUMBER: usize = 64;
 pub const MAX_CALL_NAME: usize = 128;
+/// Longest call id (a SIP Call-ID fits).
+pub const MAX_CALL_ID: usize = 128;
+
+/// A call id: 1 to [`MAX_CALL_ID`] visible ASCII characters.
+pub fn valid_call_id(id: &str) -> bool {
+    (1..=MAX_CALL_ID).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
+}
 
 impl CallInfo {
     /// Checks lengths, characters and the direction; the error names the field.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(id) = &self.id {
+            if !valid_call_id(id) {
+                return Err(format!(
+                    "call.id must be 1 to {MAX_CALL_ID} visible ASCII characters"
+                ));
+            }
+        }
+        if let Some(codec) = &self.codec {
+            if crate::core::codec::Codec::from_name(codec).is_none() {
+                return Err("call.codec must be PCMA, PCMU or G722".into());
+            }
+        }
+        if self.tap_port == Some(0) {
+            return Err("call.tap_port must be 1 to 65535".into());
+        }
         for (field, v, max) in [
             ("remote_number", &self.remote_number, MAX_CALL_NUMBER),
             ("local_number", &self.local_number, MAX_CALL_NUMBER),
@@ -104,6 +209,10 @@ pub enum RequestError {
     UnknownCommand(String),
     /// `call` is not a valid call description.
     BadCall(String),
+    /// `event` of a `call` is missing or unknown.
+    BadEvent(String),
+    /// `key` of a `key` is missing or unknown.
+    BadKey(String),
 }
 
 impl RequestError {
@@ -114,6 +223,8 @@ impl RequestError {
             RequestError::MissingCommand => "missing_command",
             RequestError::UnknownCommand(_) => "unknown_command",
             RequestError::BadCall(_) => "bad_call",
+            RequestError::BadEvent(_) => "bad_event",
+            RequestError::BadKey(_) => "bad_key",
         }
     }
 
@@ -126,6 +237,10 @@ impl RequestError {
             RequestError::MissingCommand => "no \"cmd\" in the request".into(),
             RequestError::UnknownCommand(c) => format!("unknown command {c:?}"),
             RequestError::BadCall(e) => e.clone(),
+            RequestError::BadEvent(e) => {
+                format!("\"event\" must be started, answered, held, resumed or ended (got {e:?})")
+            }
+            RequestError::BadKey(e) => format!("\"key\" must be record or pause (got {e:?})"),
         }
     }
 }
@@ -136,6 +251,17 @@ struct RawRequest {
     cmd: Option<String>,
     id: Option<serde_json::Value>,
     call: Option<serde_json::Value>,
+    event: Option<serde_json::Value>,
+    key: Option<serde_json::Value>,
+}
+
+/// A string field as text for an error message (at most 64 characters).
+fn shown(v: &Option<serde_json::Value>) -> String {
+    match v {
+        Some(serde_json::Value::String(s)) => s.chars().take(64).collect(),
+        Some(other) => other.to_string().chars().take(64).collect(),
+        None => "nothing".into(),
+    }
 }
 
 /// Parses one line (without its newline). Unknown fields are ignored, so newer clients can
@@ -151,9 +277,32 @@ pub fn parse_request(line: &[u8]) -> Result<Request, (RequestError, Option<serde
     let Some(cmd) = raw.cmd else {
         return Err((RequestError::MissingCommand, id));
     };
-    let Some(command) = Command::from_name(&cmd) else {
-        let shown: String = cmd.chars().take(64).collect();
-        return Err((RequestError::UnknownCommand(shown), id));
+    let command = match cmd.as_str() {
+        "call" => match raw
+            .event
+            .as_ref()
+            .and_then(|e| e.as_str())
+            .and_then(CallEvent::from_name)
+        {
+            Some(e) => Command::Call(e),
+            None => return Err((RequestError::BadEvent(shown(&raw.event)), id)),
+        },
+        "key" => match raw
+            .key
+            .as_ref()
+            .and_then(|k| k.as_str())
+            .and_then(Key::from_name)
+        {
+            Some(k) => Command::Key(k),
+            None => return Err((RequestError::BadKey(shown(&raw.key)), id)),
+        },
+        other => match Command::from_name(other) {
+            Some(c) => c,
+            None => {
+                let shown: String = cmd.chars().take(64).collect();
+                return Err((RequestError::UnknownCommand(shown), id));
+            }
+        },
     };
     let call = match raw.call {
         None | Some(serde_json::Value::Null) => None,
@@ -165,6 +314,12 @@ pub fn parse_request(line: &[u8]) -> Result<Request, (RequestError, Option<serde
             Some(c)
         }
     };
+    if matches!(command, Command::Call(_)) && call.as_ref().and_then(|c| c.id.as_ref()).is_none() {
+        return Err((
+            RequestError::BadCall("a call event needs call.id".into()),
+            id,
+        ));
+    }
     Ok(Request { command, id, call })
 }
 
@@ -177,6 +332,20 @@ pub fn encode_request(command: &Command) -> String {
 pub fn encode_start(call: &CallInfo) -> String {
     let v = serde_json::json!({ "v": VERSION, "cmd": "start", "call": call });
     format!("{v}\n")
+}
+
+/// Encodes a call event.
+pub fn encode_call(event: CallEvent, call: &CallInfo) -> String {
+    let v = serde_json::json!({ "v": VERSION, "cmd": "call", "event": event.name(), "call": call });
+    format!("{v}\n")
+}
+
+/// Encodes a key press.
+pub fn encode_key(key: Key) -> String {
+    format!(
+        "{{\"v\":{VERSION},\"cmd\":\"key\",\"key\":\"{}\"}}\n",
+        key.name()
+    )
 }
 
 /// An error in a response.

@@ -3,6 +3,8 @@
 //! Time, datagrams, commands and storage answers go in as arguments; file operations, status
 //! and the next deadline come out. Everything here is tested deterministically.
 
+pub mod action_url;
+pub mod calls;
 pub mod codec;
 pub mod control;
 pub mod net_client;

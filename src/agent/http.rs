@@ -1,0 +1,1 @@
+//! Action URLs and (later) the web UI over HTTP.

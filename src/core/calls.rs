@@ -1,0 +1,1 @@
+//! Calls, keys and recording policies (sans-IO).

@@ -1,0 +1,1 @@
+//! The phone simulator (`callrec-sim`): host only.
