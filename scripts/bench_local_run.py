@@ -112,7 +112,7 @@ def agent_argv(binary: str, board: str, workdir: Path) -> list[str]:
     return [
         binary, "agent", "--board", board,
         "--usb-dir", str(workdir / "stick"),
-        "--tap", "127.0.0.1:0",
+        "--tap", "127.0.0.1:0", "--http", "127.0.0.1:0",
         "--control-socket", str(workdir / "ctl.sock"),
         # Absent: the defaults, whatever the host's /tmp/callrec/settings.json says.
         "--settings", str(workdir / "settings.json"),

@@ -48,7 +48,7 @@ fn a_call_streamed_to_the_server_is_recorded_there() {
     let st = agent.ok("stop");
     assert_eq!(
         (st.state.as_str(), st.last_stop.as_deref()),
-        ("idle", Some("stopped"))
+        ("idle", Some("requested"))
     );
     assert_eq!(st.counters.audio, 100);
 
@@ -71,7 +71,7 @@ fn pause_stops_forwarding_and_the_server_leaves_the_pause_out() {
     let agent = network_agent(&dir, server.control.port());
     agent.ok("start");
     play(&agent, 0, 50, 1);
-    assert_eq!(agent.ok("pause").state, "recording"); // the leg's update follows
+    assert_eq!(agent.ok("pause").state, "paused"); // forwarding stops at once
     let st = agent.wait_for("paused", Duration::from_secs(5), |s| s.state == "paused");
     assert_eq!(st.counters.audio, 50);
     play(&agent, 50, 25, 2);

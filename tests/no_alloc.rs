@@ -5,7 +5,6 @@
 
 use callrec::agent::session::{Session, StorageFactory};
 use callrec::config::settings::Settings;
-use callrec::core::control::Command;
 use callrec::core::record_file::LocalTime;
 use callrec::core::recorder::{Recorder, RecorderConfig, StickState};
 use callrec::core::rtp::RtpPacket;
@@ -159,7 +158,7 @@ fn the_session_writing_to_a_real_directory_allocates_nothing_per_packet() {
     };
     let clock = FixedClock;
     session.stick_changed(Some(stick));
-    assert!(session.command(0, &Command::Start, &clock).ok);
+    assert!(session.start(0, &clock).is_ok());
     let mut buf = [0u8; 172];
     let mut run = |session: &mut Session<DirStorage>, from: u32, to: u32| {
         for i in from..to {
@@ -175,7 +174,7 @@ fn the_session_writing_to_a_real_directory_allocates_nothing_per_packet() {
     run(&mut session, 0, 100); // warm-up: the file opens
     let n = allocations(|| run(&mut session, 100, 5_000)); // 98 s of audio, 98 commits + fsyncs
     assert_eq!(n, 0, "allocations while the session recorded 4900 packets");
-    assert!(session.command(0, &Command::Stop, &clock).ok);
+    assert!(session.stop(&clock).is_ok());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -191,7 +191,7 @@ fn sticks_are_found_in_mountinfo_when_mounted_and_lost_when_unmounted() {
         &board,
         format!(
             r#"{{"model":"test","usb_host":true,"stick":{{"mounts":["{}/usb*"]}},
-                "tap":"127.0.0.1:0","control_socket":"{}","settings":"{}"}}"#,
+                "tap":"127.0.0.1:0","http":"127.0.0.1:0","control_socket":"{}","settings":"{}"}}"#,
             media.display(),
             dir.path().join("ctl.sock").display(),
             dir.path().join("none.json").display()

@@ -2,16 +2,21 @@
 //! Each connection is a task that frames and parses lines and hands commands to the agent's
 //! main loop, which owns all state.
 
-use crate::core::control::{parse_request, CallInfo, Command, Response, MAX_LINE};
+use crate::core::calls::event::dropped_line;
+use crate::core::control::{parse_request, CallInfo, Command, Request, Response, MAX_LINE};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
 
-/// Clients connected at once; more are answered `busy` and closed.
-pub const MAX_CLIENTS: usize = 8;
+/// Clients connected at once, subscribers included; more are answered `busy` and closed.
+pub const MAX_CLIENTS: usize = 16;
+/// Events a subscriber may fall behind before it is dropped.
+pub const SUBSCRIBER_QUEUE: usize = 64;
+/// A subscriber that takes no event for this long is dropped.
+pub const SUBSCRIBER_STALL: Duration = Duration::from_secs(5);
 /// A client silent this long is disconnected.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Commands waiting for the main loop.
@@ -40,8 +45,12 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
     UnixListener::bind(path)
 }
 
-/// Accepts clients for ever.
-pub async fn serve(listener: UnixListener, jobs: mpsc::Sender<Job>) {
+/// Accepts clients for ever. `events` carries the status events for subscribers.
+pub async fn serve(
+    listener: UnixListener,
+    jobs: mpsc::Sender<Job>,
+    events: broadcast::Sender<Arc<str>>,
+) {
     let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
     loop {
         let stream = match listener.accept().await {
@@ -56,8 +65,9 @@ pub async fn serve(listener: UnixListener, jobs: mpsc::Sender<Job>) {
         match slots.clone().try_acquire_owned() {
             Ok(permit) => {
                 let jobs = jobs.clone();
+                let events = events.clone();
                 tokio::spawn(async move {
-                    client(stream, jobs).await;
+                    client(stream, jobs, events).await;
                     drop(permit);
                 });
             }
@@ -72,14 +82,36 @@ pub async fn serve(listener: UnixListener, jobs: mpsc::Sender<Job>) {
     }
 }
 
-async fn client(mut stream: UnixStream, jobs: mpsc::Sender<Job>) {
+async fn client(
+    mut stream: UnixStream,
+    jobs: mpsc::Sender<Job>,
+    events: broadcast::Sender<Arc<str>>,
+) {
     let mut buf = vec![0u8; MAX_LINE];
     let mut len = 0;
     loop {
         // Answer every whole line already buffered.
         while let Some(nl) = buf[..len].iter().position(|&b| b == b'\n') {
             let line = trim_cr(&buf[..nl]);
-            let response = answer(line, &jobs).await;
+            let request = parse_request(line);
+            if let Ok(Request {
+                command: Command::Watch,
+                id,
+                ..
+            }) = request
+            {
+                // Subscribed before the status is read, so no change falls between the two.
+                let subscription = events.subscribe();
+                let response = ask(Command::Watch, None, id, &jobs).await;
+                if stream.write_all(response.encode().as_bytes()).await.is_ok() {
+                    watch(stream, subscription).await;
+                }
+                return;
+            }
+            let response = match request {
+                Ok(r) => ask(r.command, r.call, r.id, &jobs).await,
+                Err((e, id)) => Response::error(id, e.code(), e.message(), None),
+            };
             if stream
                 .write_all(response.encode().as_bytes())
                 .await
@@ -107,35 +139,52 @@ async fn client(mut stream: UnixStream, jobs: mpsc::Sender<Job>) {
     }
 }
 
-async fn answer(line: &[u8], jobs: &mpsc::Sender<Job>) -> Response {
-    let request = match parse_request(line) {
-        Ok(r) => r,
-        Err((e, id)) => return Response::error(id, e.code(), e.message(), None),
-    };
+/// Hands a command to the main loop and waits for its answer.
+pub async fn ask(
+    command: Command,
+    call: Option<CallInfo>,
+    id: Option<serde_json::Value>,
+    jobs: &mpsc::Sender<Job>,
+) -> Response {
     let (tx, rx) = oneshot::channel();
-    if jobs
-        .send((request.command, request.call, tx))
-        .await
-        .is_err()
-    {
-        return Response::error(
-            request.id,
-            "shutting_down",
-            "the agent is stopping".into(),
-            None,
-        );
+    if jobs.send((command, call, tx)).await.is_err() {
+        return Response::error(id, "shutting_down", "the agent is stopping".into(), None);
     }
     match rx.await {
         Ok(mut response) => {
-            response.id = request.id;
+            response.id = id;
             response
         }
-        Err(_) => Response::error(
-            request.id,
-            "shutting_down",
-            "the agent is stopping".into(),
-            None,
-        ),
+        Err(_) => Response::error(id, "shutting_down", "the agent is stopping".into(), None),
+    }
+}
+
+/// Sends every event to a subscriber until it goes away, falls [`SUBSCRIBER_QUEUE`] events
+/// behind or stalls for [`SUBSCRIBER_STALL`]. The main loop never waits for it: events wait in
+/// the broadcast ring, which overwrites what a slow subscriber has not taken.
+async fn watch(mut stream: UnixStream, mut events: broadcast::Receiver<Arc<str>>) {
+    let mut scratch = [0u8; 256];
+    loop {
+        tokio::select! {
+            e = events.recv() => match e {
+                Ok(line) => {
+                    let sent = tokio::time::timeout(SUBSCRIBER_STALL, stream.write_all(line.as_bytes())).await;
+                    if !matches!(sent, Ok(Ok(()))) {
+                        log::info!("event subscriber dropped: it stopped reading");
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    log::info!("event subscriber dropped: {n} events behind");
+                    let last = dropped_line(&format!("the subscriber fell more than {SUBSCRIBER_QUEUE} events behind"));
+                    let _ = tokio::time::timeout(Duration::from_millis(100), stream.write_all(last.as_bytes())).await;
+                    return;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            // Whatever a subscriber sends is ignored; its end closes the subscription.
+            r = stream.read(&mut scratch) => if matches!(r, Ok(0) | Err(_)) { return },
+        }
     }
 }
 

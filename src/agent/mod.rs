@@ -5,6 +5,7 @@
 //! watcher run as their own tasks and talk to it through bounded channels.
 
 pub mod control;
+pub mod driver;
 pub mod http;
 pub mod network;
 pub mod session;
@@ -17,10 +18,13 @@ use crate::platform::udp;
 use crate::platform::usb::{StickSource, StickWatcher};
 use crate::store::fs::DirStorage;
 use core::fmt;
+use driver::Driver;
 use session::Session;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+use tokio::signal::unix::SignalKind;
+use tokio::sync::broadcast;
 use tokio::sync::mpsc;
 
 /// How the agent is started: the board, and overrides for the host and tests.
@@ -30,6 +34,8 @@ pub struct AgentOptions {
     pub settings: Option<PathBuf>,
     pub usb_dir: Option<PathBuf>,
     pub tap: Option<SocketAddr>,
+    /// Where the HTTP listener binds (else the board's `http`; port 0: any free port).
+    pub http: Option<SocketAddr>,
     pub control_socket: Option<PathBuf>,
     /// The phone's MAC for the record server (else the board's).
     pub mac: Option<String>,
@@ -84,56 +90,52 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
         );
         Settings::default()
     };
-    if !board.usb_host && settings.mode == crate::config::settings::Mode::Local {
-        log::warn!(
-            "{} has no USB host port: local recording is not available",
-            board.model
-        );
-    }
     let source = match &opts.usb_dir {
         Some(dir) => StickSource::Directory(dir.clone()),
         None => board.stick_source(),
     };
-    let tap_addr = opts.tap.unwrap_or(board.tap);
-    let tap = udp::bind(tap_addr).map_err(setup(format!("tap {tap_addr}")))?;
-    let mut tap = udp::TapReader::new(tap);
+    let board_tap = opts.tap.unwrap_or(board.tap);
+    let (mut tap, mut tap_ready) = bind_tap(board_tap)?;
     let tap_local = tap.local_addr().map_err(setup("tap"))?;
+    // Where the board's tap ended up (port 0 on the command line picks one), and the call's
+    // own port while the tap has moved there.
+    let board_local = tap_local;
+    let mut moved_to: Option<u16> = None;
     let socket_path = opts
         .control_socket
         .clone()
         .unwrap_or_else(|| board.control_socket.clone());
     let listener = control::bind(&socket_path)
         .map_err(setup(format!("control socket {}", socket_path.display())))?;
+    let http_addr = opts.http.unwrap_or(board.http);
+    let http_listener = tokio::net::TcpListener::bind(http_addr)
+        .await
+        .map_err(setup(format!("HTTP listener {http_addr}")))?;
+    let http_local = http_listener.local_addr().map_err(setup("HTTP listener"))?;
     let mut watcher = StickWatcher::new(source).map_err(setup("USB stick watcher"))?;
 
     let clock = SystemClock::new();
     let (net_tx, mut net_updates) = mpsc::channel(16);
-    let mut network = match settings.mode {
-        crate::config::settings::Mode::Network => {
-            let mac = opts.mac.clone().unwrap_or_else(|| board.mac_address());
-            let n = network::Network::new(settings.clone(), mac, clock.clone(), net_tx)
-                .map_err(setup("RTP forwarding socket"))?;
-            Some(n)
-        }
-        _ => None,
-    };
-    // Readiness of the tap, for network mode (each packet forwarded as it arrives).
-    // SAFETY: `tap` owns the descriptor and outlives `tap_ready` (declared after it, dropped
-    // before it); the wrapper never closes it.
-    let tap_ready =
-        unsafe { tokio::io::unix::AsyncFd::register(RawFdRef(tap.raw_fd())) }.map_err(|e| {
-            AgentError::Setup {
-                what: "tap".into(),
-                error: e.into_parts().1,
-            }
-        })?;
+    let mac = opts.mac.clone().unwrap_or_else(|| board.mac_address());
+    let network = network::Network::new(mac, clock.clone(), net_tx);
     let factory: session::StorageFactory<DirStorage> = Box::new(|s| DirStorage::new(&s.path));
-    let mut session = Session::new(settings, factory, tap_local.to_string());
+    let mut session = Session::new(settings.clone(), factory, tap_local.to_string());
     session.set_usb_host(board.usb_host);
     session.stick_changed(watcher.current().cloned());
+    let (events, _) = broadcast::channel(control::SUBSCRIBER_QUEUE);
+    let mut driver = Driver::new(
+        settings,
+        settings_path,
+        session,
+        network,
+        board.usb_host,
+        events.clone(),
+        clock.clone(),
+    );
 
     let (job_tx, mut jobs) = mpsc::channel(control::QUEUE);
-    tokio::spawn(control::serve(listener, job_tx));
+    tokio::spawn(control::serve(listener, job_tx.clone(), events));
+    tokio::spawn(http::serve(http_listener, job_tx));
     let (stick_tx, mut sticks) = mpsc::channel(4);
     tokio::spawn(async move {
         loop {
@@ -143,17 +145,18 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
             }
         }
     });
-    let mut sigterm = signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut sigint = signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sighup = signal(SignalKind::hangup())?;
 
     log::info!(
-        "agent up: board {}, tap {tap_local}, control {}",
+        "agent up: board {}, tap {tap_local}, control {}, http {http_local}",
         board.model,
         socket_path.display()
     );
     // Ready line for supervisors and tests: printed once everything is bound.
     println!(
-        "callrec agent ready tap={tap_local} control={}",
+        "callrec agent ready tap={tap_local} control={} http={http_local}",
         socket_path.display()
     );
 
@@ -166,49 +169,88 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
             biased;
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
-            r = tap_ready.readable(), if network.as_ref().is_some_and(|n| n.forwarding()) => {
+            _ = sighup.recv() => {
+                log::info!("SIGHUP: reading the settings again");
+                let _ = driver.reload(true);
+            }
+            r = tap_ready.readable(), if driver.network.forwarding() => {
                 if let Ok(mut guard) = r {
-                    drain(&mut tap, &mut session, network.as_mut(), &clock);
+                    drain(&mut tap, &mut driver, &clock);
                     // A datagram that landed meanwhile keeps the readiness (tokio tracks it).
                     guard.clear_ready();
                 }
             }
             Some((cmd, call, reply)) = jobs.recv() => {
                 // Every datagram that reached the tap before the command is handled first.
-                drain(&mut tap, &mut session, network.as_mut(), &clock);
-                match network.as_mut() {
-                    Some(n) => n.command(&cmd, call, reply),
-                    None => {
-                        let response = session.command(clock.now_ms(), &cmd, &clock);
-                        let _ = reply.send(response);
-                    }
-                }
+                drain(&mut tap, &mut driver, &clock);
+                driver.job(cmd, call, reply);
             }
             Some(update) = net_updates.recv() => {
-                if let Some(n) = network.as_mut() {
-                    n.on_update(update);
-                }
+                driver.network.on_update(update);
+                driver.settle();
             }
             Some(stick) = sticks.recv() => {
-                drain(&mut tap, &mut session, network.as_mut(), &clock);
-                session.stick_changed(stick);
+                drain(&mut tap, &mut driver, &clock);
+                driver.session.stick_changed(stick);
+                driver.settle();
             }
-            _ = tick.tick() => drain(&mut tap, &mut session, network.as_mut(), &clock),
+            _ = tick.tick() => {
+                drain(&mut tap, &mut driver, &clock);
+                driver.tick();
+            }
+        }
+        // A call whose RTP goes to its own port: the tap follows it, and comes back after.
+        let wanted = driver
+            .wanted_tap_port()
+            .filter(|&p| p != board_local.port());
+        if wanted != moved_to {
+            moved_to = wanted;
+            let addr = wanted.map_or(board_local, |p| SocketAddr::new(board_local.ip(), p));
+            drain(&mut tap, &mut driver, &clock);
+            // The old socket goes first, so that coming back can bind its port again.
+            drop(tap_ready);
+            drop(tap);
+            let (t, r) = match bind_tap(addr) {
+                Ok(bound) => bound,
+                Err(e) => {
+                    log::warn!("cannot move the tap to {addr}: {e}; staying on the board's");
+                    moved_to = None;
+                    bind_tap(board_local)?
+                }
+            };
+            (tap, tap_ready) = (t, r);
+            let now_at = tap.local_addr().unwrap_or(addr);
+            log::info!("tap now at {now_at}");
+            driver.session.set_tap(now_at.to_string());
         }
     }
-    drain(&mut tap, &mut session, network.as_mut(), &clock);
-    if let Some(n) = network.as_mut() {
-        n.shutdown(&mut net_updates).await;
-    }
+    drain(&mut tap, &mut driver, &clock);
+    driver.network.shutdown(&mut net_updates).await;
     log::info!("agent stopping");
-    session.shutdown(&clock);
+    driver.session.shutdown(&clock);
     let _ = std::fs::remove_file(&socket_path);
     Ok(())
 }
 
-fn signal(
-    kind: tokio::signal::unix::SignalKind,
-) -> Result<tokio::signal::unix::Signal, AgentError> {
+/// Binds the tap and registers its readiness (network mode forwards each packet at once).
+fn bind_tap(
+    addr: SocketAddr,
+) -> Result<(udp::TapReader, tokio::io::unix::AsyncFd<RawFdRef>), AgentError> {
+    let tap = udp::bind(addr).map_err(setup(format!("tap {addr}")))?;
+    let tap = udp::TapReader::new(tap);
+    // SAFETY: the caller keeps the TapReader, which owns the descriptor, for as long as the
+    // registration (the two are replaced together); the wrapper never closes it.
+    let ready =
+        unsafe { tokio::io::unix::AsyncFd::register(RawFdRef(tap.raw_fd())) }.map_err(|e| {
+            AgentError::Setup {
+                what: "tap".into(),
+                error: e.into_parts().1,
+            }
+        })?;
+    Ok((tap, ready))
+}
+
+fn signal(kind: SignalKind) -> Result<tokio::signal::unix::Signal, AgentError> {
     tokio::signal::unix::signal(kind).map_err(setup("signal handler"))
 }
 
@@ -225,19 +267,17 @@ impl std::os::fd::AsRawFd for RawFdRef {
 /// meanwhile (25 of them at 20 ms); the agent wakes twice a second instead of 50 times.
 pub const TICK: Duration = Duration::from_millis(500);
 
-/// Hands every waiting datagram to the session at its kernel arrival time, then serves the
-/// recorder's deadlines.
+/// Hands every waiting datagram to the session (and the record server) at its kernel arrival
+/// time, then serves the recorder's deadlines and lets the driver settle.
 fn drain<S: crate::store::Storage>(
     tap: &mut udp::TapReader,
-    session: &mut Session<S>,
-    mut network: Option<&mut network::Network>,
+    driver: &mut Driver<S>,
     clock: &SystemClock,
 ) {
     let now = clock.now_ms();
+    let (session, network) = (&mut driver.session, &mut driver.network);
     if let Err(e) = tap.drain(|datagram, r| {
-        if let Some(n) = network.as_deref_mut() {
-            n.forward(datagram);
-        }
+        network.forward(datagram);
         session.datagram(udp::arrival_ms(r.arrival, now), datagram, clock);
     }) {
         log::warn!("tap receive: {e}");
@@ -246,4 +286,5 @@ fn drain<S: crate::store::Storage>(
     while session.poll_timeout().is_some_and(|t| t <= now) {
         session.timeout(now, clock);
     }
+    driver.settle();
 }

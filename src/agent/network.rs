@@ -1,12 +1,13 @@
 //! Network mode: the call goes to a record server. Each server session is a [`Leg`] (sans-IO)
 //! driven by its own task that owns the TCP connection; the main loop forwards the tapped RTP,
-//! packet by packet as it arrives, from a socket marked DSCP EF, to where the leg says. One call
-//! holds a list of legs so that it can later go to several servers at once; today the settings
-//! name one.
+//! packet by packet as it arrives, from a socket marked DSCP EF, to where the leg says. The
+//! legs are a list so that a call can later go to several servers at once; today the settings
+//! name one, and a new leg starts only after the last one ended.
 
 use crate::config::settings::Settings;
+use crate::core::calls::{Phase, StopWhy};
 use crate::core::codec::Codec;
-use crate::core::control::{Response, Status};
+use crate::core::control::{CallInfo, Status};
 use crate::core::net_client::{Leg, LegEnd, LegState, LegTimeouts};
 use crate::core::record_protocol::{split_line, Direction, Extensions, StartRequest, MAX_LINE};
 use crate::platform::clock::{Clock, SystemClock};
@@ -15,7 +16,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// DSCP EF (46) in the IP TOS byte: voice.
 const TOS_EF: u32 = 46 << 2;
@@ -46,16 +47,15 @@ struct LegHandle {
 
 /// The network side of the agent. See the module doc.
 pub struct Network {
-    settings: Settings,
     mac: String,
     clock: SystemClock,
     updates: mpsc::Sender<LegUpdate>,
     legs: Vec<LegHandle>,
-    forward: UdpSocket,
-    pending_start: Option<oneshot::Sender<Response>>,
-    pending_stop: Option<oneshot::Sender<Response>>,
-    last_stop: Option<String>,
-    error: Option<String>,
+    forward: Option<(bool, UdpSocket)>,
+    /// The server of the current or last recording, else the settings'.
+    server: Option<SocketAddr>,
+    /// Why the last recording ended by itself: (code, message).
+    failure: Option<(&'static str, String)>,
     forwarded: u64,
     forward_errors: u64,
     /// Streaming time of the current or last recording, pauses excluded.
@@ -64,30 +64,21 @@ pub struct Network {
 }
 
 impl Network {
-    /// Sets up the forwarding socket; legs report to `updates`.
-    pub fn new(
-        settings: Settings,
-        mac: String,
-        clock: SystemClock,
-        updates: mpsc::Sender<LegUpdate>,
-    ) -> io::Result<Network> {
-        let forward = forward_socket(settings.server_address)?;
-        Ok(Network {
-            settings,
+    /// Legs report to `updates`.
+    pub fn new(mac: String, clock: SystemClock, updates: mpsc::Sender<LegUpdate>) -> Network {
+        Network {
             mac,
             clock,
             updates,
             legs: Vec::new(),
-            forward,
-            pending_start: None,
-            pending_stop: None,
-            last_stop: None,
-            error: None,
+            forward: None,
+            server: None,
+            failure: None,
             forwarded: 0,
             forward_errors: 0,
             streamed_ms: 0,
             streaming_since: None,
-        })
+        }
     }
 
     /// True while any leg wants the RTP.
@@ -97,9 +88,12 @@ impl Network {
 
     /// Sends one tapped datagram, unchanged, to every streaming leg.
     pub fn forward(&mut self, datagram: &[u8]) {
+        let Some((_, socket)) = &self.forward else {
+            return;
+        };
         for leg in &self.legs {
             if let Some(to) = leg.rtp {
-                match self.forward.send_to(datagram, to) {
+                match socket.send_to(datagram, to) {
                     Ok(_) => self.forwarded += 1,
                     Err(e) => {
                         self.forward_errors += 1;
@@ -110,93 +104,63 @@ impl Network {
         }
     }
 
-    /// Handles a control command. A start or stop is answered when the server has answered
-    /// (or failed); the others at once.
-    pub fn command(
-        &mut self,
-        cmd: &crate::core::control::Command,
-        call: Option<crate::core::control::CallInfo>,
-        reply: oneshot::Sender<Response>,
-    ) {
-        use crate::core::control::Command;
-        match cmd {
-            Command::Status => self.answer(reply, Ok(())),
-            Command::Start => {
-                if !self.legs.is_empty() {
-                    return self.answer(
-                        reply,
-                        Err(("already_recording", "a recording is already running".into())),
-                    );
-                }
-                match self.start(call.unwrap_or_default()) {
-                    Ok(()) => self.pending_start = Some(reply),
-                    Err(e) => self.answer(reply, Err(e)),
-                }
-            }
-            Command::Stop => {
-                if self.legs.is_empty() {
-                    return self.answer(
-                        reply,
-                        Err(("not_recording", "no recording is running".into())),
-                    );
-                }
-                for leg in &mut self.legs {
-                    leg.rtp = None;
-                    let _ = leg
-                        .commands
-                        .try_send(LegCommand::Stop("stopped by user".into()));
-                }
-                self.pending_stop = Some(reply);
-            }
-            Command::Pause | Command::Resume => {
-                let pause = matches!(cmd, Command::Pause);
-                let want = if pause { "streaming" } else { "paused" };
-                if !self.legs.iter().any(|l| state_name(&l.state) == want) {
-                    let (code, msg) = if pause {
-                        ("not_recording", "no recording is streaming")
-                    } else {
-                        ("not_paused", "the recording is not paused")
-                    };
-                    return self.answer(reply, Err((code, msg.into())));
-                }
-                for leg in &mut self.legs {
-                    // Forwarding stops at once; the task tells the server if it knows how.
-                    if pause {
-                        leg.rtp = None;
-                    }
-                    let c = if pause {
-                        LegCommand::Pause
-                    } else {
-                        LegCommand::Resume
-                    };
-                    let _ = leg.commands.try_send(c);
-                }
-                // The new state arrives with the leg's update; the status says what is known.
-                self.answer(reply, Ok(()));
-            }
-            _ => self.answer(reply, Err(("unknown_command", "not handled here".into()))),
+    /// Where the recording stands, for the call controller.
+    pub fn phase(&self) -> Phase {
+        match self.legs.last().map(|l| &l.state) {
+            None | Some(LegState::Ended(_)) => Phase::Idle,
+            Some(LegState::Connecting | LegState::Starting) => Phase::Starting,
+            Some(LegState::Streaming { .. }) => Phase::Recording,
+            Some(LegState::Paused { .. }) => Phase::Paused,
+            Some(LegState::Resuming { .. }) => Phase::Resuming,
+            Some(LegState::Stopping) => Phase::Stopping,
         }
     }
 
-    fn start(
+    /// Why the last recording ended by itself, if it did.
+    pub fn failure(&self) -> Option<(&'static str, &str)> {
+        self.failure.as_ref().map(|(c, m)| (*c, m.as_str()))
+    }
+
+    pub fn recorded_ms(&self) -> u64 {
+        let running = self
+            .streaming_since
+            .map_or(0, |t| self.clock.now_ms().saturating_sub(t));
+        self.streamed_ms + running
+    }
+
+    /// Starts a session with the settings' server for `call`. The outcome arrives as updates.
+    pub fn start(
         &mut self,
-        call: crate::core::control::CallInfo,
+        settings: &Settings,
+        call: &CallInfo,
     ) -> Result<(), (&'static str, String)> {
-        let Some(ip) = self.settings.server_address else {
+        let Some(ip) = settings.server_address else {
             return Err((
                 "no_server",
                 "network mode needs server_address in the settings".into(),
             ));
         };
-        let server = SocketAddr::new(ip, self.settings.server_port);
-        let codec = Codec::from_name(&self.settings.codec).unwrap_or(Codec::Pcma);
+        let server = SocketAddr::new(ip, settings.server_port);
+        let v6 = ip.is_ipv6();
+        if self.forward.as_ref().is_none_or(|(is_v6, _)| *is_v6 != v6) {
+            let socket = forward_socket(v6)
+                .map_err(|e| ("forward_socket", format!("cannot open the RTP socket: {e}")))?;
+            self.forward = Some((v6, socket));
+        }
+        // The call's own codec, else the settings' (validated when loaded).
+        let codec = call
+            .codec
+            .as_deref()
+            .or(Some(settings.codec.as_str()))
+            .and_then(Codec::from_name)
+            .unwrap_or(Codec::Pcma);
         let request = StartRequest {
             id: random_id(),
             device: self.mac.clone(),
-            remote_number: call.remote_number,
-            remote_name: call.remote_name,
-            local_number: call.local_number,
-            local_name: call.local_name,
+            remote_number: call.remote_number.clone(),
+            remote_name: call.remote_name.clone(),
+            local_number: call.local_number.clone(),
+            local_name: call.local_name.clone(),
             dir: if call.dir.as_deref() == Some("in") {
                 Direction::In
             } else {
@@ -206,12 +170,6 @@ impl Network {
             extensions: Extensions::default(),
         };
         let id = request.id.clone();
-        let request_numbers = (
-            request.remote_number.clone(),
-            request.remote_name.clone(),
-            request.local_number.clone(),
-            request.local_name.clone(),
-        );
         let leg = Leg::new(request, LegTimeouts::default(), self.clock.now_ms());
         let (tx, rx) = mpsc::channel(8);
         tokio::spawn(run_leg(
@@ -224,10 +182,10 @@ impl Network {
         log::info!("network recording to {server} starting");
         log::debug!(
             "call: remote {:?} {:?}, local {:?} {:?}",
-            request_numbers.0,
-            request_numbers.1,
-            request_numbers.2,
-            request_numbers.3
+            call.remote_number,
+            call.remote_name,
+            call.local_number,
+            call.local_name
         );
         self.legs.push(LegHandle {
             id,
@@ -236,8 +194,64 @@ impl Network {
             state: LegState::Connecting,
             rtp: None,
         });
-        self.error = None;
+        self.server = Some(server);
+        self.failure = None;
+        self.forwarded = 0;
+        self.forward_errors = 0;
+        self.streamed_ms = 0;
+        self.streaming_since = None;
         Ok(())
+    }
+
+    /// Stops every leg; each ends when its server has answered.
+    pub fn stop(&mut self, why: StopWhy) {
+        for leg in &mut self.legs {
+            leg.rtp = None;
+            // The task sends the stop at once; its update confirms this (or ends the leg).
+            if matches!(
+                leg.state,
+                LegState::Streaming { .. } | LegState::Paused { .. } | LegState::Resuming { .. }
+            ) {
+                leg.state = LegState::Stopping;
+            }
+            let _ = leg.commands.try_send(LegCommand::Stop(why.phrase().into()));
+        }
+        self.stop_clock();
+    }
+
+    /// Forwarding stops at once; the leg tells a server that knows the extension.
+    pub fn pause(&mut self) {
+        for leg in &mut self.legs {
+            leg.rtp = None;
+            // The task pauses at once too; its update confirms this.
+            if let LegState::Streaming { server, port } = &leg.state {
+                leg.state = LegState::Paused {
+                    server: server.clone(),
+                    port: *port,
+                };
+            }
+            let _ = leg.commands.try_send(LegCommand::Pause);
+        }
+        self.stop_clock();
+    }
+
+    /// Forwarding starts again when the leg reports streaming.
+    pub fn resume(&mut self) {
+        for leg in &mut self.legs {
+            if let LegState::Paused { server, port } = &leg.state {
+                leg.state = LegState::Resuming {
+                    server: server.clone(),
+                    port: *port,
+                };
+            }
+            let _ = leg.commands.try_send(LegCommand::Resume);
+        }
+    }
+
+    fn stop_clock(&mut self) {
+        if let Some(t) = self.streaming_since.take() {
+            self.streamed_ms += self.clock.now_ms().saturating_sub(t);
+        }
     }
 
     /// A leg's task reported.
@@ -246,15 +260,16 @@ impl Network {
             return;
         };
         let leg = &mut self.legs[i];
-        leg.state = update.state.clone();
+        leg.state = update.state;
         leg.rtp = None;
-        match &update.state {
+        match &leg.state {
             LegState::Streaming { server, port } => match server.parse() {
                 Ok(ip) => {
-                    leg.rtp = Some(SocketAddr::new(ip, *port));
-                    log::info!("network recording: RTP to {}", SocketAddr::new(ip, *port));
-                    if let Some(r) = self.pending_start.take() {
-                        self.answer(r, Ok(()));
+                    let to = SocketAddr::new(ip, *port);
+                    leg.rtp = Some(to);
+                    log::info!("network recording: RTP to {to}");
+                    if self.streaming_since.is_none() {
+                        self.streaming_since = Some(self.clock.now_ms());
                     }
                 }
                 Err(_) => {
@@ -267,59 +282,26 @@ impl Network {
             LegState::Ended(end) => {
                 let end = end.clone();
                 self.legs.remove(i);
+                self.stop_clock();
                 log::info!("network recording ended: {end}");
-                self.last_stop = Some(end.code().into());
-                self.error = (end != LegEnd::Stopped).then(|| end.to_string());
-                if let Some(r) = self.pending_start.take() {
-                    let e = if end == LegEnd::Stopped {
-                        LegEnd::ConnectionLost("stopped".into())
-                    } else {
-                        end
-                    };
-                    self.answer(r, Err((e.code(), e.to_string())));
-                } else if self.legs.is_empty() {
-                    if let Some(r) = self.pending_stop.take() {
-                        self.answer(r, Ok(()));
-                    }
+                if end != LegEnd::Stopped {
+                    self.failure = Some((end.code(), end.to_string()));
                 }
             }
-            _ => {}
+            _ => self.stop_clock(),
         }
     }
 
-    fn answer(&self, reply: oneshot::Sender<Response>, r: Result<(), (&str, String)>) {
-        let status = self.status();
-        let _ = reply.send(match r {
-            Ok(()) => Response::ok(None, status),
-            Err((code, message)) => Response::error(None, code, message, Some(status)),
-        });
-    }
-
     pub fn status(&self) -> Status {
-        let leg = self.legs.first();
-        let state = match leg.map(|l| &l.state) {
-            None => "idle",
-            Some(s) => match state_name(s) {
-                "streaming" => "recording",
-                other => other,
-            },
-        };
-        let running = self
-            .streaming_since
-            .map_or(0, |t| self.clock.now_ms().saturating_sub(t));
         let mut st = Status {
-            state: state.into(),
-            mode: "network".into(),
-            recorded_ms: self.streamed_ms + running,
-            last_stop: self.last_stop.clone(),
-            error: self.error.clone(),
-            server: leg
+            state: self.phase().name().into(),
+            recorded_ms: self.recorded_ms(),
+            error: self.failure.as_ref().map(|(_, m)| m.clone()),
+            server: self
+                .legs
+                .last()
                 .map(|l| l.rtp.map_or(l.server.to_string(), |a| a.to_string()))
-                .or_else(|| {
-                    self.settings
-                        .server_address
-                        .map(|ip| SocketAddr::new(ip, self.settings.server_port).to_string())
-                }),
+                .or_else(|| self.server.map(|s| s.to_string())),
             ..Status::default()
         };
         st.counters.received = self.forwarded + self.forward_errors;
@@ -328,20 +310,9 @@ impl Network {
     }
 }
 
-fn state_name(s: &LegState) -> &'static str {
-    match s {
-        LegState::Connecting | LegState::Starting => "starting",
-        LegState::Streaming { .. } => "streaming",
-        LegState::Paused { .. } | LegState::Resuming { .. } => "paused",
-        LegState::Stopping => "stopping",
-        LegState::Ended(_) => "idle",
-    }
-}
-
 /// The socket RTP leaves from, marked DSCP EF.
-fn forward_socket(server: Option<std::net::IpAddr>) -> io::Result<UdpSocket> {
+fn forward_socket(v6: bool) -> io::Result<UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
-    let v6 = server.is_some_and(|ip| ip.is_ipv6());
     let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
     let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
     let marked = if v6 {

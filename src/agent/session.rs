@@ -2,10 +2,11 @@
 //! follows the stick as it comes and goes, and answers commands. No sockets here, and time comes
 //! from a [`Clock`], so tests drive it directly with a fault-injecting storage.
 
-use crate::config::settings::{Mode, Settings};
-use crate::core::control::{Command, Counters, Response, Status, StickStatus};
+use crate::config::settings::Settings;
+use crate::core::calls::{BackendView, Phase};
+use crate::core::control::{Counters, Status, StickStatus};
 use crate::core::record_file::{file_name, Header, HEADER_LEN};
-use crate::core::recorder::{Recorder, StickState, StopReason};
+use crate::core::recorder::{Recorder, State, StickState, StopReason};
 use crate::core::rtp::RtpError;
 use crate::core::writer::FileOp;
 use crate::platform::clock::Clock;
@@ -17,6 +18,9 @@ use crate::store::{RecordSink, Storage, StorageError};
 const MAX_LISTED_FILES: usize = 64;
 /// `Record_…_N.wav` names tried within one second before giving up.
 const MAX_NAME_TRIES: u32 = 99;
+
+/// Why a step was refused: (code, message).
+pub type Refusal = (&'static str, &'static str);
 
 /// Makes the storage for a stick that appeared.
 pub type StorageFactory<S> = Box<dyn FnMut(&Stick) -> S>;
@@ -65,6 +69,11 @@ impl<S: Storage> Session<S> {
         self.usb_host = usb_host;
     }
 
+    /// The tap moved (a call with its own RTP port).
+    pub fn set_tap(&mut self, tap: String) {
+        self.tap = tap;
+    }
+
     /// New settings: they apply from the next recording.
     pub fn set_settings(&mut self, settings: Settings) {
         self.recorder.set_config(settings.recorder_config());
@@ -73,7 +82,7 @@ impl<S: Storage> Session<S> {
 
     /// The stick appeared, changed or went away.
     pub fn stick_changed(&mut self, stick: Option<Stick>) {
-        let recording = self.recorder.state() != crate::core::recorder::State::Idle;
+        let recording = self.recorder.state() != State::Idle;
         match &stick {
             None => {
                 log::warn!("USB stick removed");
@@ -139,45 +148,67 @@ impl<S: Storage> Session<S> {
         self.drain(clock);
     }
 
-    /// Carries out a command.
-    pub fn command(&mut self, now_ms: u64, cmd: &Command, clock: &impl Clock) -> Response {
-        let result = match cmd {
-            Command::Status => Ok(()),
-            Command::Start if !self.usb_host => {
-                return self.refuse(
-                    "no_usb_host",
-                    "this phone model has no USB host port: local recording is not available",
-                )
-            }
-            Command::Start if self.settings.mode == Mode::Off => {
-                return self.refuse("recording_off", "recording is switched off in the settings")
-            }
-            Command::Start => {
-                let stick = StickState {
-                    present: self.stick.is_some(),
-                    read_only: self.stick.as_ref().is_some_and(|s| s.read_only),
-                    free_bytes: self.refresh_free_space().unwrap_or(0),
-                };
-                self.recorder.start(now_ms, stick).map(|()| {
-                    self.files.clear();
-                    self.packet_allocations = 0;
-                    log::info!("recording started");
-                })
-            }
-            Command::Stop => self.recorder.stop(StopReason::Requested),
-            Command::Pause => self.recorder.pause(),
-            Command::Resume => self.recorder.resume(now_ms),
-            _ => return self.refuse("unknown_command", "not handled here"),
+    /// Starts a recording (the call controller decided to); refused with (code, message).
+    pub fn start(&mut self, now_ms: u64, clock: &impl Clock) -> Result<(), Refusal> {
+        if !self.usb_host {
+            return Err((
+                "no_usb_host",
+                "this phone model has no USB host port: local recording is not available",
+            ));
+        }
+        let stick = StickState {
+            present: self.stick.is_some(),
+            read_only: self.stick.as_ref().is_some_and(|s| s.read_only),
+            free_bytes: self.refresh_free_space().unwrap_or(0),
         };
+        self.recorder
+            .start(now_ms, stick)
+            .map_err(|r| (r.name(), r.message()))?;
+        self.files.clear();
+        self.packet_allocations = 0;
+        log::info!("recording started");
         self.drain(clock);
-        match result {
-            Ok(()) => {
-                if matches!(cmd, Command::Stop) {
-                    self.log_stop();
-                }
-                Response::ok(None, self.status())
-            }
-            Err(refusal) => self.refuse(refusal.name(), refusal.message()),
+        Ok(())
+    }
+
+    pub fn stop(&mut self, clock: &impl Clock) -> Result<(), Refusal> {
+        self.recorder
+            .stop(StopReason::Requested)
+            .map_err(|r| (r.name(), r.message()))?;
+        self.drain(clock);
+        self.log_stop();
+        Ok(())
+    }
+
+    pub fn pause(&mut self, clock: &impl Clock) -> Result<(), Refusal> {
+        self.recorder.pause().map_err(|r| (r.name(), r.message()))?;
+        self.drain(clock);
+        Ok(())
+    }
+
+    pub fn resume(&mut self, now_ms: u64, clock: &impl Clock) -> Result<(), Refusal> {
+        self.recorder
+            .resume(now_ms)
+            .map_err(|r| (r.name(), r.message()))?;
+        self.drain(clock);
+        Ok(())
+    }
+
+    /// What the call controller needs to know.
+    pub fn view(&self) -> BackendView<'_> {
+        BackendView {
+            phase: match self.recorder.state() {
+                State::Idle => Phase::Idle,
+                State::Recording => Phase::Recording,
+                State::Paused => Phase::Paused,
+            },
+            file: self.file.as_ref().map(|r| r.name.as_str()),
+            recorded_ms: self.recorder.stats().recorded_ms,
+            failure: self
+                .recorder
+                .last_stop()
+                .filter(|r| r.is_failure())
+                .map(|r| (r.name(), r.message())),
         }
     }
 
@@ -187,10 +218,6 @@ impl<S: Storage> Session<S> {
             self.drain(clock);
             self.log_stop();
         }
-    }
-
-    fn refuse(&self, code: &str, message: &str) -> Response {
-        Response::error(None, code, message.into(), Some(self.status()))
     }
 
     fn log_stop(&self) {
@@ -302,6 +329,7 @@ impl<S: Storage> Session<S> {
                 packet_path_allocations: crate::alloc_count::ENABLED
                     .then_some(self.packet_allocations),
             },
+            ..Status::default()
         }
     }
 }

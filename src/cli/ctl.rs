@@ -2,7 +2,10 @@
 
 use super::CliError;
 use crate::config::board::Board;
-use crate::core::control::{encode_request, encode_start, CallInfo, Command, Response, Status};
+use crate::core::control::{
+    encode_call, encode_key, encode_request, encode_start, CallEvent, CallInfo, Command, Key,
+    Response, Status,
+};
 use lexopt::Arg;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -14,7 +17,7 @@ const DEFAULT_SOCKET: &str = "/tmp/callrec/ctl.sock";
 
 pub fn run(mut p: lexopt::Parser) -> Result<(), CliError> {
     let mut socket = None;
-    let mut command = None;
+    let mut words: Vec<String> = Vec::new();
     let mut json = false;
     let mut call = CallInfo::default();
     let mut has_call = false;
@@ -33,33 +36,48 @@ pub fn run(mut p: lexopt::Parser) -> Result<(), CliError> {
                 has_call = true;
                 call.dir = Some(super::string(&mut p)?);
             }
+            Arg::Long("id") => {
+                has_call = true;
+                call.id = Some(super::string(&mut p)?);
+            }
+            Arg::Long("codec") => {
+                has_call = true;
+                call.codec = Some(super::string(&mut p)?);
+            }
+            Arg::Long("tap-port") => {
+                has_call = true;
+                call.tap_port = Some(lexopt::ValueExt::parse(&p.value()?)?);
+            }
             Arg::Long("control-socket") => socket = Some(PathBuf::from(p.value()?)),
             Arg::Long("board") => {
-                let board = Board::load(&PathBuf::from(p.value()?))
+                let board = Board::resolve(&super::string(&mut p)?)
                     .map_err(|e| CliError::failed(e.to_string()))?;
                 socket = Some(board.control_socket);
             }
             Arg::Long("json") => json = true,
-            Arg::Value(v) if command.is_none() => {
-                let name = v.to_string_lossy().into_owned();
-                command = Some(
-                    Command::from_name(&name)
-                        .ok_or_else(|| CliError::usage(format!("unknown ctl command {name:?}")))?,
-                );
-            }
+            Arg::Value(v) if words.len() < 2 => words.push(
+                v.into_string()
+                    .map_err(|_| CliError::usage("arguments must be UTF-8"))?,
+            ),
             other => return Err(other.unexpected().into()),
         }
     }
-    let command = command.ok_or_else(|| CliError::usage("ctl needs a command"))?;
+    let command = command_of(&words)?;
     let socket = socket.unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
-    let line = match (&command, has_call) {
-        (Command::Start, true) => {
-            call.validate().map_err(CliError::usage)?;
-            encode_start(&call)
-        }
-        (_, true) => return Err(CliError::usage("call details go with start only")),
+    if has_call {
+        call.validate().map_err(CliError::usage)?;
+    }
+    let line = match (command, has_call) {
+        (Command::Start, true) => encode_start(&call),
+        (Command::Call(ev), true) if call.id.is_some() => encode_call(ev, &call),
+        (Command::Call(_), _) => return Err(CliError::usage("a call event needs --id")),
+        (Command::Key(k), false) => encode_key(k),
+        (_, true) => return Err(CliError::usage("call details go with start and call only")),
         _ => encode_request(&command),
     };
+    if command == Command::Watch {
+        return watch(&socket, &line, json);
+    }
     let response = ask(&socket, &line)?;
     if json {
         println!("{}", response.encode().trim_end());
@@ -72,6 +90,68 @@ pub fn run(mut p: lexopt::Parser) -> Result<(), CliError> {
         Some(e) if !response.ok => Err(CliError::failed(format!("{}: {}", e.code, e.message))),
         _ => Ok(()),
     }
+}
+
+/// `start`, `call answered`, `key record`, …
+fn command_of(words: &[String]) -> Result<Command, CliError> {
+    let (first, second) = match words {
+        [] => return Err(CliError::usage("ctl needs a command")),
+        [a] => (a.as_str(), None),
+        [a, b, ..] => (a.as_str(), Some(b.as_str())),
+    };
+    match (first, second) {
+        ("call", Some(e)) => CallEvent::from_name(e)
+            .map(Command::Call)
+            .ok_or_else(|| CliError::usage(format!("unknown call event {e:?}"))),
+        ("call", None) => Err(CliError::usage(
+            "call needs an event: started, answered, held, resumed or ended",
+        )),
+        ("key", Some(k)) => Key::from_name(k)
+            .map(Command::Key)
+            .ok_or_else(|| CliError::usage(format!("unknown key {k:?}"))),
+        ("key", None) => Err(CliError::usage("key needs record or pause")),
+        (name, None) => Command::from_name(name)
+            .ok_or_else(|| CliError::usage(format!("unknown ctl command {name:?}"))),
+        (name, Some(extra)) => Err(CliError::usage(format!(
+            "{name} takes no argument (got {extra:?})"
+        ))),
+    }
+}
+
+/// Subscribes and prints every event line until the agent goes away.
+fn watch(socket: &PathBuf, line: &str, json: bool) -> Result<(), CliError> {
+    let unreachable = |e: std::io::Error| {
+        CliError::failed(format!(
+            "cannot reach the agent at {}: {e}",
+            socket.display()
+        ))
+    };
+    let mut stream = UnixStream::connect(socket).map_err(unreachable)?;
+    stream.write_all(line.as_bytes()).map_err(unreachable)?;
+    let mut lines = BufReader::new(stream).lines();
+    let first = lines
+        .next()
+        .ok_or_else(|| CliError::failed("the agent closed the connection"))?
+        .map_err(unreachable)?;
+    let response: Response = serde_json::from_str(&first)
+        .map_err(|e| CliError::failed(format!("the agent's answer is not understood: {e}")))?;
+    if let Some(e) = response.error.filter(|_| !response.ok) {
+        return Err(CliError::failed(format!("{}: {}", e.code, e.message)));
+    }
+    if json {
+        println!("{first}");
+    } else if let Some(status) = &response.status {
+        println!("state: {} (shown: {})", status.state, status.shown);
+    }
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        let line = line.map_err(unreachable)?;
+        // Each event as it comes (a pipe reader sees it at once).
+        writeln!(out, "{line}")
+            .and_then(|()| out.flush())
+            .map_err(|e| CliError::failed(format!("stdout: {e}")))?;
+    }
+    Ok(())
 }
 
 fn ask(socket: &PathBuf, line: &str) -> Result<Response, CliError> {
@@ -96,7 +176,25 @@ fn ask(socket: &PathBuf, line: &str) -> Result<Response, CliError> {
 
 fn print_status(s: &Status) {
     println!("state:     {}", s.state);
-    println!("mode:      {}", s.mode);
+    match &s.failure {
+        Some(f) if s.shown == "failed" => println!("shown:     failed ({}: {})", f.code, f.message),
+        _ => println!("shown:     {}", s.shown),
+    }
+    println!("mode:      {} (policy {})", s.mode, s.policy);
+    if let Some(id) = &s.call_id {
+        println!("call:      {id}");
+    }
+    for c in &s.calls {
+        println!(
+            "known:     {} {} {}",
+            c.id,
+            c.state,
+            c.dir.as_deref().unwrap_or("")
+        );
+    }
+    if s.settings_pending {
+        println!("settings:  changed; they apply when the recording ends");
+    }
     println!("recorded:  {}", clock(s.recorded_ms));
     if let Some(f) = &s.file {
         println!("file:      {f}");

@@ -15,9 +15,14 @@ callrec: call recording for BX/GP-series desk phones
 usage:
   callrec agent --board FILE [--settings FILE] [--usb-dir DIR] [--tap ADDR:PORT]
                 [--control-socket PATH] [--mac MAC] [--log LEVEL]
-  callrec ctl [--control-socket PATH | --board FILE] start|stop|pause|resume|status [--json]
-              [--remote-number N --remote-name S --local-number N --local-name S --dir in|out]
-                                  (the call's parties, with start: told to a record server)
+  callrec ctl [--control-socket PATH | --board NAME|FILE] COMMAND [--json]
+    COMMAND: status | start | stop | pause | resume   (remote control, as a supervisor)
+           | call started|answered|held|resumed|ended --id ID   (a call event, as the phone)
+           | key record|pause                          (a key press, as the phone)
+           | watch                                     (print status events as they come)
+           | reload                                    (read the settings file again)
+    call details, with start or call: [--id ID] [--remote-number N] [--remote-name S]
+           [--local-number N] [--local-name S] [--dir in|out] [--codec C] [--tap-port P]
   callrec info FILE [--json]
   callrec export FILE OUT.wav [--keep-codec] [--from MS] [--to MS]
   callrec repair DIR|FILE

@@ -1,6 +1,7 @@
 //! The recording settings (the web UI's page): a small JSON file, every field optional.
 
 use super::{read_json, ConfigError};
+use crate::core::calls::{Policy, Rules};
 use crate::core::codec::DEFAULT_TELEPHONE_EVENT_PT;
 use crate::core::record_file::FAT32_MAX_FILE;
 use crate::core::recorder::RecorderConfig;
@@ -50,7 +51,20 @@ pub struct Settings {
     pub server_port: u16,
     /// Network mode: the codec the phone's media engine sends (told to the server).
     pub codec: String,
+    /// When calls are recorded.
+    pub policy: Policy,
+    /// A held call's recording pauses and goes on at resume (else it keeps recording).
+    pub pause_on_hold: bool,
+    /// Recordings started through the control API show nothing on the phone.
+    pub silent_remote: bool,
+    /// Ask the phone for the recording notification tone while recording.
+    pub tone: bool,
+    /// Seconds between tones (10–90).
+    pub tone_interval_s: u32,
 }
+
+/// Bounds of the tone interval (the Webex seeds: 10 to 90 s).
+pub const TONE_INTERVAL_S: std::ops::RangeInclusive<u32> = 10..=90;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -64,6 +78,11 @@ impl Default for Settings {
             server_address: None,
             server_port: 5060,
             codec: "PCMA".into(),
+            policy: Policy::OnDemand,
+            pause_on_hold: true,
+            silent_remote: false,
+            tone: false,
+            tone_interval_s: 20,
         }
     }
 }
@@ -96,7 +115,32 @@ impl Settings {
                 format!("must be from 1 to {MAX_WINDOW} packets"),
             );
         }
+        if !TONE_INTERVAL_S.contains(&self.tone_interval_s) {
+            return invalid(
+                "tone_interval_s",
+                format!(
+                    "must be from {} to {} seconds",
+                    TONE_INTERVAL_S.start(),
+                    TONE_INTERVAL_S.end()
+                ),
+            );
+        }
+        if crate::core::codec::Codec::from_name(&self.codec).is_none() {
+            return invalid("codec", "must be PCMA, PCMU or G722".into());
+        }
         Ok(())
+    }
+
+    /// What the call controller follows.
+    pub fn rules(&self) -> Rules {
+        Rules {
+            enabled: self.mode != Mode::Off,
+            mode: self.mode.name(),
+            policy: self.policy,
+            pause_on_hold: self.pause_on_hold,
+            silent_remote: self.silent_remote,
+            tone_interval_ms: self.tone.then_some(u64::from(self.tone_interval_s) * 1000),
+        }
     }
 
     pub fn recorder_config(&self) -> RecorderConfig {
@@ -162,6 +206,21 @@ mod tests {
             }),
             "reorder_window"
         );
+        assert_eq!(
+            field(Settings {
+                tone_interval_s: 9,
+                ..d.clone()
+            }),
+            "tone_interval_s"
+        );
+        assert_eq!(
+            field(Settings {
+                codec: "G729".into(),
+                ..d.clone()
+            }),
+            "codec"
+        );
         assert!(serde_json::from_str::<Settings>(r#"{"mode":"cloud"}"#).is_err());
+        assert!(serde_json::from_str::<Settings>(r#"{"policy":"sometimes"}"#).is_err());
     }
 }

@@ -410,9 +410,27 @@ impl Response {
 /// The agent's state as clients see it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Status {
-    /// `idle`, `recording` or `paused`.
+    /// The recording's state: `idle`, `starting`, `recording`, `paused`, `resuming`, `stopping`.
     pub state: String,
-    /// `local` or `off`.
+    /// What the phone's screen shows: `idle`, `starting`, `recording`, `paused`, `failed`.
+    #[serde(default)]
+    pub shown: String,
+    /// Why the phone shows `failed`.
+    #[serde(default)]
+    pub failure: Option<crate::core::calls::Failure>,
+    /// The call being recorded (or whose recording failed).
+    #[serde(default)]
+    pub call_id: Option<String>,
+    /// The recording policy in force.
+    #[serde(default)]
+    pub policy: String,
+    /// The calls the agent knows.
+    #[serde(default)]
+    pub calls: Vec<CallStatus>,
+    /// A settings change waits for the recording to end.
+    #[serde(default)]
+    pub settings_pending: bool,
+    /// `local`, `network` or `off`.
     pub mode: String,
     /// The file being written, if one is open.
     pub file: Option<String>,
@@ -432,6 +450,15 @@ pub struct Status {
     /// The tap's local address.
     pub tap: String,
     pub counters: Counters,
+}
+
+/// One call the agent knows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallStatus {
+    pub id: String,
+    /// `started`, `answered` or `held`.
+    pub state: String,
+    pub dir: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

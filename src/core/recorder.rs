@@ -82,6 +82,18 @@ impl StopReason {
         }
     }
 
+    /// In words, for the phone's failure prompt.
+    pub fn message(self) -> &'static str {
+        match self {
+            StopReason::Requested => "stopped as asked",
+            StopReason::Shutdown => "the agent stopped",
+            StopReason::StickRemoved => "the USB stick was removed",
+            StopReason::StickReadOnly => "the USB stick became read-only",
+            StopReason::StickFull => "the USB stick has no room beyond the reserve",
+            StopReason::WriteError => "writing to the USB stick failed",
+        }
+    }
+
     /// True when the recording ended because something went wrong.
     pub fn is_failure(self) -> bool {
         !matches!(self, StopReason::Requested | StopReason::Shutdown)

@@ -77,6 +77,8 @@ impl AgentSpec {
 pub struct Agent {
     pub child: Child,
     pub tap: SocketAddr,
+    /// The agent's HTTP listener (action URLs).
+    pub http: SocketAddr,
     pub socket: PathBuf,
     pub stderr_path: PathBuf,
 }
@@ -92,6 +94,7 @@ impl Agent {
             spec.board.display().to_string(),
         ]);
         args.extend(["--tap".into(), "127.0.0.1:0".into()]);
+        args.extend(["--http".into(), "127.0.0.1:0".into()]);
         args.extend(["--control-socket".into(), spec.socket.display().to_string()]);
         if let Some(d) = &spec.usb_dir {
             args.extend(["--usb-dir".into(), d.display().to_string()]);
@@ -109,12 +112,14 @@ impl Agent {
         let mut line = String::new();
         let mut out = BufReader::new(child.stdout.take().unwrap());
         out.read_line(&mut line).unwrap();
-        let tap = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("tap="))
-            .unwrap_or_else(|| panic!("agent did not start: {line:?}\n{}", read(&stderr_path)))
-            .parse()
-            .unwrap();
+        let field = |name: &str| -> SocketAddr {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(name))
+                .unwrap_or_else(|| panic!("agent did not start: {line:?}\n{}", read(&stderr_path)))
+                .parse()
+                .unwrap()
+        };
+        let (tap, http) = (field("tap="), field("http="));
         // Keep draining stdout so the agent never blocks on a full pipe.
         std::thread::spawn(move || {
             let _ = std::io::copy(&mut out, &mut std::io::sink());
@@ -122,6 +127,7 @@ impl Agent {
         Agent {
             child,
             tap,
+            http,
             socket: spec.socket.clone(),
             stderr_path,
         }

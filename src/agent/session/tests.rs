@@ -1,6 +1,7 @@
 //! The session over a real directory wrapped in a fault-injecting stick, driven by a fake clock.
 
 use super::*;
+use crate::core::control::{Command, Response};
 use crate::core::record_file::LocalTime;
 use crate::core::rtp::RtpPacket;
 use crate::store::faulty::{FaultPlan, Faults, FaultyStorage};
@@ -73,7 +74,19 @@ fn stick(dir: &Path, id: u64) -> Stick {
 
 impl Rig {
     fn cmd(&mut self, c: Command) -> Response {
-        self.session.command(self.clock.ms.get(), &c, &self.clock)
+        let now = self.clock.ms.get();
+        let r = match c {
+            Command::Start => self.session.start(now, &self.clock),
+            Command::Stop => self.session.stop(&self.clock),
+            Command::Pause => self.session.pause(&self.clock),
+            Command::Resume => self.session.resume(now, &self.clock),
+            other => panic!("{other:?} is not for the session"),
+        };
+        let status = self.session.status();
+        match r {
+            Ok(()) => Response::ok(None, status),
+            Err((code, message)) => Response::error(None, code, message.into(), Some(status)),
+        }
     }
 
     /// Plays `ms` of 20 ms PCMA packets in simulated time, firing every deadline.

@@ -1,0 +1,376 @@
+//! The agent's state in one place: the call controller, the two backends (the stick, the record
+//! server), the settings and the subscribers. The main loop hands it every input; after each it
+//! settles: carries out the controller's steps, applies settings that waited for the end of a
+//! recording, answers clients that wait for an outcome, and sends the events.
+
+use super::network::Network;
+use super::session::Session;
+use crate::config::settings::{Mode, Settings};
+use crate::core::calls::{Action, BackendView, Controller, Phase, Refused};
+use crate::core::control::{CallInfo, CallStatus, Command, Response, Status};
+use crate::platform::clock::{Clock, SystemClock};
+use crate::store::Storage;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::{broadcast, oneshot};
+
+/// Clients waiting for a record server's answer; more are answered at once.
+const MAX_WAITERS: usize = 32;
+
+/// Which backend the current or last recording used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Local,
+    Network,
+}
+
+struct Waiter {
+    reply: oneshot::Sender<Response>,
+    /// The controller's failure count when the command came: more at the answer means it failed.
+    failures: u64,
+}
+
+/// The identity of a settings file's content, to notice a change without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+impl FileStamp {
+    fn of(path: &std::path::Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(FileStamp {
+            len: m.len(),
+            modified: m.modified().ok(),
+            inode: m.ino(),
+        })
+    }
+}
+
+/// See the module doc.
+pub struct Driver<S: Storage> {
+    controller: Controller,
+    pub session: Session<S>,
+    pub network: Network,
+    backend: Backend,
+    settings: Settings,
+    /// A valid change that waits for the recording to end.
+    pending: Option<Settings>,
+    settings_path: PathBuf,
+    stamp: Option<FileStamp>,
+    usb_host: bool,
+    waiters: Vec<Waiter>,
+    events: broadcast::Sender<Arc<str>>,
+    seq: u64,
+    clock: SystemClock,
+}
+
+impl<S: Storage> Driver<S> {
+    pub fn new(
+        settings: Settings,
+        settings_path: PathBuf,
+        session: Session<S>,
+        network: Network,
+        usb_host: bool,
+        events: broadcast::Sender<Arc<str>>,
+        clock: SystemClock,
+    ) -> Driver<S> {
+        let d = Driver {
+            controller: Controller::new(settings.rules()),
+            session,
+            network,
+            backend: Backend::Local,
+            stamp: FileStamp::of(&settings_path),
+            settings,
+            pending: None,
+            settings_path,
+            usb_host,
+            waiters: Vec::with_capacity(MAX_WAITERS),
+            events,
+            seq: 0,
+            clock,
+        };
+        d.warn_if_unusable();
+        d
+    }
+
+    /// A command from a control client or an action URL.
+    pub fn job(&mut self, cmd: Command, call: Option<CallInfo>, reply: oneshot::Sender<Response>) {
+        let failures = self.controller.failures();
+        let result = match cmd {
+            Command::Status | Command::Watch => Ok(()),
+            Command::Reload => self.reload(true).map_err(|message| Refused {
+                code: "bad_settings",
+                message,
+            }),
+            Command::Call(ev) => self
+                .controller
+                .call_event(ev, call.as_ref().unwrap_or(&CallInfo::default())),
+            Command::Key(k) => self.controller.key(k),
+            Command::Start | Command::Stop | Command::Pause | Command::Resume => {
+                let call_id = call.as_ref().and_then(|c| c.id.as_deref());
+                self.controller.remote(cmd, call_id)
+            }
+        };
+        self.settle();
+        match result {
+            Err(e) => {
+                let _ = reply.send(Response::error(
+                    None,
+                    e.code,
+                    e.message,
+                    Some(self.status()),
+                ));
+            }
+            // A remote command is answered with its outcome, once the server has answered;
+            // call events and keys as soon as they are taken (their outcome is in the events).
+            Ok(())
+                if matches!(
+                    cmd,
+                    Command::Start | Command::Stop | Command::Pause | Command::Resume
+                ) && self.phase().settling()
+                    && self.waiters.len() < MAX_WAITERS =>
+            {
+                self.waiters.push(Waiter { reply, failures });
+            }
+            Ok(()) => self.answer(reply, failures),
+        }
+    }
+
+    /// Runs the controller's deadlines and notices a changed settings file.
+    pub fn tick(&mut self) {
+        let now = self.clock.now_ms();
+        if self.controller.poll_timeout().is_some_and(|t| t <= now) {
+            self.controller.handle_timeout(now);
+        }
+        let _ = self.reload(false);
+        self.settle();
+    }
+
+    /// Reads the settings file again if it changed (or `force`). A bad file is ignored; the
+    /// error names the field.
+    pub fn reload(&mut self, force: bool) -> Result<(), String> {
+        let stamp = FileStamp::of(&self.settings_path);
+        if !force && stamp == self.stamp {
+            return Ok(());
+        }
+        self.stamp = stamp;
+        if stamp.is_none() {
+            let message = format!("no settings file at {}", self.settings_path.display());
+            log::warn!("{message}; the settings stay as they are");
+            return Err(message);
+        }
+        let new = match Settings::load(&self.settings_path) {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn!("settings file ignored: {e}");
+                self.controller.settings_event(
+                    false,
+                    "the settings file was not taken".into(),
+                    Some(e.to_string()),
+                );
+                self.settle();
+                return Err(e.to_string());
+            }
+        };
+        if new == self.settings {
+            self.pending = None;
+        } else if self.controller.busy() {
+            log::info!("settings changed; they apply when the recording ends");
+            self.pending = Some(new);
+            self.controller.settings_event(
+                false,
+                "the settings apply when the recording ends".into(),
+                None,
+            );
+        } else {
+            self.apply(new);
+        }
+        self.settle();
+        Ok(())
+    }
+
+    fn apply(&mut self, new: Settings) {
+        self.session.set_settings(new.clone());
+        if !self.controller.set_rules(new.rules()) {
+            // Callers apply only when the controller is not busy.
+            log::warn!("settings not applied: a recording is running");
+            self.pending = Some(new);
+            return;
+        }
+        self.settings = new;
+        log::info!(
+            "settings applied: mode {}, policy {}",
+            self.settings.mode.name(),
+            self.settings.policy.name()
+        );
+        self.warn_if_unusable();
+        self.controller
+            .settings_event(true, "the settings apply now".into(), None);
+    }
+
+    fn warn_if_unusable(&self) {
+        if !self.usb_host && self.settings.mode == Mode::Local {
+            log::warn!("this model has no USB host port: local recording is not available");
+        }
+    }
+
+    /// The loopback port the active call's RTP goes to, if the phone said so.
+    pub fn wanted_tap_port(&self) -> Option<u16> {
+        self.controller.active_call().and_then(|c| c.tap_port)
+    }
+
+    /// Carries out the controller's steps until there are none, then answers waiting clients
+    /// and sends the events.
+    pub fn settle(&mut self) {
+        let now = self.clock.now_ms();
+        for _ in 0..8 {
+            self.observe(now);
+            let mut acted = false;
+            while let Some(a) = self.controller.poll_action() {
+                acted = true;
+                self.exec(now, a);
+            }
+            if !acted {
+                break;
+            }
+        }
+        if !self.controller.busy() {
+            if let Some(s) = self.pending.take() {
+                self.apply(s);
+                self.observe(now);
+            }
+        }
+        if !self.phase().settling() && !self.waiters.is_empty() {
+            let waiters = std::mem::take(&mut self.waiters);
+            for w in waiters {
+                self.answer(w.reply, w.failures);
+            }
+        }
+        while let Some(e) = self.controller.poll_event() {
+            self.seq += 1;
+            let line = e.encode(self.seq);
+            log::debug!("event {}", line.trim_end());
+            // No subscriber is fine; a lagging one notices by itself.
+            let _ = self.events.send(Arc::from(line));
+        }
+    }
+
+    fn phase(&self) -> Phase {
+        match self.backend {
+            Backend::Local => self.session.view().phase,
+            Backend::Network => self.network.phase(),
+        }
+    }
+
+    fn observe(&mut self, now: u64) {
+        let view = match self.backend {
+            Backend::Local => self.session.view(),
+            Backend::Network => BackendView {
+                phase: self.network.phase(),
+                file: None,
+                recorded_ms: self.network.recorded_ms(),
+                failure: self.network.failure(),
+            },
+        };
+        self.controller.observe(now, view);
+    }
+
+    fn exec(&mut self, now: u64, action: Action) {
+        let clock = &self.clock;
+        match action {
+            Action::Start { call, silent } => {
+                self.backend = match self.settings.mode {
+                    Mode::Network => Backend::Network,
+                    _ => Backend::Local,
+                };
+                if silent {
+                    log::info!("silent recording requested through the control API");
+                }
+                let r = match self.backend {
+                    Backend::Local => self
+                        .session
+                        .start(now, clock)
+                        .map_err(|(c, m)| (c, m.to_owned())),
+                    Backend::Network => self.network.start(&self.settings, &call),
+                };
+                if let Err((code, message)) = r {
+                    log::warn!("recording not started: {message}");
+                    self.controller.start_refused(code, &message);
+                }
+            }
+            // The backend's own refusals cannot happen here (the controller follows its
+            // state); they are logged, not acted on.
+            Action::Stop(why) => match self.backend {
+                Backend::Local => log_refusal(self.session.stop(clock)),
+                Backend::Network => self.network.stop(why),
+            },
+            Action::Pause => match self.backend {
+                Backend::Local => log_refusal(self.session.pause(clock)),
+                Backend::Network => self.network.pause(),
+            },
+            Action::Resume => match self.backend {
+                Backend::Local => log_refusal(self.session.resume(now, clock)),
+                Backend::Network => self.network.resume(),
+            },
+        }
+    }
+
+    fn answer(&self, reply: oneshot::Sender<Response>, failures_before: u64) {
+        let status = self.status();
+        let response = match self.controller.failure() {
+            Some(f) if self.controller.failures() > failures_before => {
+                Response::error(None, &f.code, f.message.clone(), Some(status))
+            }
+            _ => Response::ok(None, status),
+        };
+        let _ = reply.send(response);
+    }
+
+    pub fn status(&self) -> Status {
+        let mut st = self.session.status();
+        if self.backend == Backend::Network {
+            let n = self.network.status();
+            st.recorded_ms = n.recorded_ms;
+            st.error = n.error;
+            st.server = n.server;
+            st.counters = n.counters;
+            st.file = None;
+            st.files = Vec::new();
+        }
+        let v = self.controller.view();
+        st.state = v.state.into();
+        st.shown = v.shown.into();
+        st.failure = v.failure;
+        st.call_id = v.call_id;
+        st.mode = self.settings.mode.name().into();
+        st.policy = self.settings.policy.name().into();
+        st.settings_pending = self.pending.is_some();
+        st.last_stop = self.controller.last_stop().map(str::to_owned);
+        st.calls = self
+            .controller
+            .calls()
+            .map(|(id, state, dir)| CallStatus {
+                id: id.into(),
+                state: state.name().into(),
+                dir: dir.map(str::to_owned),
+            })
+            .collect();
+        st
+    }
+
+    /// The agent is going down: stop what records, locally at once.
+    pub fn shutdown(&mut self) {
+        self.controller.shutdown();
+        self.settle();
+    }
+}
+
+fn log_refusal(r: Result<(), (&'static str, &'static str)>) {
+    if let Err((code, message)) = r {
+        log::warn!("recorder refused a step ({code}): {message}");
+    }
+}
