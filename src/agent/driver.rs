@@ -24,6 +24,13 @@ enum Backend {
     Network,
 }
 
+/// A command's answer, ready to send.
+pub struct Pending {
+    reply: oneshot::Sender<Response>,
+    failures: u64,
+    refused: Option<Refused>,
+}
+
 struct Waiter {
     reply: oneshot::Sender<Response>,
     /// The controller's failure count when the command came: more at the answer means it failed.
@@ -97,8 +104,15 @@ impl<S: Storage> Driver<S> {
         d
     }
 
-    /// A command from a control client or an action URL.
-    pub fn job(&mut self, cmd: Command, call: Option<CallInfo>, reply: oneshot::Sender<Response>) {
+    /// A command from a control client or an action URL. Its answer is returned, for
+    /// [`reply`](Self::reply) once the main loop has done its part (moving the tap), unless it
+    /// waits for a record server.
+    pub fn job(
+        &mut self,
+        cmd: Command,
+        call: Option<CallInfo>,
+        reply: oneshot::Sender<Response>,
+    ) -> Option<Pending> {
         let failures = self.controller.failures();
         let result = match cmd {
             Command::Status | Command::Watch => Ok(()),
@@ -116,27 +130,35 @@ impl<S: Storage> Driver<S> {
             }
         };
         self.settle();
+        let remote = matches!(
+            cmd,
+            Command::Start | Command::Stop | Command::Pause | Command::Resume
+        );
         match result {
-            Err(e) => {
-                let _ = reply.send(Response::error(
-                    None,
-                    e.code,
-                    e.message,
-                    Some(self.status()),
-                ));
-            }
             // A remote command is answered with its outcome, once the server has answered;
             // call events and keys as soon as they are taken (their outcome is in the events).
-            Ok(())
-                if matches!(
-                    cmd,
-                    Command::Start | Command::Stop | Command::Pause | Command::Resume
-                ) && self.phase().settling()
-                    && self.waiters.len() < MAX_WAITERS =>
-            {
+            Ok(()) if remote && self.phase().settling() && self.waiters.len() < MAX_WAITERS => {
                 self.waiters.push(Waiter { reply, failures });
+                None
             }
-            Ok(()) => self.answer(reply, failures),
+            result => Some(Pending {
+                reply,
+                failures,
+                refused: result.err(),
+            }),
+        }
+    }
+
+    /// Answers a command [`job`](Self::job) returned.
+    pub fn reply(&self, p: Pending) {
+        match p.refused {
+            Some(e) => {
+                let status = Some(self.status());
+                let _ = p
+                    .reply
+                    .send(Response::error(None, e.code, e.message, status));
+            }
+            None => self.answer(p.reply, p.failures),
         }
     }
 

@@ -165,6 +165,7 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
     // only ever moved later, so the runtime never has to wake itself early.
     let mut tick = crate::platform::ticker::Ticker::new(TICK, TICK).map_err(setup("tick timer"))?;
     loop {
+        let mut answer = None;
         tokio::select! {
             biased;
             _ = sigterm.recv() => break,
@@ -183,7 +184,7 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
             Some((cmd, call, reply)) = jobs.recv() => {
                 // Every datagram that reached the tap before the command is handled first.
                 drain(&mut tap, &mut driver, &clock);
-                driver.job(cmd, call, reply);
+                answer = driver.job(cmd, call, reply);
             }
             Some(update) = net_updates.recv() => {
                 driver.network.on_update(update);
@@ -222,6 +223,10 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
             let now_at = tap.local_addr().unwrap_or(addr);
             log::info!("tap now at {now_at}");
             driver.session.set_tap(now_at.to_string());
+        }
+        // Answered after the tap moved, so a client may send RTP to the new port at once.
+        if let Some(a) = answer {
+            driver.reply(a);
         }
     }
     drain(&mut tap, &mut driver, &clock);

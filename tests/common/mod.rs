@@ -159,6 +159,32 @@ impl Agent {
         self.ok("status")
     }
 
+    /// A call event, as the phone sends it; `extra` is more JSON for the call object.
+    pub fn call(&self, event: &str, id: &str, extra: &str) -> Response {
+        let sep = if extra.is_empty() { "" } else { "," };
+        self.request(&format!(
+            r#"{{"v":1,"cmd":"call","event":"{event}","call":{{"id":"{id}"{sep}{extra}}}}}"#
+        ))
+    }
+
+    /// A key press.
+    pub fn key(&self, key: &str) -> Response {
+        self.request(&format!(r#"{{"v":1,"cmd":"key","key":"{key}"}}"#))
+    }
+
+    /// A subscription to the status events.
+    pub fn watch(&self) -> Watch {
+        let mut s = UnixStream::connect(&self.socket).unwrap();
+        s.write_all(b"{\"v\":1,\"cmd\":\"watch\"}\n").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut reader = BufReader::new(s);
+        let mut first = String::new();
+        reader.read_line(&mut first).unwrap();
+        let r: Response = serde_json::from_str(first.trim_end()).unwrap();
+        assert!(r.ok, "{first}");
+        Watch { reader }
+    }
+
     /// Polls the status until `cond` holds; panics after `limit`.
     pub fn wait_for(&self, what: &str, limit: Duration, cond: impl Fn(&Status) -> bool) -> Status {
         let start = Instant::now();
@@ -205,6 +231,43 @@ fn read(p: &Path) -> String {
         let _ = f.read_to_string(&mut s);
     }
     s
+}
+
+/// A subscriber to the agent's events.
+pub struct Watch {
+    pub reader: BufReader<UnixStream>,
+}
+
+impl Watch {
+    /// The next event (fails after the 20 s read timeout, or at the end).
+    pub fn next(&mut self) -> serde_json::Value {
+        let mut line = String::new();
+        let n = self.reader.read_line(&mut line).expect("no event in time");
+        assert!(n > 0, "the agent closed the subscription");
+        serde_json::from_str(line.trim_end()).unwrap_or_else(|e| panic!("{e}: {line:?}"))
+    }
+
+    /// Events until one matches `pred` (which is returned); the skipped ones are in `seen`.
+    pub fn until(
+        &mut self,
+        seen: &mut Vec<serde_json::Value>,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        loop {
+            let e = self.next();
+            if pred(&e) {
+                return e;
+            }
+            seen.push(e);
+        }
+    }
+
+    /// Events until a `status` event with this `state`.
+    pub fn status(&mut self, state: &str) -> serde_json::Value {
+        self.until(&mut Vec::new(), |e| {
+            e["event"] == "status" && e["state"] == state
+        })
+    }
 }
 
 /// Sends RTP to the tap.
