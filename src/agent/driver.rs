@@ -383,12 +383,6 @@ impl<S: Storage> Driver<S> {
             .collect();
         st
     }
-
-    /// The agent is going down: stop what records, locally at once.
-    pub fn shutdown(&mut self) {
-        self.controller.shutdown();
-        self.settle();
-    }
 }
 
 fn log_refusal(r: Result<(), (&'static str, &'static str)>) {

@@ -78,8 +78,6 @@ pub enum StopWhy {
     CallEnded,
     /// The recording moves to another call.
     CallSwitched,
-    /// The agent is going down.
-    Shutdown,
 }
 
 impl StopWhy {
@@ -88,7 +86,6 @@ impl StopWhy {
             StopWhy::Requested => "requested",
             StopWhy::CallEnded => "call_ended",
             StopWhy::CallSwitched => "call_switched",
-            StopWhy::Shutdown => "shutdown",
         }
     }
 
@@ -98,7 +95,6 @@ impl StopWhy {
             StopWhy::Requested => "stopped by user",
             StopWhy::CallEnded => "call ended",
             StopWhy::CallSwitched => "call switched",
-            StopWhy::Shutdown => "agent stopped",
         }
     }
 }
@@ -509,13 +505,6 @@ impl Controller {
                 }
             }
             _ => Ok(()),
-        }
-    }
-
-    /// The agent is going down: stop whatever runs.
-    pub fn shutdown(&mut self) {
-        if self.want.take().is_some() {
-            self.stop_why = StopWhy::Shutdown;
         }
     }
 
