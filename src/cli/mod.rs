@@ -13,8 +13,8 @@ pub const USAGE: &str = "\
 callrec: call recording for BX/GP-series desk phones
 
 usage:
-  callrec agent --board FILE [--settings FILE] [--usb-dir DIR] [--tap ADDR:PORT]
-                [--control-socket PATH] [--mac MAC] [--log LEVEL]
+  callrec agent --board MODEL|FILE [--settings FILE] [--usb-dir DIR] [--tap ADDR:PORT]
+                [--http ADDR:PORT] [--control-socket PATH] [--mac MAC] [--log LEVEL]
   callrec ctl [--control-socket PATH | --board NAME|FILE] COMMAND [--json]
     COMMAND: status | start | stop | pause | resume   (remote control, as a supervisor)
            | call started|answered|held|resumed|ended --id ID   (a call event, as the phone)
@@ -69,6 +69,11 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
 }
 
 fn dispatch(args: Vec<OsString>) -> Result<(), CliError> {
+    // `callrec SUB --help` as well as `callrec --help`.
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return Ok(());
+    }
     let mut args = args.into_iter();
     let sub = args.next().and_then(|s| s.into_string().ok());
     let rest = lexopt::Parser::from_args(args);

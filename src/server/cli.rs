@@ -18,6 +18,10 @@ defaults: --rtp-ports 40000-49999, --max-sessions 4000, --idle-timeout 60, --sha
 --http: serve the recordings' web page and JSON API there (docs/server-api.md); off without it";
 
 pub fn main(args: Vec<OsString>) -> ExitCode {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     match parse(args) {
         Ok(opts) => match run(opts) {
             Ok(()) => ExitCode::SUCCESS,
