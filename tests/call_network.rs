@@ -83,6 +83,50 @@ fn a_call_that_ends_while_the_server_is_answering_leaves_nothing_behind() {
 }
 
 #[test]
+fn audio_that_comes_while_the_server_answers_is_sent_once_it_has() {
+    use callrec::core::record_protocol::{parse, Extensions, Message, Outcome, StartResponse};
+    let dir = TempDir::new("calnet-backlog");
+    // A server that answers only when the test says so, and takes RTP on its own socket.
+    let slow = TcpListener::bind("127.0.0.1:0").unwrap();
+    let rtp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    rtp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let agent = network_agent(&dir, slow.local_addr().unwrap().port());
+    agent.call("answered", "c1", "");
+    let (mut conn, _) = slow.accept().unwrap();
+    let mut lines = BufReader::new(conn.try_clone().unwrap());
+    let mut start = String::new();
+    lines.read_line(&mut start).unwrap();
+    let Ok(Message::StartRequest(req)) = parse(start.trim_end().as_bytes()) else {
+        panic!("{start}")
+    };
+    // The call's first half second, while the server has not answered.
+    let s = Sender::new(agent.tap);
+    for seq in 0..25u16 {
+        s.send(seq, u32::from(seq) * 160, &[seq as u8; 160]);
+    }
+    assert_eq!(agent.status().state, "starting"); // barrier: the 25 are held
+    let mut answer = String::new();
+    Message::StartResponse(StartResponse {
+        id: req.id,
+        result: Outcome::Success,
+        reason: String::new(),
+        server: "127.0.0.1".into(),
+        port: rtp.local_addr().unwrap().port(),
+        extensions: Extensions::default(),
+    })
+    .encode(&mut answer);
+    std::io::Write::write_all(&mut conn, answer.as_bytes()).unwrap();
+    let mut buf = [0u8; 1500];
+    for seq in 0..25u16 {
+        let n = rtp.recv(&mut buf).unwrap();
+        assert_eq!(n, 172);
+        assert_eq!(u16::from_be_bytes([buf[2], buf[3]]), seq, "in order");
+    }
+    assert_eq!(agent.status().counters.audio, 25);
+}
+
+#[test]
 fn a_server_that_is_down_shows_failed_until_the_call_ends() {
     let dir = TempDir::new("calnet-down");
     let port = TcpListener::bind("127.0.0.1:0")

@@ -5,6 +5,7 @@
 //! name one, and a new leg starts only after the last one ended.
 
 use crate::config::settings::Settings;
+use crate::core::backlog::Backlog;
 use crate::core::calls::{Phase, StopWhy};
 use crate::core::codec::Codec;
 use crate::core::control::{CallInfo, Status};
@@ -56,6 +57,8 @@ pub struct Network {
     server: Option<SocketAddr>,
     /// Why the last recording ended by itself: (code, message).
     failure: Option<(&'static str, String)>,
+    /// Datagrams of a wanted recording that wait for the server's answer.
+    backlog: Backlog,
     forwarded: u64,
     forward_errors: u64,
     /// Streaming time of the current or last recording, pauses excluded.
@@ -74,6 +77,7 @@ impl Network {
             forward: None,
             server: None,
             failure: None,
+            backlog: Backlog::new(),
             forwarded: 0,
             forward_errors: 0,
             streamed_ms: 0,
@@ -86,8 +90,15 @@ impl Network {
         self.legs.iter().any(|l| l.rtp.is_some())
     }
 
-    /// Sends one tapped datagram, unchanged, to every streaming leg.
+    /// Sends one tapped datagram, unchanged, to every streaming leg; while the server is
+    /// still answering a start or a resume, holds it for the moment it has.
     pub fn forward(&mut self, datagram: &[u8]) {
+        if self.awaiting_server() {
+            if !self.backlog.push(datagram) {
+                log::trace!("backlog full: datagram dropped");
+            }
+            return;
+        }
         let Some((_, socket)) = &self.forward else {
             return;
         };
@@ -102,6 +113,36 @@ impl Network {
                 }
             }
         }
+    }
+
+    /// A recording is wanted and its server has not yet said where the RTP goes.
+    fn awaiting_server(&self) -> bool {
+        matches!(
+            self.legs.last().map(|l| &l.state),
+            Some(LegState::Connecting | LegState::Starting | LegState::Resuming { .. })
+        )
+    }
+
+    /// Sends what waited for the server's answer, oldest first.
+    fn flush_backlog(&mut self) {
+        let Some((_, socket)) = &self.forward else {
+            return;
+        };
+        let targets: Vec<SocketAddr> = self.legs.iter().filter_map(|l| l.rtp).collect();
+        let (mut sent, mut failed) = (0u64, 0u64);
+        self.backlog.drain(|d| {
+            for to in &targets {
+                match socket.send_to(d, to) {
+                    Ok(_) => sent += 1,
+                    Err(_) => failed += 1,
+                }
+            }
+        });
+        if sent + failed > 0 {
+            log::debug!("sent {sent} datagrams that waited for the server's answer");
+        }
+        self.forwarded += sent;
+        self.forward_errors += failed;
     }
 
     /// Where the recording stands, for the call controller.
@@ -205,6 +246,7 @@ impl Network {
 
     /// Stops every leg; each ends when its server has answered.
     pub fn stop(&mut self, why: StopWhy) {
+        self.backlog.clear();
         for leg in &mut self.legs {
             leg.rtp = None;
             // The task sends the stop at once; its update confirms this (or ends the leg).
@@ -271,6 +313,7 @@ impl Network {
                     if self.streaming_since.is_none() {
                         self.streaming_since = Some(self.clock.now_ms());
                     }
+                    self.flush_backlog();
                 }
                 Err(_) => {
                     log::warn!("record server gave a server address that is not an IP: {server:?}");
@@ -282,6 +325,7 @@ impl Network {
             LegState::Ended(end) => {
                 let end = end.clone();
                 self.legs.remove(i);
+                self.backlog.clear();
                 self.stop_clock();
                 log::info!("network recording ended: {end}");
                 if end != LegEnd::Stopped {

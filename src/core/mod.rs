@@ -4,6 +4,7 @@
 //! and the next deadline come out. Everything here is tested deterministically.
 
 pub mod action_url;
+pub mod backlog;
 pub mod calls;
 pub mod codec;
 pub mod control;
