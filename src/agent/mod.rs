@@ -23,6 +23,7 @@ use session::Session;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+use tokio::io::unix::AsyncFd;
 use tokio::signal::unix::SignalKind;
 use tokio::sync::broadcast;
 use tokio::sync::mpsc;
@@ -95,7 +96,10 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
         None => board.stick_source(),
     };
     let board_tap = opts.tap.unwrap_or(board.tap);
-    let (mut tap, mut tap_ready) = bind_tap(board_tap)?;
+    let mut tap = bind_tap(board_tap)?;
+    // Registered with the reactor only while network mode forwards packet by packet: otherwise
+    // every datagram would wake the runtime, and the agent should wake twice a second.
+    let mut tap_ready: Option<AsyncFd<RawFdRef>> = None;
     let tap_local = tap.local_addr().map_err(setup("tap"))?;
     // Where the board's tap ended up (port 0 on the command line picks one), and the call's
     // own port while the tap has moved there.
@@ -174,7 +178,7 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
                 log::info!("SIGHUP: reading the settings again");
                 let _ = driver.reload(true);
             }
-            r = tap_ready.readable(), if driver.network.forwarding() => {
+            r = readable(tap_ready.as_ref()), if tap_ready.is_some() => {
                 if let Ok(mut guard) = r {
                     drain(&mut tap, &mut driver, &clock);
                     // A datagram that landed meanwhile keeps the readiness (tokio tracks it).
@@ -209,9 +213,9 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
             let addr = wanted.map_or(board_local, |p| SocketAddr::new(board_local.ip(), p));
             drain(&mut tap, &mut driver, &clock);
             // The old socket goes first, so that coming back can bind its port again.
-            drop(tap_ready);
+            tap_ready = None;
             drop(tap);
-            let (t, r) = match bind_tap(addr) {
+            tap = match bind_tap(addr) {
                 Ok(bound) => bound,
                 Err(e) => {
                     log::warn!("cannot move the tap to {addr}: {e}; staying on the board's");
@@ -219,10 +223,16 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
                     bind_tap(board_local)?
                 }
             };
-            (tap, tap_ready) = (t, r);
             let now_at = tap.local_addr().unwrap_or(addr);
             log::info!("tap now at {now_at}");
             driver.session.set_tap(now_at.to_string());
+        }
+        if driver.network.forwarding() != tap_ready.is_some() {
+            tap_ready = if tap_ready.is_none() {
+                Some(register(&tap)?)
+            } else {
+                None
+            };
         }
         // Answered after the tap moved, so a client may send RTP to the new port at once.
         if let Some(a) = answer {
@@ -237,22 +247,30 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
     Ok(())
 }
 
-/// Binds the tap and registers its readiness (network mode forwards each packet at once).
-fn bind_tap(
-    addr: SocketAddr,
-) -> Result<(udp::TapReader, tokio::io::unix::AsyncFd<RawFdRef>), AgentError> {
+/// Binds the tap.
+fn bind_tap(addr: SocketAddr) -> Result<udp::TapReader, AgentError> {
     let tap = udp::bind(addr).map_err(setup(format!("tap {addr}")))?;
-    let tap = udp::TapReader::new(tap);
-    // SAFETY: the caller keeps the TapReader, which owns the descriptor, for as long as the
-    // registration (the two are replaced together); the wrapper never closes it.
-    let ready =
-        unsafe { tokio::io::unix::AsyncFd::register(RawFdRef(tap.raw_fd())) }.map_err(|e| {
-            AgentError::Setup {
-                what: "tap".into(),
-                error: e.into_parts().1,
-            }
-        })?;
-    Ok((tap, ready))
+    Ok(udp::TapReader::new(tap))
+}
+
+/// Registers the tap's readiness with the reactor (network mode forwards each packet at once).
+fn register(tap: &udp::TapReader) -> Result<AsyncFd<RawFdRef>, AgentError> {
+    // SAFETY: the main loop drops the registration before the TapReader, which owns the
+    // descriptor (it clears `tap_ready` before moving the tap); the wrapper never closes it.
+    unsafe { AsyncFd::register(RawFdRef(tap.raw_fd())) }.map_err(|e| AgentError::Setup {
+        what: "tap".into(),
+        error: e.into_parts().1,
+    })
+}
+
+/// Waits for the tap to be readable; `None` never is (the branch is disabled then anyway).
+async fn readable(
+    fd: Option<&AsyncFd<RawFdRef>>,
+) -> std::io::Result<tokio::io::unix::AsyncFdReadyGuard<'_, RawFdRef>> {
+    match fd {
+        Some(fd) => fd.readable().await,
+        None => std::future::pending().await,
+    }
 }
 
 fn signal(kind: SignalKind) -> Result<tokio::signal::unix::Signal, AgentError> {
