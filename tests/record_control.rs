@@ -171,7 +171,7 @@ fn bad_control_input_gets_a_coded_answer_and_the_agent_goes_on() {
     assert!(line.contains("\"ok\":true"), "{line}");
 
     // An over-long line is refused and the connection closed; the agent still answers others.
-    let long = vec![b'x'; 5000];
+    let long = vec![b'x'; 20_000];
     let answers = exchange(&agent, &long, 1);
     assert_eq!(answers[0]["error"]["code"], "line_too_long");
     assert_eq!(agent.status().state, "idle");

@@ -3,7 +3,9 @@
 //! main loop, which owns all state.
 
 use crate::core::calls::event::dropped_line;
-use crate::core::control::{parse_request, CallInfo, Command, Request, Response, MAX_LINE};
+use crate::core::control::{
+    parse_request, CallInfo, Command, Request, Response, SipReport, MAX_LINE,
+};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +25,12 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const QUEUE: usize = 16;
 
 /// A command for the main loop and where to send its answer.
-pub type Job = (Command, Option<CallInfo>, oneshot::Sender<Response>);
+pub struct Job {
+    pub command: Command,
+    pub call: Option<CallInfo>,
+    pub sip: Option<SipReport>,
+    pub reply: oneshot::Sender<Response>,
+}
 
 /// Binds the socket, replacing a stale one left by a killed agent.
 pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
@@ -102,14 +109,14 @@ async fn client(
             {
                 // Subscribed before the status is read, so no change falls between the two.
                 let subscription = events.subscribe();
-                let response = ask(Command::Watch, None, id, &jobs).await;
+                let response = ask(Command::Watch, None, None, id, &jobs).await;
                 if stream.write_all(response.encode().as_bytes()).await.is_ok() {
                     watch(stream, subscription).await;
                 }
                 return;
             }
             let response = match request {
-                Ok(r) => ask(r.command, r.call, r.id, &jobs).await,
+                Ok(r) => ask(r.command, r.call, r.sip, r.id, &jobs).await,
                 Err((e, id)) => Response::error(id, e.code(), e.message(), None),
             };
             if stream
@@ -143,11 +150,18 @@ async fn client(
 pub async fn ask(
     command: Command,
     call: Option<CallInfo>,
+    sip: Option<SipReport>,
     id: Option<serde_json::Value>,
     jobs: &mpsc::Sender<Job>,
 ) -> Response {
     let (tx, rx) = oneshot::channel();
-    if jobs.send((command, call, tx)).await.is_err() {
+    let job = Job {
+        command,
+        call,
+        sip,
+        reply: tx,
+    };
+    if jobs.send(job).await.is_err() {
         return Response::error(id, "shutting_down", "the agent is stopping".into(), None);
     }
     match rx.await {

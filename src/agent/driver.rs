@@ -3,11 +3,13 @@
 //! settles: carries out the controller's steps, applies settings that waited for the end of a
 //! recording, answers clients that wait for an outcome, and sends the events.
 
+use super::control::Job;
 use super::network::Network;
 use super::session::Session;
 use crate::config::settings::{Mode, Settings};
 use crate::core::calls::{Action, BackendView, Controller, Phase, Refused};
-use crate::core::control::{CallInfo, CallStatus, Command, Response, Status};
+use crate::core::control::{CallStatus, Command, Response, Status};
+use crate::core::sip::client::InfoClient;
 use crate::platform::clock::{Clock, SystemClock};
 use crate::store::Storage;
 use std::path::PathBuf;
@@ -22,6 +24,7 @@ const MAX_WAITERS: usize = 32;
 enum Backend {
     Local,
     Network,
+    SipInfo,
 }
 
 /// A command's answer, ready to send.
@@ -62,6 +65,7 @@ pub struct Driver<S: Storage> {
     controller: Controller,
     pub session: Session<S>,
     pub network: Network,
+    sip: InfoClient,
     backend: Backend,
     settings: Settings,
     /// A valid change that waits for the recording to end.
@@ -89,6 +93,7 @@ impl<S: Storage> Driver<S> {
             controller: Controller::new(settings.rules()),
             session,
             network,
+            sip: InfoClient::new(crate::platform::random::random_u64()),
             backend: Backend::Local,
             stamp: FileStamp::of(&settings_path),
             settings,
@@ -107,22 +112,48 @@ impl<S: Storage> Driver<S> {
     /// A command from a control client or an action URL. Its answer is returned, for
     /// [`reply`](Self::reply) once the main loop has done its part (moving the tap), unless it
     /// waits for a record server.
-    pub fn job(
-        &mut self,
-        cmd: Command,
-        call: Option<CallInfo>,
-        reply: oneshot::Sender<Response>,
-    ) -> Option<Pending> {
+    pub fn job(&mut self, job: Job) -> Option<Pending> {
+        let Job {
+            command: cmd,
+            call,
+            sip,
+            reply,
+        } = job;
         let failures = self.controller.failures();
+        let now = self.clock.now_ms();
         let result = match cmd {
+            Command::SipResponse => match sip {
+                Some(report) => {
+                    log::debug!("SIP stack reports for {}: {:?}", report.tid, report.outcome);
+                    let r = match &report.outcome {
+                        Ok(response) => self.sip.on_response(now, &report.tid, response.as_bytes()),
+                        Err(error) => self.sip.on_error(now, &report.tid, error),
+                    };
+                    r.map_err(|message| {
+                        log::warn!("SIP stack report not taken: {message}");
+                        Refused {
+                            code: "bad_sip_response",
+                            message,
+                        }
+                    })
+                }
+                None => Ok(()),
+            },
             Command::Status | Command::Watch => Ok(()),
             Command::Reload => self.reload(true).map_err(|message| Refused {
                 code: "bad_settings",
                 message,
             }),
-            Command::Call(ev) => self
-                .controller
-                .call_event(ev, call.as_ref().unwrap_or(&CallInfo::default())),
+            Command::Call(ev) => {
+                let call = call.unwrap_or_default();
+                // A dialog update for the call SIP INFO records (a re-INVITE, the stack's CSeq).
+                if let Some(d) = &call.dialog {
+                    if call.id.is_some() && call.id.as_deref() == self.sip.call_id() {
+                        self.sip.set_dialog(d);
+                    }
+                }
+                self.controller.call_event(ev, &call)
+            }
             Command::Key(k) => self.controller.key(k),
             Command::Start | Command::Stop | Command::Pause | Command::Resume => {
                 let call_id = call.as_ref().and_then(|c| c.id.as_deref());
@@ -167,6 +198,9 @@ impl<S: Storage> Driver<S> {
         let now = self.clock.now_ms();
         if self.controller.poll_timeout().is_some_and(|t| t <= now) {
             self.controller.handle_timeout(now);
+        }
+        if self.sip.poll_timeout().is_some_and(|t| t <= now) {
+            self.sip.handle_timeout(now);
         }
         let _ = self.reload(false);
         self.settle();
@@ -275,16 +309,34 @@ impl<S: Storage> Driver<S> {
         while let Some(e) = self.controller.poll_event() {
             self.seq += 1;
             let line = e.encode(self.seq);
-            log::debug!("event {}", line.trim_end());
-            // No subscriber is fine; a lagging one notices by itself.
-            let _ = self.events.send(Arc::from(line));
+            self.publish(line);
         }
+        while let Some(request) = self.sip.poll_request() {
+            self.seq += 1;
+            if self.events.receiver_count() == 0 {
+                log::warn!("SIP INFO: no SIP stack is subscribed to send the request");
+            }
+            log::info!(
+                "SIP INFO: Record: {} ({})",
+                if request.record { "on" } else { "off" },
+                request.tid
+            );
+            let line = request.encode(self.seq);
+            self.publish(line);
+        }
+    }
+
+    fn publish(&self, line: String) {
+        log::debug!("event {}", line.trim_end());
+        // No subscriber is fine; a lagging one notices by itself.
+        let _ = self.events.send(Arc::from(line));
     }
 
     fn phase(&self) -> Phase {
         match self.backend {
             Backend::Local => self.session.view().phase,
             Backend::Network => self.network.phase(),
+            Backend::SipInfo => self.sip.phase(),
         }
     }
 
@@ -297,6 +349,12 @@ impl<S: Storage> Driver<S> {
                 recorded_ms: self.network.recorded_ms(),
                 failure: self.network.failure(),
             },
+            Backend::SipInfo => BackendView {
+                phase: self.sip.phase(),
+                file: None,
+                recorded_ms: self.sip.recorded_ms(now),
+                failure: self.sip.failure(),
+            },
         };
         self.controller.observe(now, view);
     }
@@ -307,6 +365,7 @@ impl<S: Storage> Driver<S> {
             Action::Start { call, silent } => {
                 self.backend = match self.settings.mode {
                     Mode::Network => Backend::Network,
+                    Mode::SipInfo => Backend::SipInfo,
                     _ => Backend::Local,
                 };
                 if silent {
@@ -318,6 +377,7 @@ impl<S: Storage> Driver<S> {
                         .start(now, clock)
                         .map_err(|(c, m)| (c, m.to_owned())),
                     Backend::Network => self.network.start(&self.settings, &call),
+                    Backend::SipInfo => self.sip.start(now, &call),
                 };
                 if let Err((code, message)) = r {
                     log::warn!("recording not started: {message}");
@@ -329,21 +389,25 @@ impl<S: Storage> Driver<S> {
             Action::Stop(why) => match self.backend {
                 Backend::Local => log_refusal(self.session.stop(clock)),
                 Backend::Network => self.network.stop(why),
+                Backend::SipInfo => self.sip.stop(now, why),
             },
+            // The controller asks SIP INFO for no pause (its rules say it cannot).
             Action::Pause => match self.backend {
                 Backend::Local => log_refusal(self.session.pause(clock)),
                 Backend::Network => self.network.pause(),
+                Backend::SipInfo => log::warn!("SIP INFO cannot pause"),
             },
             Action::Resume => match self.backend {
                 Backend::Local => log_refusal(self.session.resume(now, clock)),
                 Backend::Network => self.network.resume(),
+                Backend::SipInfo => log::warn!("SIP INFO cannot resume"),
             },
         }
     }
 
     fn answer(&self, reply: oneshot::Sender<Response>, failures_before: u64) {
         let status = self.status();
-        let response = match self.controller.failure() {
+        let response = match self.controller.last_problem() {
             Some(f) if self.controller.failures() > failures_before => {
                 Response::error(None, &f.code, f.message.clone(), Some(status))
             }
@@ -362,6 +426,13 @@ impl<S: Storage> Driver<S> {
             st.counters = n.counters;
             st.file = None;
             st.files = Vec::new();
+        }
+        if self.backend == Backend::SipInfo {
+            st.recorded_ms = self.sip.recorded_ms(self.clock.now_ms());
+            st.error = self.sip.failure().map(|(_, m)| m.to_owned());
+            st.file = None;
+            st.files = Vec::new();
+            st.counters = Default::default();
         }
         let v = self.controller.view();
         st.state = v.state.into();

@@ -221,7 +221,13 @@ async fn ask(jobs: &mpsc::Sender<Job>, command: Command, call: Option<CallInfo>)
         (503, answer)
     };
     let (tx, rx) = oneshot::channel();
-    if jobs.send((command, call, tx)).await.is_err() {
+    let job = Job {
+        command,
+        call,
+        sip: None,
+        reply: tx,
+    };
+    if jobs.send(job).await.is_err() {
         return stopping();
     }
     match rx.await {
@@ -348,7 +354,12 @@ mod tests {
         tokio::spawn(serve(listener, tx));
         let main_loop = tokio::spawn(async move {
             for _ in 0..2 {
-                let (command, call, reply) = rx.recv().await.unwrap();
+                let Job {
+                    command,
+                    call,
+                    reply,
+                    ..
+                } = rx.recv().await.unwrap();
                 let answer = match command {
                     Command::Key(_) => Answer::error(None, "no_call", "no call is up".into(), None),
                     _ => {

@@ -185,10 +185,10 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
                     guard.clear_ready();
                 }
             }
-            Some((cmd, call, reply)) = jobs.recv() => {
+            Some(job) = jobs.recv() => {
                 // Every datagram that reached the tap before the command is handled first.
                 drain(&mut tap, &mut driver, &clock);
-                answer = driver.job(cmd, call, reply);
+                answer = driver.job(job);
             }
             Some(update) = net_updates.recv() => {
                 driver.network.on_update(update);

@@ -377,17 +377,7 @@ fn forward_socket(v6: bool) -> io::Result<UdpSocket> {
 
 /// A random session id: 16 hex digits from the kernel's random source.
 fn random_id() -> String {
-    let mut b = [0u8; 8];
-    // SAFETY: getrandom writes at most b.len() bytes into `b`.
-    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
-    if n != b.len() as isize {
-        // No entropy source: the time and the pid still make ids unique on one phone.
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        b = (t ^ (u64::from(std::process::id()) << 40)).to_le_bytes();
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    format!("{:016x}", crate::platform::random::random_u64())
 }
 
 /// Drives one leg: connects, exchanges lines, reports every change of state, until it ends.

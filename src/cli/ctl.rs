@@ -3,8 +3,8 @@
 use super::CliError;
 use crate::config::board::Board;
 use crate::core::control::{
-    encode_call, encode_key, encode_request, encode_start, CallEvent, CallInfo, Command, Key,
-    Response, Status,
+    encode_call, encode_key, encode_request, encode_sip_response, encode_start, CallEvent,
+    CallInfo, Command, Key, Response, SipReport, Status,
 };
 use lexopt::Arg;
 use std::io::{BufRead, BufReader, Write};
@@ -21,6 +21,7 @@ pub fn run(mut p: lexopt::Parser) -> Result<(), CliError> {
     let mut json = false;
     let mut call = CallInfo::default();
     let mut has_call = false;
+    let (mut tid, mut response_file, mut sip_error) = (None, None, None);
     while let Some(arg) = p.next()? {
         let mut field = |p: &mut lexopt::Parser, f: fn(&mut CallInfo) -> &mut String| {
             has_call = true;
@@ -48,6 +49,9 @@ pub fn run(mut p: lexopt::Parser) -> Result<(), CliError> {
                 has_call = true;
                 call.tap_port = Some(lexopt::ValueExt::parse(&p.value()?)?);
             }
+            Arg::Long("tid") => tid = Some(super::string(&mut p)?),
+            Arg::Long("response-file") => response_file = Some(PathBuf::from(p.value()?)),
+            Arg::Long("error") => sip_error = Some(super::string(&mut p)?),
             Arg::Long("control-socket") => socket = Some(PathBuf::from(p.value()?)),
             Arg::Long("board") => {
                 let board = Board::resolve(&super::string(&mut p)?)
@@ -67,7 +71,22 @@ pub fn run(mut p: lexopt::Parser) -> Result<(), CliError> {
     if has_call {
         call.validate().map_err(CliError::usage)?;
     }
+    let sip_line = |tid: Option<String>| -> Result<String, CliError> {
+        let tid = tid.ok_or_else(|| CliError::usage("sip-response needs --tid"))?;
+        let outcome = match (&response_file, &sip_error) {
+            (Some(f), None) => Ok(std::fs::read_to_string(f)
+                .map_err(|e| CliError::failed(format!("{}: {e}", f.display())))?),
+            (None, Some(e)) => Err(e.clone()),
+            _ => {
+                return Err(CliError::usage(
+                    "sip-response needs --response-file F or --error TEXT",
+                ))
+            }
+        };
+        Ok(encode_sip_response(&SipReport { tid, outcome }))
+    };
     let line = match (command, has_call) {
+        (Command::SipResponse, false) => sip_line(tid)?,
         (Command::Start, true) => encode_start(&call),
         (Command::Call(ev), true) if call.id.is_some() => encode_call(ev, &call),
         (Command::Call(_), _) => return Err(CliError::usage("a call event needs --id")),
@@ -110,6 +129,7 @@ fn command_of(words: &[String]) -> Result<Command, CliError> {
             .map(Command::Key)
             .ok_or_else(|| CliError::usage(format!("unknown key {k:?}"))),
         ("key", None) => Err(CliError::usage("key needs record or pause")),
+        ("sip-response", None) => Ok(Command::SipResponse),
         (name, None) => Command::from_name(name)
             .ok_or_else(|| CliError::usage(format!("unknown ctl command {name:?}"))),
         (name, Some(extra)) => Err(CliError::usage(format!(

@@ -21,6 +21,8 @@ usage:
            | key record|pause                          (a key press, as the phone)
            | watch                                     (print status events as they come)
            | reload                                    (read the settings file again)
+           | sip-response --tid T (--response-file F | --error TEXT)
+                                                       (the SIP stack's answer to a sip_request)
     call details, with start or call: [--id ID] [--remote-number N] [--remote-name S]
            [--local-number N] [--local-name S] [--dir in|out] [--codec C] [--tap-port P]
   callrec info FILE [--json]

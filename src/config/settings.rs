@@ -18,6 +18,8 @@ pub enum Mode {
     Local,
     /// Streamed to a record server (the TCP protocol plus RTP over UDP).
     Network,
+    /// The PBX records, asked by an in-dialog SIP INFO (`Record: on|off`).
+    SipInfo,
     /// Recording is switched off.
     Off,
 }
@@ -27,6 +29,7 @@ impl Mode {
         match self {
             Mode::Local => "local",
             Mode::Network => "network",
+            Mode::SipInfo => "sip_info",
             Mode::Off => "off",
         }
     }
@@ -140,6 +143,7 @@ impl Settings {
             pause_on_hold: self.pause_on_hold,
             silent_remote: self.silent_remote,
             tone_interval_ms: self.tone.then_some(u64::from(self.tone_interval_s) * 1000),
+            can_pause: self.mode != Mode::SipInfo,
         }
     }
 

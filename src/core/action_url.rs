@@ -280,6 +280,7 @@ fn call_info(query: &str) -> Result<CallInfo, ActionError> {
         dir,
         codec,
         tap_port,
+        dialog: None,
     };
     // Everything was checked above, parameter by parameter; this is the protocol's own check,
     // kept so the two can never disagree.
@@ -392,6 +393,7 @@ mod tests {
                 dir: Some("in".into()),
                 codec: None,
                 tap_port: None,
+                dialog: None,
             }
         );
     }

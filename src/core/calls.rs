@@ -202,6 +202,7 @@ pub struct Controller {
     last_stop: Option<String>,
     failure: Option<FailureRec>,
     failures: u64,
+    last_problem: Option<Failure>,
     shown: View,
     events: VecDeque<Event>,
     tone_due: Option<u64>,
@@ -222,6 +223,7 @@ impl Controller {
             last_stop: None,
             failure: None,
             failures: 0,
+            last_problem: None,
             shown: View::default(),
             events: VecDeque::with_capacity(MAX_EVENTS),
             tone_due: None,
@@ -320,7 +322,7 @@ impl Controller {
             CallEvent::Held => {
                 if self.calls[i].state == CallState::Answered {
                     self.calls[i].state = CallState::Held;
-                    if wanted_here && self.rules.pause_on_hold {
+                    if wanted_here && self.rules.pause_on_hold && self.rules.can_pause {
                         if let Some(w) = self.want.as_mut() {
                             w.hold_paused = true;
                         }
@@ -428,6 +430,12 @@ impl Controller {
     }
 
     fn toggle_pause(&mut self) -> Result<(), Refused> {
+        if !self.rules.can_pause {
+            return refused(
+                "pause_not_supported",
+                "recording through SIP INFO cannot pause",
+            );
+        }
         match self.want.as_mut() {
             Some(w) if !w.silent => {
                 w.user_paused = !w.user_paused;
@@ -478,7 +486,7 @@ impl Controller {
                 });
                 self.want_recording(target, self.rules.silent_remote);
                 if let Some(w) = self.want.as_mut() {
-                    w.hold_paused = held && self.rules.pause_on_hold;
+                    w.hold_paused = held && self.rules.pause_on_hold && self.rules.can_pause;
                 }
                 Ok(())
             }
@@ -490,6 +498,10 @@ impl Controller {
                 self.leave_alone(w.call.as_deref());
                 Ok(())
             }
+            Command::Pause | Command::Resume if !self.rules.can_pause => refused(
+                "pause_not_supported",
+                "recording through SIP INFO cannot pause",
+            ),
             Command::Pause | Command::Resume => {
                 let pause = cmd == Command::Pause;
                 let Some(w) = self.want.as_mut() else {
@@ -558,6 +570,44 @@ impl Controller {
         })
     }
 
+    /// The backend could not stop (a PBX refused `Record: off`): it records as far as anyone
+    /// knows, so the recording is wanted again as it was, and the subscribers are told why.
+    fn stop_failed(&mut self, failure: Option<(&str, &str)>) {
+        let stopped = self
+            .running
+            .as_mut()
+            .and_then(|r| r.stop.take().map(|why| (r.gen, r.call.clone(), why)));
+        let Some((gen, call, why)) = stopped else {
+            return;
+        };
+        let (code, message) = failure.unwrap_or(("stop_failed", "the recording did not stop"));
+        let problem = Failure {
+            code: code.into(),
+            message: message.into(),
+        };
+        self.failures += 1;
+        self.last_problem = Some(problem.clone());
+        self.push(Event::Refused {
+            what: format!("stop ({})", why.name()),
+            code: "stop_failed",
+            message: format!("{}: {}", problem.code, problem.message),
+        });
+        if self.want.is_none() && why != StopWhy::CallEnded {
+            self.want = Some(Want {
+                gen,
+                call,
+                silent: false,
+                user_paused: false,
+                hold_paused: false,
+            });
+        }
+    }
+
+    /// What went wrong last, for answering the command that caused it.
+    pub fn last_problem(&self) -> Option<&Failure> {
+        self.last_problem.as_ref()
+    }
+
     /// The backend refused the start it was just given (`code`, `message` say why).
     pub fn start_refused(&mut self, code: &str, message: &str) {
         if let Some(r) = self.running.take() {
@@ -567,7 +617,11 @@ impl Controller {
 
     /// What the backend is doing now.
     pub fn observe(&mut self, now_ms: u64, view: BackendView<'_>) {
+        let was = self.phase;
         self.phase = view.phase;
+        if was == Phase::Stopping && matches!(view.phase, Phase::Recording | Phase::Paused) {
+            self.stop_failed(view.failure);
+        }
         if self.file.as_deref() != view.file {
             self.file = view.file.map(str::to_owned);
         }
@@ -727,6 +781,10 @@ impl Controller {
         self.leave_alone(r.call.as_deref());
         self.last_stop = Some(code.into());
         self.failures += 1;
+        self.last_problem = Some(Failure {
+            code: code.into(),
+            message: message.into(),
+        });
         self.failure = Some(FailureRec {
             failure: Failure {
                 code: code.into(),
@@ -796,6 +854,9 @@ fn merge(into: &mut CallInfo, from: &CallInfo) {
     }
     if from.tap_port.is_some() {
         into.tap_port = from.tap_port;
+    }
+    if from.dialog.is_some() {
+        into.dialog.clone_from(&from.dialog);
     }
 }
 

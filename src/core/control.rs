@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 /// The protocol version this agent speaks.
 pub const VERSION: u32 = 1;
 /// Longest request line, newline included; a longer one is refused and the connection closed.
-pub const MAX_LINE: usize = 4096;
+pub const MAX_LINE: usize = 16 * 1024;
 
 /// A request from a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +25,8 @@ pub enum Command {
     Watch,
     /// Read the settings file again.
     Reload,
+    /// The phone's SIP stack reports the answer to a request callrec built.
+    SipResponse,
 }
 
 impl Command {
@@ -39,6 +41,7 @@ impl Command {
             Command::Key(_) => "key",
             Command::Watch => "watch",
             Command::Reload => "reload",
+            Command::SipResponse => "sip_response",
         }
     }
 
@@ -124,7 +127,20 @@ pub struct Request {
     pub id: Option<serde_json::Value>,
     /// The call: its parties for `start`, the call itself for `call` (which needs its `id`).
     pub call: Option<CallInfo>,
+    /// `sip_response` only: what the stack reports.
+    pub sip: Option<SipReport>,
 }
+
+/// What the phone's SIP stack reports for request `tid`: the final response, or that it
+/// could not send the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipReport {
+    pub tid: String,
+    pub outcome: Result<String, String>,
+}
+
+/// Longest SIP response accepted in a report (the control line limit is raised for it).
+pub const MAX_SIP_REPORT: usize = 8192;
 
 /// A call as the phone describes it. Every field is optional in the message; a call event
 /// needs `id`.
@@ -145,6 +161,9 @@ pub struct CallInfo {
     /// The loopback port this call's mixed RTP goes to, if not the board's tap.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tap_port: Option<u16>,
+    /// The call's SIP dialog (SIP INFO mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dialog: Option<Box<crate::core::sip::dialog::Dialog>>,
 }
 
 /// Longest number and name accepted in [`CallInfo`] (so a record server line always fits).
@@ -175,6 +194,9 @@ impl CallInfo {
         }
         if self.tap_port == Some(0) {
             return Err("call.tap_port must be 1 to 65535".into());
+        }
+        if let Some(d) = &self.dialog {
+            d.validate().map_err(|e| format!("call.{e}"))?;
         }
         for (field, v, max) in [
             ("remote_number", &self.remote_number, MAX_CALL_NUMBER),
@@ -213,6 +235,8 @@ pub enum RequestError {
     BadEvent(String),
     /// `key` of a `key` is missing or unknown.
     BadKey(String),
+    /// A `sip_response` without a usable `tid`, `response` or `error`.
+    BadSipReport(String),
 }
 
 impl RequestError {
@@ -225,6 +249,7 @@ impl RequestError {
             RequestError::BadCall(_) => "bad_call",
             RequestError::BadEvent(_) => "bad_event",
             RequestError::BadKey(_) => "bad_key",
+            RequestError::BadSipReport(_) => "bad_sip_report",
         }
     }
 
@@ -241,6 +266,7 @@ impl RequestError {
                 format!("\"event\" must be started, answered, held, resumed or ended (got {e:?})")
             }
             RequestError::BadKey(e) => format!("\"key\" must be record or pause (got {e:?})"),
+            RequestError::BadSipReport(e) => e.clone(),
         }
     }
 }
@@ -253,6 +279,9 @@ struct RawRequest {
     call: Option<serde_json::Value>,
     event: Option<serde_json::Value>,
     key: Option<serde_json::Value>,
+    tid: Option<serde_json::Value>,
+    response: Option<serde_json::Value>,
+    error: Option<serde_json::Value>,
 }
 
 /// A string field as text for an error message (at most 64 characters).
@@ -287,6 +316,7 @@ pub fn parse_request(line: &[u8]) -> Result<Request, (RequestError, Option<serde
             Some(e) => Command::Call(e),
             None => return Err((RequestError::BadEvent(shown(&raw.event)), id)),
         },
+        "sip_response" => Command::SipResponse,
         "key" => match raw
             .key
             .as_ref()
@@ -320,7 +350,42 @@ pub fn parse_request(line: &[u8]) -> Result<Request, (RequestError, Option<serde
             id,
         ));
     }
-    Ok(Request { command, id, call })
+    let sip = match command {
+        Command::SipResponse => {
+            Some(sip_report(&raw.tid, raw.response, raw.error).map_err(|e| (e, id.clone()))?)
+        }
+        _ => None,
+    };
+    Ok(Request {
+        command,
+        id,
+        call,
+        sip,
+    })
+}
+
+fn sip_report(
+    tid: &Option<serde_json::Value>,
+    response: Option<serde_json::Value>,
+    error: Option<serde_json::Value>,
+) -> Result<SipReport, RequestError> {
+    let bad = |m: &str| RequestError::BadSipReport(m.into());
+    let tid = match tid.as_ref().and_then(|t| t.as_str()) {
+        Some(t) if (1..=64).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_graphic()) => t,
+        _ => return Err(bad("\"tid\" must be the request's id")),
+    };
+    let outcome = match (response, error) {
+        (Some(serde_json::Value::String(r)), None) if r.len() <= MAX_SIP_REPORT => Ok(r),
+        (Some(serde_json::Value::String(_)), None) => {
+            return Err(bad("\"response\" is longer than 8192 bytes"))
+        }
+        (None, Some(serde_json::Value::String(e))) => Err(e.chars().take(200).collect()),
+        _ => return Err(bad("give either \"response\" or \"error\", as a string")),
+    };
+    Ok(SipReport {
+        tid: tid.to_owned(),
+        outcome,
+    })
 }
 
 /// Encodes a request line (for `callrec ctl`).
@@ -337,6 +402,19 @@ pub fn encode_start(call: &CallInfo) -> String {
 /// Encodes a call event.
 pub fn encode_call(event: CallEvent, call: &CallInfo) -> String {
     let v = serde_json::json!({ "v": VERSION, "cmd": "call", "event": event.name(), "call": call });
+    format!("{v}\n")
+}
+
+/// Encodes a SIP stack's report.
+pub fn encode_sip_response(report: &SipReport) -> String {
+    let v = match &report.outcome {
+        Ok(r) => {
+            serde_json::json!({ "v": VERSION, "cmd": "sip_response", "tid": report.tid, "response": r })
+        }
+        Err(e) => {
+            serde_json::json!({ "v": VERSION, "cmd": "sip_response", "tid": report.tid, "error": e })
+        }
+    };
     format!("{v}\n")
 }
 
@@ -507,7 +585,8 @@ mod tests {
             Request {
                 command: Command::Start,
                 id: Some(json!(7)),
-                call: None
+                call: None,
+                sip: None,
             }
         );
         let r = parse_request(

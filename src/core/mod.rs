@@ -13,6 +13,7 @@ pub mod record_file;
 pub mod record_protocol;
 pub mod recorder;
 pub mod rtp;
+pub mod sip;
 pub mod timeline;
 pub mod writer;
 

@@ -1,6 +1,7 @@
 //! The outside world behind narrow traits: storage, clock and USB stick detection.
 
 pub mod clock;
+pub mod random;
 pub mod ticker;
 pub mod udp;
 pub mod usb;

@@ -10,6 +10,7 @@ use super::plan::{self, Segment};
 use super::rng::seed_from_clock;
 use super::run::{self, MediaConfig, RunConfig};
 use super::script::{parse_script, parse_seconds, Step};
+use super::sip_io::SipConfig;
 use super::wav::parse_wav;
 use crate::config::board::Board;
 use crate::core::codec::Codec;
@@ -22,7 +23,7 @@ use std::process::ExitCode;
 
 pub const USAGE: &str = "\
 callrec-sim: plays a phone call into the callrec agent: RTP audio into its tap, call events
-and key presses on its control socket
+and key presses on its control socket, and with --sip the phone's SIP stack at a PBX
 
 usage:
   callrec-sim run SCRIPT [options]        the steps of a script file (- for stdin; see below)
@@ -46,21 +47,34 @@ options:
   --reorder P             fraction of packets swapped with the next one, 0 to 1
   --seed N                repeatable SSRC, sequence numbers, timestamps, loss and reorder
   --watch                 also print the agent's events (`watch`), prefixed \"event \"
+  --sip ADDR:PORT         play the phone's SIP stack against this PBX (UDP): each call is
+                          placed (INVITE, ACK) at its first event and hung up (BYE) after its
+                          `ended`, its events carry the dialog, and every `sip_request` event
+                          of the agent is sent (its `wire`, retransmitted as RFC 3261 says)
+                          and its final response reported (`sip_response`; \"timeout\" after
+                          32 s); one line per exchange: `  2.013 sip INFO Record: on -> 200 OK`
+  --sip-build             build callrec's requests from method, uri and headers with this
+                          stack's own Via, CSeq and Max-Forwards, instead of sending `wire`
+  --sip-drop N            hold back the Nth sip_request: never sent, never reported
   --strict                exit 1 if the agent refuses any step
   --dry-run               print the steps as a script and exit, sending nothing (run, call)
 
 script: one step per line, TIME STEP, TIME in seconds from the start (never going back),
   # starts a comment. STEP is one of:
     call started|answered|held|resumed|ended id=ID [dir=in|out] [remote=N] [remote_name=S]
-         [local=N] [local_name=S] [codec=PCMA|PCMU|G722] [tap_port=P]
+         [local=N] [local_name=S] [codec=PCMA|PCMU|G722] [tap_port=P] [sip=none]
     key record|pause
     start [FIELD=VALUE...] | stop | pause | resume | status | reload
   A value with spaces is quoted: remote_name=\"Bob Smith\". Audio flows from `answered` until
   `held`, again from `resumed`, until `ended` (each call its own SSRC), and at most until the
   last step. A bad line is reported with its number before anything is sent.
+  With --sip, the call goes from sip:LOCAL@PBX-HOST (local=, default 1001) to
+  sip:REMOTE@ADDR:PORT (remote=, default 1002), whatever its dir; sip=none on its first event
+  gives it a made-up dialog instead (no INVITE or BYE; the PBX answers 481).
 
 output: one line per step, `  1.000 key record -> ok recording Record_...` or
-  `-> refused CODE: MESSAGE`, then `sent N packets (M lost on purpose, K reordered)`.
+  `-> refused CODE: MESSAGE`; with --sip also one per SIP exchange
+  (`  0.000 sip INVITE c1 -> 200 OK`); then `sent N packets (M lost on purpose, K reordered)`.
 
 exit status: 0 done, 1 failed (agent unreachable, an answer not understood, a refusal with
 --strict), 2 bad usage (an option, the script, the WAV file or the board)";
@@ -144,6 +158,9 @@ struct Options {
     watch: bool,
     strict: bool,
     dry_run: bool,
+    sip: Option<SocketAddr>,
+    sip_build: bool,
+    sip_drop: Option<u64>,
 }
 
 fn dispatch(args: Vec<OsString>) -> Result<(), SimError> {
@@ -208,6 +225,21 @@ fn dispatch(args: Vec<OsString>) -> Result<(), SimError> {
             Arg::Long("reorder") => o.reorder = fraction(&mut p, "--reorder")?,
             Arg::Long("seed") => o.seed = Some(number(&mut p, "--seed")?),
             Arg::Long("watch") => o.watch = true,
+            Arg::Long("sip") => {
+                let v = string(&mut p)?;
+                let pbx = v
+                    .parse()
+                    .map_err(|_| SimError::usage(format!("--sip {v:?}: not an ADDR:PORT")))?;
+                o.sip = Some(pbx);
+            }
+            Arg::Long("sip-build") => o.sip_build = true,
+            Arg::Long("sip-drop") => {
+                let n: u64 = number(&mut p, "--sip-drop")?;
+                if n == 0 {
+                    return Err(SimError::usage("--sip-drop N: N counts from 1"));
+                }
+                o.sip_drop = Some(n);
+            }
             Arg::Long("strict") => o.strict = true,
             Arg::Long("dry-run") => o.dry_run = true,
             Arg::Long("seconds") if sub == Sub::Play => seconds = Some(time(&mut p, "--seconds")?),
@@ -222,6 +254,9 @@ fn dispatch(args: Vec<OsString>) -> Result<(), SimError> {
     if o.wav.is_some() && o.sine.is_some() {
         return Err(SimError::usage("--wav and --sine: one or the other"));
     }
+    if o.sip.is_none() && (o.sip_build || o.sip_drop.is_some()) {
+        return Err(SimError::usage("--sip-build and --sip-drop need --sip"));
+    }
 
     let steps: Vec<Step> = match sub {
         Sub::Run => {
@@ -233,9 +268,10 @@ fn dispatch(args: Vec<OsString>) -> Result<(), SimError> {
             flags.steps().map_err(SimError::usage)?
         }
         Sub::Play => {
-            if o.socket.is_some() || o.watch || o.strict || o.dry_run {
+            if o.socket.is_some() || o.watch || o.strict || o.dry_run || o.sip.is_some() {
                 return Err(SimError::usage(
-                    "play sends RTP only: no --control-socket, --watch, --strict or --dry-run",
+                    "play sends RTP only: no --control-socket, --watch, --strict, --dry-run \
+                     or --sip",
                 ));
             }
             Vec::new()
@@ -288,6 +324,11 @@ fn dispatch(args: Vec<OsString>) -> Result<(), SimError> {
             audio,
         },
         watch: o.watch,
+        sip: o.sip.map(|pbx| SipConfig {
+            pbx,
+            build: o.sip_build,
+            drop: o.sip_drop,
+        }),
     };
     let outcome = run::run(config).map_err(SimError::failed)?;
     if outcome.garbled > 0 {

@@ -110,6 +110,7 @@ impl CallFlags {
                 at_ms,
                 line: i + 1,
                 action,
+                sip_none: false,
             })
             .collect())
     }

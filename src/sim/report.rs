@@ -113,6 +113,7 @@ mod tests {
             at_ms: 1000,
             line: 3,
             action: Action::Key(Key::Record),
+            sip_none: false,
         };
         assert_eq!(
             step_line(&step, &Answer::Ok("recording Record_x.wav".into())),

@@ -7,18 +7,24 @@
 //! - the **main thread** sends each step at its time, on a fresh connection (the agent closes
 //!   a client silent for 60 s, and a script may pause longer), and prints the answer; a slow
 //!   answer (network mode can take seconds) delays later steps but never the audio;
-//! - with `--watch`, a **watcher** prints every event of a `watch` subscription.
+//! - with `--watch`, a **watcher** prints every event of a `watch` subscription;
+//! - with `--sip`, the phone's SIP stack ([`super::sip_io`]): the main thread places each call
+//!   (INVITE, ACK) at its first event and hangs it up (BYE) after its `ended`, and its events
+//!   carry the dialog; the watcher (subscribed then even without `--watch`) hands every
+//!   `sip_request` event to the stack, which sends it and reports the final response.
 //!
-//! Blocking threads rather than tokio: three fixed tasks, and pacing is a sleep to a deadline.
+//! Blocking threads rather than tokio: a few fixed tasks, and pacing is a sleep to a deadline.
 
 use super::media::Audio;
 use super::plan::Segment;
 use super::report::{self, Answer};
-use super::rng::Rng;
-use super::script::Step;
+use super::rng::{seed_from_clock, Rng};
+use super::script::{Action, Step};
+use super::sip::{DEFAULT_LOCAL, DEFAULT_REMOTE};
+use super::sip_io::{Forwarder, Sip, SipConfig};
 use super::stream::{Stats, Stream, StreamConfig};
 use crate::core::codec::Codec;
-use crate::core::control::{encode_request, Command};
+use crate::core::control::{encode_request, CallEvent, Command};
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::unix::net::UnixStream;
@@ -58,6 +64,8 @@ pub struct RunConfig {
     pub control: Option<PathBuf>,
     pub media: MediaConfig,
     pub watch: bool,
+    /// `--sip`: play the phone's SIP stack against this PBX.
+    pub sip: Option<SipConfig>,
 }
 
 /// How a run went (it reached its end).
@@ -74,7 +82,7 @@ pub struct Outcome {
 /// that could not go on (the agent unreachable, no UDP socket).
 pub fn run(config: RunConfig) -> Result<Outcome, String> {
     // Reach the agent before the clock starts: an agent that is down fails the run at once.
-    let watcher = match (&config.control, config.watch) {
+    let watcher = match (&config.control, config.watch || config.sip.is_some()) {
         (Some(path), true) => subscribe(path)?,
         _ => None,
     };
@@ -82,6 +90,16 @@ pub fn run(config: RunConfig) -> Result<Outcome, String> {
         UnixStream::connect(path).map_err(|e| unreachable(path, &e))?;
     }
     let start = Instant::now();
+    let sip = match (&config.sip, &config.control) {
+        (Some(sip), Some(path)) => {
+            if watcher.is_none() {
+                eprintln!("callrec-sim: without events, callrec's SIP requests are not sent");
+            }
+            // SIP identifiers differ between runs even with `--seed` (a PBX remembers dialogs).
+            Some(Sip::start(sip, path.clone(), start, seed_from_clock())?)
+        }
+        _ => None,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let media = {
         let (segments, media, tap, stop) = (
@@ -94,10 +112,12 @@ pub fn run(config: RunConfig) -> Result<Outcome, String> {
     };
     let watcher = watcher.map(|reader| {
         let stop = stop.clone();
-        thread::spawn(move || print_events(reader, &stop))
+        let print = config.watch;
+        let forward = sip.as_ref().map(Sip::forwarder);
+        thread::spawn(move || watch_events(reader, &stop, print, forward))
     });
     let steps = match &config.control {
-        Some(path) => drive(&config.steps, path, start),
+        Some(path) => drive(&config.steps, path, start, sip.as_ref()),
         None => Ok((0, 0)),
     };
     if steps.is_err() {
@@ -108,12 +128,18 @@ pub fn run(config: RunConfig) -> Result<Outcome, String> {
         .unwrap_or_else(|_| Err("the media thread failed".into()));
     if let Some(w) = watcher {
         thread::sleep(WATCH_LINGER);
+        // The requests the last steps caused get their answers (bounded by Timer F).
+        if let Some(sip) = &sip {
+            sip.wait_idle();
+        }
         stop.store(true, Ordering::Relaxed);
         let _ = w.join();
     }
+    let sip_refused = sip.map_or(0, Sip::finish);
     let stats = stats?;
     println!("{}", report::summary(&stats));
     let (refused, garbled) = steps?;
+    let refused = refused + sip_refused;
     Ok(Outcome {
         stats,
         refused,
@@ -125,13 +151,41 @@ fn unreachable(path: &Path, e: &std::io::Error) -> String {
     format!("cannot reach the agent at {}: {e}", path.display())
 }
 
-/// Sends every step at its time and prints the answers: (refused, garbled).
-fn drive(steps: &[Step], path: &Path, start: Instant) -> Result<(usize, usize), String> {
+/// Sends every step at its time and prints the answers: (refused, garbled). With `--sip`, a
+/// call's first event places it, its events carry the dialog, and its end hangs it up.
+fn drive(
+    steps: &[Step],
+    path: &Path,
+    start: Instant,
+    sip: Option<&Sip>,
+) -> Result<(usize, usize), String> {
     let (mut refused, mut garbled) = (0, 0);
     let never = AtomicBool::new(false);
+    // The calls the SIP side has seen (placed or made up), by id.
+    let mut calls: Vec<String> = Vec::new();
     for step in steps {
         sleep_until(start + Duration::from_millis(step.at_ms), &never);
-        let line = ask(path, &step.action.request())
+        let mut action = step.action.clone();
+        let mut hang_up = None;
+        if let (Some(sip), Action::Call(event, info)) = (sip, &mut action) {
+            let id = info.id.clone().unwrap_or_default();
+            if !calls.contains(&id) && *event != CallEvent::Ended {
+                calls.push(id.clone());
+                let local = non_empty(&info.local_number, DEFAULT_LOCAL);
+                let remote = non_empty(&info.remote_number, DEFAULT_REMOTE);
+                if step.sip_none {
+                    sip.made_up(&id, local, remote);
+                } else {
+                    sip.invite(&id, local, remote);
+                }
+            }
+            info.dialog = sip.dialog(&id).map(Box::new);
+            if *event == CallEvent::Ended {
+                calls.retain(|c| *c != id);
+                hang_up = Some(id);
+            }
+        }
+        let line = ask(path, &action.request())
             .map_err(|e| format!("line {} ({}): {e}", step.line, step.action))?;
         let answer = Answer::parse(&line);
         match answer {
@@ -140,12 +194,24 @@ fn drive(steps: &[Step], path: &Path, start: Instant) -> Result<(usize, usize), 
             Answer::Garbled(_) => garbled += 1,
         }
         println!("{}", report::step_line(step, &answer));
+        // The phone hangs up once its firmware has told the agent.
+        if let (Some(sip), Some(id)) = (sip, hang_up) {
+            sip.bye(&id);
+        }
     }
     Ok((refused, garbled))
 }
 
+fn non_empty<'a>(v: &'a str, default: &'a str) -> &'a str {
+    if v.is_empty() {
+        default
+    } else {
+        v
+    }
+}
+
 /// One request on a fresh connection; the answer line.
-fn ask(path: &Path, request: &str) -> Result<String, String> {
+pub(super) fn ask(path: &Path, request: &str) -> Result<String, String> {
     let fail = |e: std::io::Error| unreachable(path, &e);
     let mut stream = UnixStream::connect(path).map_err(fail)?;
     stream
@@ -196,8 +262,14 @@ fn subscribe(path: &Path) -> Result<Option<BufReader<UnixStream>>, String> {
     Ok(Some(reader))
 }
 
-/// Prints each event line, prefixed `event `, until the agent closes or the run ends.
-fn print_events(mut reader: BufReader<UnixStream>, stop: &AtomicBool) {
+/// Prints each event line, prefixed `event ` (with `--watch`), and hands `sip_request` events
+/// to the SIP stack (with `--sip`), until the agent closes or the run ends.
+fn watch_events(
+    mut reader: BufReader<UnixStream>,
+    stop: &AtomicBool,
+    print: bool,
+    forward: Option<Forwarder>,
+) {
     let mut line = Vec::new();
     loop {
         // `read_until` keeps what it read before a timeout in `line`, so a line split across
@@ -205,7 +277,13 @@ fn print_events(mut reader: BufReader<UnixStream>, stop: &AtomicBool) {
         match reader.read_until(b'\n', &mut line) {
             Ok(0) => return,
             Ok(_) if line.ends_with(b"\n") => {
-                println!("event {}", String::from_utf8_lossy(&line).trim_end());
+                let text = String::from_utf8_lossy(&line);
+                if print {
+                    println!("event {}", text.trim_end());
+                }
+                if let Some(f) = &forward {
+                    f.event(text.trim_end());
+                }
                 line.clear();
             }
             Ok(_) => {}

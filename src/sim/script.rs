@@ -14,7 +14,8 @@
 //! plain control commands `start [FIELD=VALUE…]`, `stop`, `pause`, `resume`, `status`,
 //! `reload`. Fields: `id`, `dir`, `remote`, `remote_name`, `local`, `local_name`, `codec`,
 //! `tap_port`; a value with spaces is quoted (`"…"`, with `\"` and `\\` inside). `#` at the
-//! start of a word begins a comment.
+//! start of a word begins a comment. A call event may also say `sip=none` (with `--sip`: a
+//! made-up dialog instead of a real call).
 //!
 //! The whole script is parsed, and every field checked as the agent would, before anything is
 //! sent, so a typo on line 40 does not leave the agent half-way through a call. Pure: text in,
@@ -38,6 +39,9 @@ pub struct Step {
     /// Line in the script (1-based), for messages.
     pub line: usize,
     pub action: Action,
+    /// `sip=none` on a call event: with `--sip`, the call gets a dialog the PBX never saw
+    /// (no INVITE, no BYE). Read where the call is first seen.
+    pub sip_none: bool,
 }
 
 /// What a step sends to the agent.
@@ -78,7 +82,11 @@ impl fmt::Display for Action {
 
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", seconds(self.at_ms), self.action)
+        write!(f, "{} {}", seconds(self.at_ms), self.action)?;
+        if self.sip_none {
+            f.write_str(" sip=none")?;
+        }
+        Ok(())
     }
 }
 
@@ -211,6 +219,7 @@ fn parse_line(line: &str, number: usize) -> Result<Option<Step>, String> {
     if verb.key.is_some() {
         return Err("expected a step (call, key, start, stop, …) after the time".into());
     }
+    let mut sip_none = false;
     let action = match verb.value.as_str() {
         "call" => {
             let Some((event, fields)) = args.split_first() else {
@@ -225,7 +234,17 @@ fn parse_line(line: &str, number: usize) -> Result<Option<Step>, String> {
                     ))
                 }
             };
-            let call = call_info(fields)?;
+            // `sip=…` is the simulator's own, not a field of the call.
+            let (sip, fields): (Vec<&Word>, Vec<&Word>) =
+                fields.iter().partition(|w| w.key.as_deref() == Some("sip"));
+            match sip.as_slice() {
+                [] => {}
+                [w] if w.value == "none" => sip_none = true,
+                [w] => return Err(format!("sip {:?}: only sip=none", w.value)),
+                _ => return Err("sip given twice".into()),
+            }
+            let fields: Vec<Word> = fields.into_iter().cloned().collect();
+            let call = call_info(&fields)?;
             if call.id.is_none() {
                 return Err("a call event needs id=…".into());
             }
@@ -256,6 +275,7 @@ fn parse_line(line: &str, number: usize) -> Result<Option<Step>, String> {
         at_ms,
         line: number,
         action,
+        sip_none,
     }))
 }
 

@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub mod kamailio;
 pub mod server;
 
 use callrec::core::control::{Response, Status};

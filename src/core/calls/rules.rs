@@ -46,6 +46,8 @@ pub struct Rules {
     pub silent_remote: bool,
     /// Ask for the notification tone this often while recording; None: never.
     pub tone_interval_ms: Option<u64>,
+    /// The backend can pause (SIP INFO cannot: the convention has no pause).
+    pub can_pause: bool,
 }
 
 impl Default for Rules {
@@ -57,6 +59,7 @@ impl Default for Rules {
             pause_on_hold: true,
             silent_remote: false,
             tone_interval_ms: None,
+            can_pause: true,
         }
     }
 }

@@ -494,3 +494,55 @@ fn status_events_only_on_change() {
     r.observe();
     assert_eq!(r.events(), []);
 }
+
+#[test]
+fn without_pause_the_keys_and_hold_leave_the_recording_alone() {
+    let mut r = Rig::new(Rules {
+        can_pause: false,
+        policy: Policy::AlwaysPause,
+        ..Rules::default()
+    });
+    r.call(Answered, "c1").unwrap();
+    assert_eq!(code(r.key(Key::Pause)), "pause_not_supported");
+    assert_eq!(code(r.key(Key::Record)), "pause_not_supported");
+    assert_eq!(code(r.remote(Command::Pause)), "pause_not_supported");
+    r.call(Held, "c1").unwrap();
+    assert_eq!(r.actions(), [start_of("c1")]);
+    assert_eq!(r.shown(), "recording");
+}
+
+#[test]
+fn a_refused_stop_keeps_the_recording_wanted_and_says_why() {
+    let mut r = Rig::policy(Policy::OnDemand);
+    r.slow = true;
+    r.call(Answered, "c1").unwrap();
+    r.key(Key::Record).unwrap();
+    r.server_answers();
+    r.key(Key::Record).unwrap();
+    assert_eq!(r.phase, Phase::Stopping);
+    r.events();
+    // The PBX refuses Record: off: the backend is recording again, with the reason.
+    r.phase = Phase::Recording;
+    r.failure = Some(("sip_403", "recording is not allowed"));
+    let before = r.c.failures();
+    r.settle();
+    assert_eq!(r.c.failures(), before + 1);
+    assert_eq!(r.c.last_problem().unwrap().code, "sip_403");
+    assert_eq!(r.shown(), "recording");
+    assert!(r.c.busy());
+    let refused: Vec<_> = r
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Refused { code, message, .. } => Some((code, message)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].0, "stop_failed");
+    assert!(refused[0].1.starts_with("sip_403"));
+    // The key again sends another stop.
+    r.actions();
+    r.key(Key::Record).unwrap();
+    assert_eq!(r.actions(), [Action::Stop(StopWhy::Requested)]);
+}

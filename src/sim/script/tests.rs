@@ -216,3 +216,35 @@ fn errors_name_the_line() {
         "line 4: x"
     );
 }
+
+#[test]
+fn sip_none_is_the_simulator_s_own_field() {
+    let steps =
+        parse_script("0 call started id=c1 sip=none remote=1002\n1 call ended id=c1\n").unwrap();
+    assert!(steps[0].sip_none);
+    assert!(!steps[1].sip_none);
+    let Action::Call(_, c) = &steps[0].action else {
+        panic!()
+    };
+    assert_eq!(c.remote_number, "1002");
+    assert_eq!(c.dialog, None, "no field of the call");
+    assert_eq!(
+        steps[0].to_string(),
+        "0.000 call started id=c1 remote=1002 sip=none"
+    );
+    assert_eq!(
+        parse_script(&format!("{}\n", steps[0])).unwrap()[0],
+        steps[0]
+    );
+    assert_eq!(
+        error("0 call started id=c1 sip=yes\n"),
+        (1, "sip \"yes\": only sip=none".into())
+    );
+    assert_eq!(
+        error("0 call started id=c1 sip=none sip=none\n"),
+        (1, "sip given twice".into())
+    );
+    assert!(error("0 start sip=none\n")
+        .1
+        .contains("unknown field \"sip\""));
+}
