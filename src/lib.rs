@@ -21,6 +21,7 @@ pub mod audio;
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod download;
 pub mod logger;
 pub mod platform;
 #[cfg(feature = "server")]

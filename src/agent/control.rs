@@ -3,9 +3,7 @@
 //! main loop, which owns all state.
 
 use crate::core::calls::event::dropped_line;
-use crate::core::control::{
-    parse_request, CallInfo, Command, Request, Response, SipReport, MAX_LINE,
-};
+use crate::core::control::{parse_request, Command, Request, Response, MAX_LINE};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,9 +24,7 @@ pub const QUEUE: usize = 16;
 
 /// A command for the main loop and where to send its answer.
 pub struct Job {
-    pub command: Command,
-    pub call: Option<CallInfo>,
-    pub sip: Option<SipReport>,
+    pub request: Request,
     pub reply: oneshot::Sender<Response>,
 }
 
@@ -109,14 +105,14 @@ async fn client(
             {
                 // Subscribed before the status is read, so no change falls between the two.
                 let subscription = events.subscribe();
-                let response = ask(Command::Watch, None, None, id, &jobs).await;
+                let response = ask(Request::new(Command::Watch, id), &jobs).await;
                 if stream.write_all(response.encode().as_bytes()).await.is_ok() {
                     watch(stream, subscription).await;
                 }
                 return;
             }
             let response = match request {
-                Ok(r) => ask(r.command, r.call, r.sip, r.id, &jobs).await,
+                Ok(r) => ask(r, &jobs).await,
                 Err((e, id)) => Response::error(id, e.code(), e.message(), None),
             };
             if stream
@@ -147,20 +143,10 @@ async fn client(
 }
 
 /// Hands a command to the main loop and waits for its answer.
-pub async fn ask(
-    command: Command,
-    call: Option<CallInfo>,
-    sip: Option<SipReport>,
-    id: Option<serde_json::Value>,
-    jobs: &mpsc::Sender<Job>,
-) -> Response {
+pub async fn ask(request: Request, jobs: &mpsc::Sender<Job>) -> Response {
     let (tx, rx) = oneshot::channel();
-    let job = Job {
-        command,
-        call,
-        sip,
-        reply: tx,
-    };
+    let id = request.id.clone();
+    let job = Job { request, reply: tx };
     if jobs.send(job).await.is_err() {
         return Response::error(id, "shutting_down", "the agent is stopping".into(), None);
     }

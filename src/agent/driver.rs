@@ -32,6 +32,14 @@ pub struct Pending {
     reply: oneshot::Sender<Response>,
     failures: u64,
     refused: Option<Refused>,
+    extra: Extra,
+}
+
+/// What some answers carry besides the status.
+#[derive(Default)]
+struct Extra {
+    settings: Option<serde_json::Value>,
+    fields: Option<crate::config::form::FieldErrors>,
 }
 
 struct Waiter {
@@ -113,15 +121,24 @@ impl<S: Storage> Driver<S> {
     /// [`reply`](Self::reply) once the main loop has done its part (moving the tap), unless it
     /// waits for a record server.
     pub fn job(&mut self, job: Job) -> Option<Pending> {
-        let Job {
-            command: cmd,
-            call,
-            sip,
-            reply,
-        } = job;
+        let Job { request, reply } = job;
+        let cmd = request.command;
+        let (call, sip) = (request.call, request.sip);
         let failures = self.controller.failures();
         let now = self.clock.now_ms();
+        let mut extra = Extra::default();
         let result = match cmd {
+            Command::Settings => {
+                extra.settings = Some(self.settings_view());
+                Ok(())
+            }
+            Command::SetSettings => match request.settings.as_ref().and_then(|v| v.as_object()) {
+                Some(given) => self.set_settings(given, &mut extra),
+                None => Ok(()),
+            },
+            Command::DeleteRecording => {
+                self.delete_recording(request.name.as_deref().unwrap_or(""))
+            }
             Command::SipResponse => match sip {
                 Some(report) => {
                     log::debug!("SIP stack reports for {}: {:?}", report.tid, report.outcome);
@@ -176,7 +193,98 @@ impl<S: Storage> Driver<S> {
                 reply,
                 failures,
                 refused: result.err(),
+                extra,
             }),
+        }
+    }
+
+    /// The settings (a saved change that waits, if any) and what the page may offer.
+    fn settings_view(&self) -> serde_json::Value {
+        let s = self.pending.as_ref().unwrap_or(&self.settings);
+        crate::config::form::view(s, self.pending.is_some(), self.usb_host)
+    }
+
+    /// Checks every field, saves the file atomically, applies the settings now or when the
+    /// recording in progress ends.
+    fn set_settings(
+        &mut self,
+        given: &serde_json::Map<String, serde_json::Value>,
+        extra: &mut Extra,
+    ) -> Result<(), Refused> {
+        let base = self.pending.as_ref().unwrap_or(&self.settings).clone();
+        let new = match crate::config::form::apply(&base, given, self.usb_host) {
+            Ok(s) => s,
+            Err(fields) => {
+                let message = format!(
+                    "{} setting(s) not valid: {}",
+                    fields.len(),
+                    fields.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
+                extra.fields = Some(fields);
+                return Err(Refused {
+                    code: "invalid",
+                    message,
+                });
+            }
+        };
+        if let Err(e) = new.save(&self.settings_path) {
+            log::warn!("cannot save {}: {e}", self.settings_path.display());
+            return Err(Refused {
+                code: "save_failed",
+                message: format!("the settings could not be saved: {e}"),
+            });
+        }
+        // The file is ours now: the tick must not read it back as a change.
+        self.stamp = FileStamp::of(&self.settings_path);
+        let applied = if new == self.settings {
+            self.pending = None;
+            true
+        } else if self.controller.busy() {
+            log::info!("settings saved; they apply when the recording ends");
+            self.pending = Some(new);
+            self.controller.settings_event(
+                false,
+                "the settings apply when the recording ends".into(),
+                None,
+            );
+            false
+        } else {
+            self.apply(new);
+            true
+        };
+        let mut view = self.settings_view();
+        view["applied"] = applied.into();
+        view["message"] = if applied {
+            "saved and applied".into()
+        } else {
+            "saved; they apply when the recording in progress ends".into()
+        };
+        extra.settings = Some(view);
+        Ok(())
+    }
+
+    /// Deletes a recording on the stick, never the one being written.
+    fn delete_recording(&mut self, name: &str) -> Result<(), Refused> {
+        let refuse = |code, message: String| Err(Refused { code, message });
+        if !crate::core::record_file::is_record_name(name) {
+            return refuse("bad_name", "not the name of a recording".into());
+        }
+        let status = self.session.status();
+        if status.file.as_deref() == Some(name) {
+            return refuse("recording", "this recording is being written".into());
+        }
+        let Some(dir) = status.stick.path.filter(|_| status.stick.present) else {
+            return refuse("no_stick", "no USB stick is inserted".into());
+        };
+        match std::fs::remove_file(std::path::Path::new(&dir).join(name)) {
+            Ok(()) => {
+                log::info!("deleted {name}");
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                refuse("not_found", "no such recording".into())
+            }
+            Err(e) => refuse("io_error", format!("cannot delete it: {e}")),
         }
     }
 
@@ -185,9 +293,16 @@ impl<S: Storage> Driver<S> {
         match p.refused {
             Some(e) => {
                 let status = Some(self.status());
-                let _ = p
-                    .reply
-                    .send(Response::error(None, e.code, e.message, status));
+                let mut r = Response::error(None, e.code, e.message, status);
+                if let Some(error) = r.error.as_mut() {
+                    error.fields = p.extra.fields;
+                }
+                let _ = p.reply.send(r);
+            }
+            None if p.extra.settings.is_some() => {
+                let mut r = Response::ok(None, self.status());
+                r.settings = p.extra.settings;
+                let _ = p.reply.send(r);
             }
             None => self.answer(p.reply, p.failures),
         }
@@ -439,7 +554,13 @@ impl<S: Storage> Driver<S> {
         st.shown = v.shown.into();
         st.failure = v.failure;
         st.call_id = v.call_id;
-        st.mode = self.settings.mode.name().into();
+        st.mode = self.controller.rules().mode.into();
+        if st.server.is_none() && self.settings.mode == Mode::Network {
+            st.server = self
+                .settings
+                .server_address
+                .map(|ip| std::net::SocketAddr::new(ip, self.settings.server_port).to_string());
+        }
         st.policy = self.settings.policy.name().into();
         st.settings_pending = self.pending.is_some();
         st.last_stop = self.controller.last_stop().map(str::to_owned);

@@ -10,10 +10,12 @@
 //!   control-socket [`Job`] and answers with the same JSON response line.
 
 use super::control::Job;
+use super::web::api::Web;
 use crate::core::action_url::{self, ActionError};
 use crate::core::control::{CallInfo, Command, Response as Answer};
+use crate::download::body::Body;
+use crate::download::guard::StallGuard;
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
@@ -31,8 +33,9 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 pub const MAX_CONNECTIONS: usize = 16;
 /// A client must send its request line and headers within this.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// A connection lives at most this long, the main loop's answer included.
-pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
+/// A client that takes nothing of an answer for this long is dropped (a download goes on as
+/// long as the client reads).
+pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Request line and headers, in bytes (an action URL is at most 4 KiB); past this hyper
 /// answers 431.
 pub const MAX_HEADER_SIZE: usize = 8 * 1024;
@@ -129,8 +132,9 @@ pub fn status_of(answer: &Answer) -> u16 {
     }
 }
 
-/// Serves `listener` until the runtime stops, handing commands to the main loop on `jobs`.
-pub async fn serve(listener: TcpListener, jobs: mpsc::Sender<Job>) {
+/// Serves `listener` until the runtime stops, handing commands to the main loop on `jobs`;
+/// `web` answers everything but the action URLs (the settings page).
+pub async fn serve(listener: TcpListener, jobs: mpsc::Sender<Job>, web: Arc<Web>) {
     let places = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -155,16 +159,17 @@ pub async fn serve(listener: TcpListener, jobs: mpsc::Sender<Job>) {
             continue;
         };
         let jobs = jobs.clone();
+        let web = web.clone();
         let service = service_fn(move |req| {
             let jobs = jobs.clone();
-            async move { Ok::<_, Infallible>(answer(req, peer, &jobs).await) }
+            let web = web.clone();
+            async move { Ok::<_, Infallible>(answer(req, peer, &jobs, &web).await) }
         });
-        let conn = http.serve_connection(TokioIo::new(stream), service);
+        let io = TokioIo::new(StallGuard::new(stream, WRITE_STALL_TIMEOUT));
+        let conn = http.serve_connection(io, service);
         tokio::spawn(async move {
-            match tokio::time::timeout(CONNECTION_TIMEOUT, conn).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => log::debug!("http {peer}: {e}"),
-                Err(_) => log::debug!("http {peer}: closed after {CONNECTION_TIMEOUT:?}"),
+            if let Err(e) = conn.await {
+                log::debug!("http {peer}: {e}");
             }
             drop(place);
         });
@@ -175,7 +180,14 @@ async fn answer(
     req: Request<Incoming>,
     peer: SocketAddr,
     jobs: &mpsc::Sender<Job>,
-) -> Response<Full<Bytes>> {
+    web: &Web,
+) -> Response<Body> {
+    if Area::of(req.uri().path()).is_none() {
+        let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+        let r = super::web::api::handle(web, jobs, req).await;
+        log::debug!("http {peer} {method} {path}: {}", r.status().as_u16());
+        return r;
+    }
     let target = req.uri().path_and_query().map_or("", |p| p.as_str());
     let (status, answer) = match route(req.method().as_str(), target, peer.ip()) {
         Outcome::Command(command, call) => ask(jobs, command, call).await,
@@ -194,7 +206,7 @@ async fn answer(
     } else {
         body
     };
-    let mut resp = Response::new(Full::new(body));
+    let mut resp = Response::new(Body::full(body));
     // Every status made here is a valid one (200 to 503).
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = resp.headers_mut();
@@ -222,9 +234,10 @@ async fn ask(jobs: &mpsc::Sender<Job>, command: Command, call: Option<CallInfo>)
     };
     let (tx, rx) = oneshot::channel();
     let job = Job {
-        command,
-        call,
-        sip: None,
+        request: crate::core::control::Request {
+            call,
+            ..crate::core::control::Request::new(command, None)
+        },
         reply: tx,
     };
     if jobs.send(job).await.is_err() {
@@ -244,6 +257,18 @@ mod tests {
     use tokio::net::TcpStream;
 
     const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    /// The settings page's state, for tests that only use the action URLs.
+    fn test_web() -> Arc<Web> {
+        let pool = crate::download::pool::Pool::new(1, 4).unwrap();
+        let file =
+            std::env::temp_dir().join(format!("callrec-http-test-{}.json", std::process::id()));
+        Arc::new(Web::new(
+            file,
+            pool,
+            crate::platform::clock::SystemClock::new(),
+        ))
+    }
 
     fn refused(method: &str, target: &str, peer: IpAddr) -> (u16, &'static str) {
         match route(method, target, peer) {
@@ -351,15 +376,11 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, mut rx) = mpsc::channel::<Job>(4);
-        tokio::spawn(serve(listener, tx));
+        tokio::spawn(serve(listener, tx, test_web()));
         let main_loop = tokio::spawn(async move {
             for _ in 0..2 {
-                let Job {
-                    command,
-                    call,
-                    reply,
-                    ..
-                } = rx.recv().await.unwrap();
+                let Job { request, reply } = rx.recv().await.unwrap();
+                let (command, call) = (request.command, request.call);
                 let answer = match command {
                     Command::Key(_) => Answer::error(None, "no_call", "no call is up".into(), None),
                     _ => {
@@ -407,7 +428,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, _rx) = mpsc::channel::<Job>(4);
-        tokio::spawn(serve(listener, tx));
+        tokio::spawn(serve(listener, tx, test_web()));
         let mut held = Vec::new();
         for _ in 0..MAX_CONNECTIONS {
             held.push(TcpStream::connect(addr).await.unwrap());
@@ -424,6 +445,9 @@ mod tests {
             .unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).await.unwrap();
-        assert!(out.starts_with("HTTP/1.1 404 "), "{out}");
+        assert!(
+            out.starts_with("HTTP/1.1 303 "),
+            "the settings page sends to its login: {out}"
+        );
     }
 }

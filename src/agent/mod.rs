@@ -9,6 +9,7 @@ pub mod driver;
 pub mod http;
 pub mod network;
 pub mod session;
+pub mod web;
 
 use crate::config::board::Board;
 use crate::config::settings::Settings;
@@ -82,6 +83,10 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
         .settings
         .clone()
         .unwrap_or_else(|| board.settings.clone());
+    // The settings page's password lives beside the settings.
+    let password_file = settings_path
+        .parent()
+        .map_or_else(|| PathBuf::from("admin.json"), |d| d.join("admin.json"));
     let settings = if settings_path.exists() {
         Settings::load(&settings_path).map_err(AgentError::Config)?
     } else {
@@ -139,7 +144,10 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
 
     let (job_tx, mut jobs) = mpsc::channel(control::QUEUE);
     tokio::spawn(control::serve(listener, job_tx.clone(), events));
-    tokio::spawn(http::serve(http_listener, job_tx));
+    // One reader thread for downloads and password hashing: a phone has few cores.
+    let pool = crate::download::pool::Pool::new(1, 8).map_err(setup("reader thread"))?;
+    let web = std::sync::Arc::new(web::api::Web::new(password_file, pool, clock.clone()));
+    tokio::spawn(http::serve(http_listener, job_tx, web));
     let (stick_tx, mut sticks) = mpsc::channel(4);
     tokio::spawn(async move {
         loop {

@@ -1,6 +1,7 @@
 //! The board file (what the phone model is) and the settings file (what the user chose).
 
 pub mod board;
+pub mod form;
 pub mod settings;
 
 use core::fmt;

@@ -39,6 +39,8 @@ impl Mode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
+    /// Recording on or off (the web page's switch; `mode: off` says the same).
+    pub enabled: bool,
     pub mode: Mode,
     /// Largest `Record_` file in bytes; the next file starts past it (FAT32: under 4 GiB).
     pub size_limit_bytes: u64,
@@ -73,6 +75,7 @@ impl Default for Settings {
     fn default() -> Self {
         let rec = RecorderConfig::default();
         Settings {
+            enabled: true,
             mode: Mode::Local,
             size_limit_bytes: rec.size_limit,
             reserve_bytes: rec.reserve_bytes,
@@ -91,6 +94,13 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// Writes the settings file atomically (a kill or power cut leaves the old or the new).
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let mut text = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        text.push(b'\n');
+        crate::platform::atomic::write_atomically(path, &text)
+    }
+
     /// Loads and checks a settings file.
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
         let s: Settings = read_json(path)?;
@@ -137,8 +147,12 @@ impl Settings {
     /// What the call controller follows.
     pub fn rules(&self) -> Rules {
         Rules {
-            enabled: self.mode != Mode::Off,
-            mode: self.mode.name(),
+            enabled: self.enabled && self.mode != Mode::Off,
+            mode: if self.enabled {
+                self.mode.name()
+            } else {
+                "off"
+            },
             policy: self.policy,
             pause_on_hold: self.pause_on_hold,
             silent_remote: self.silent_remote,

@@ -27,6 +27,12 @@ pub enum Command {
     Reload,
     /// The phone's SIP stack reports the answer to a request callrec built.
     SipResponse,
+    /// The settings, with what the page needs to offer (modes, limits).
+    Settings,
+    /// Check, save and apply new settings.
+    SetSettings,
+    /// Delete a recording on the stick.
+    DeleteRecording,
 }
 
 impl Command {
@@ -42,6 +48,9 @@ impl Command {
             Command::Watch => "watch",
             Command::Reload => "reload",
             Command::SipResponse => "sip_response",
+            Command::Settings => "settings",
+            Command::SetSettings => "set_settings",
+            Command::DeleteRecording => "delete_recording",
         }
     }
 
@@ -55,6 +64,9 @@ impl Command {
             "status" => Command::Status,
             "watch" => Command::Watch,
             "reload" => Command::Reload,
+            "settings" => Command::Settings,
+            "set_settings" => Command::SetSettings,
+            "delete_recording" => Command::DeleteRecording,
             _ => return None,
         })
     }
@@ -129,6 +141,24 @@ pub struct Request {
     pub call: Option<CallInfo>,
     /// `sip_response` only: what the stack reports.
     pub sip: Option<SipReport>,
+    /// `set_settings` only: the new settings, as given (checked field by field by the agent).
+    pub settings: Option<serde_json::Value>,
+    /// `delete_recording` only: the file's name.
+    pub name: Option<String>,
+}
+
+impl Request {
+    /// A request with no arguments.
+    pub fn new(command: Command, id: Option<serde_json::Value>) -> Request {
+        Request {
+            command,
+            id,
+            call: None,
+            sip: None,
+            settings: None,
+            name: None,
+        }
+    }
 }
 
 /// What the phone's SIP stack reports for request `tid`: the final response, or that it
@@ -237,6 +267,8 @@ pub enum RequestError {
     BadKey(String),
     /// A `sip_response` without a usable `tid`, `response` or `error`.
     BadSipReport(String),
+    /// `set_settings` without a settings object, `delete_recording` without a name.
+    BadSettings(String),
 }
 
 impl RequestError {
@@ -250,6 +282,7 @@ impl RequestError {
             RequestError::BadEvent(_) => "bad_event",
             RequestError::BadKey(_) => "bad_key",
             RequestError::BadSipReport(_) => "bad_sip_report",
+            RequestError::BadSettings(_) => "bad_request",
         }
     }
 
@@ -266,7 +299,7 @@ impl RequestError {
                 format!("\"event\" must be started, answered, held, resumed or ended (got {e:?})")
             }
             RequestError::BadKey(e) => format!("\"key\" must be record or pause (got {e:?})"),
-            RequestError::BadSipReport(e) => e.clone(),
+            RequestError::BadSipReport(e) | RequestError::BadSettings(e) => e.clone(),
         }
     }
 }
@@ -282,6 +315,8 @@ struct RawRequest {
     tid: Option<serde_json::Value>,
     response: Option<serde_json::Value>,
     error: Option<serde_json::Value>,
+    settings: Option<serde_json::Value>,
+    name: Option<serde_json::Value>,
 }
 
 /// A string field as text for an error message (at most 64 characters).
@@ -356,11 +391,33 @@ pub fn parse_request(line: &[u8]) -> Result<Request, (RequestError, Option<serde
         }
         _ => None,
     };
+    let settings = match (command, raw.settings) {
+        (Command::SetSettings, Some(v @ serde_json::Value::Object(_))) => Some(v),
+        (Command::SetSettings, _) => {
+            return Err((
+                RequestError::BadSettings("\"settings\" must be an object".into()),
+                id,
+            ))
+        }
+        _ => None,
+    };
+    let name = match (command, raw.name) {
+        (Command::DeleteRecording, Some(serde_json::Value::String(n))) if n.len() <= 255 => Some(n),
+        (Command::DeleteRecording, _) => {
+            return Err((
+                RequestError::BadSettings("\"name\" must be a file name".into()),
+                id,
+            ))
+        }
+        _ => None,
+    };
     Ok(Request {
         command,
         id,
         call,
         sip,
+        settings,
+        name,
     })
 }
 
@@ -431,6 +488,9 @@ pub fn encode_key(key: Key) -> String {
 pub struct ErrorBody {
     pub code: String,
     pub message: String,
+    /// `invalid` settings: a message per field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<BTreeMap<String, String>>,
 }
 
 /// A response line.
@@ -444,6 +504,9 @@ pub struct Response {
     pub error: Option<ErrorBody>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
+    /// `settings` and `set_settings`: the settings and what may be chosen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<serde_json::Value>,
 }
 
 impl Response {
@@ -454,6 +517,7 @@ impl Response {
             ok: true,
             error: None,
             status: Some(status),
+            settings: None,
         }
     }
 
@@ -466,6 +530,7 @@ impl Response {
         let error = Some(ErrorBody {
             code: code.into(),
             message,
+            fields: None,
         });
         Response {
             v: VERSION,
@@ -473,6 +538,7 @@ impl Response {
             ok: false,
             error,
             status,
+            settings: None,
         }
     }
 
@@ -587,6 +653,8 @@ mod tests {
                 id: Some(json!(7)),
                 call: None,
                 sip: None,
+                settings: None,
+                name: None,
             }
         );
         let r = parse_request(

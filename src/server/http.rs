@@ -2,47 +2,41 @@
 //! downloads the recordings, and a JSON API for the same (`docs/server-api.md`).
 //!
 //! - Sans-IO: `route` (method and path to a resource), `rid` (the recording identifier),
-//!   `query` (the search), `range` (the `Range` header), `wav` (the WAV made from Record files:
-//!   lengths, header, offsets, decoding), `page` (the HTML).
-//! - I/O: `catalog` reads sidecars and Record file headers, `source` reads and decodes a file
-//!   block by block. Both run only on the reader threads of `pool` ([`READERS`] of them): the
-//!   runtime thread, which the control connections share, never waits for a disk.
-//! - The driver: `body` streams a source block by block, one block in flight per connection;
-//!   `guard` drops a client that stops reading; this file accepts connections (at most
-//!   [`MAX_CONNECTIONS`]), runs hyper on them and turns resources into answers.
+//!   `query` (the search), `page` (the HTML).
+//! - I/O: `catalog` reads sidecars and Record file headers. The downloads (a file as stored,
+//!   the WAV made from a session's files, `Range`) are [`crate::download`]'s, shared with the
+//!   agent. Both run only on the reader threads of its pool ([`READERS`] of them): the runtime
+//!   thread, which the control connections share, never waits for a disk.
+//! - The driver: `download::guard` drops a client that stops reading; this file accepts connections (at
+//!   most [`MAX_CONNECTIONS`]), runs hyper on them and turns resources into answers, whose
+//!   bodies [`crate::download::body`] streams one block in flight per connection.
 
-mod body;
 mod catalog;
-mod guard;
 mod page;
-mod pool;
 mod query;
-mod range;
 mod rid;
 mod route;
-mod source;
-mod wav;
 
 #[cfg(test)]
 mod tests;
 
 use super::store::Store;
-use body::Body;
+use crate::download::body::Body;
+use crate::download::guard::StallGuard;
+use crate::download::pool::Pool;
+use crate::download::range::{ranged, Ranged};
+use crate::download::source::{FileBlocks, Source, WavBlocks};
 use bytes::Bytes;
 use catalog::Entry;
-use guard::StallGuard;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use pool::Pool;
 use query::Search;
-use range::{ranged, Ranged};
 use rid::Rid;
 use route::{Miss, Route};
-use source::{FileBlocks, Source, WavBlocks};
 use std::convert::Infallible;
 use std::fs::File;
 use std::io;

@@ -10,6 +10,8 @@
 
 pub mod kamailio;
 pub mod server;
+pub mod web;
+pub mod webdriver;
 
 use callrec::core::control::{Response, Status};
 use callrec::core::rtp::RtpPacket;

@@ -1,10 +1,10 @@
 //! The recordings as the web side shows them: the store's sidecars, each with its RID, the
 //! Record files it has on disk and, for a session still recording, what they hold so far.
-//! Everything here reads the storage; callers run it on a reader thread (`pool.rs`).
+//! Everything here reads the storage; callers run it on a reader thread (`crate::download::pool`).
 
 use super::rid::Rid;
-use super::wav::{Part, WavPlan};
 use crate::core::codec::Codec;
+use crate::download::wav::{Part, WavPlan};
 use crate::platform::clock::local_time_of;
 use crate::server::store::{read_sidecar, Sidecar, Slot, Store};
 use crate::store::reader::RecordReader;

@@ -1,7 +1,7 @@
 //! Where a streamed answer's bytes come from: a Record file as stored, or the WAV decoded from a
-//! session's Record files. Each call of [`Source::next_block`] reads at most [`BLOCK`] bytes of
-//! a file (on a reader thread, see `body.rs`), so memory does not grow with the
-//! recording and a slow client holds no thread.
+//! recording's Record files (a server session's, or one file of a stick). Each call of
+//! [`Source::next_block`] reads at most [`BLOCK`] bytes of a file (on a reader thread, see
+//! `body.rs`), so memory does not grow with the recording and a slow client holds no thread.
 
 use super::wav::{decode, Cursor, WavPlan};
 use crate::audio::g722::G722Decoder;
@@ -37,19 +37,44 @@ impl Source {
 #[derive(Debug)]
 pub struct FileBlocks {
     file: File,
+    /// What to send instead of the file's first bytes (empty: nothing replaced).
+    head: Bytes,
+    /// Offset in the file of the next byte to send.
+    pos: u64,
     left: u64,
 }
 
 impl FileBlocks {
     /// `len` bytes of `file` from `start` on.
-    pub fn new(mut file: File, start: u64, len: u64) -> io::Result<FileBlocks> {
-        file.seek(SeekFrom::Start(start))?;
-        Ok(FileBlocks { file, left: len })
+    pub fn new(file: File, start: u64, len: u64) -> io::Result<FileBlocks> {
+        FileBlocks::with_head(file, Bytes::new(), start, len)
+    }
+
+    /// `len` bytes of `file` from `start` on, its first `head.len()` bytes replaced by `head`: a
+    /// file still being written is sent with the header read when the answer was planned (which
+    /// says how long the answer is), not a newer one that promises more than is sent.
+    pub fn with_head(mut file: File, head: Bytes, start: u64, len: u64) -> io::Result<FileBlocks> {
+        file.seek(SeekFrom::Start(start.max(head.len() as u64)))?;
+        Ok(FileBlocks {
+            file,
+            head,
+            pos: start,
+            left: len,
+        })
     }
 
     fn next_block(&mut self) -> io::Result<Option<Bytes>> {
         if self.left == 0 {
             return Ok(None);
+        }
+        let head_len = self.head.len() as u64;
+        if self.pos < head_len {
+            // Both bounds are within `head`: the casts are exact.
+            let to = head_len.min(self.pos + self.left);
+            let b = self.head.slice(self.pos as usize..to as usize);
+            self.left -= to - self.pos;
+            self.pos = to;
+            return Ok(Some(b));
         }
         let mut buf = vec![0u8; BLOCK.min(self.left as usize)];
         let n = read_up_to(&mut self.file, &mut buf)?;
@@ -58,6 +83,7 @@ impl FileBlocks {
         }
         buf.truncate(n);
         self.left -= n as u64;
+        self.pos += n as u64;
         Ok(Some(Bytes::from(buf)))
     }
 }

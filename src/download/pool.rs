@@ -1,4 +1,4 @@
-//! The threads that read the storage for the web side: a fixed number of them and a bounded
+//! The threads that read the storage for a web side: a fixed number of them and a bounded
 //! queue, so neither threads nor queued work grow with the clients. Each connection has at most
 //! one job queued or running (an answer, or the next block of a download); when the queue is
 //! full anyway, a job is refused and its client answered 503 (or its download cut).

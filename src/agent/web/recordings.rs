@@ -1,0 +1,554 @@
+//! The recordings on the stick in the agent's web API (`docs/web-api.md`, "Recordings on the
+//! stick"): the listing, each file as stored or as a PCM16 WAV (streamed with
+//! [`crate::download`], `Range` honoured), and deletion, which only the main loop may do.
+//!
+//! [`handle`] reads the stick (a directory listing, 76-byte headers, `stat`): the listener runs it
+//! on a reader thread of the download [`Pool`], never on the runtime thread. A name is checked
+//! by [`valid_name`] before anything touches the file system, so a request reaches nothing but
+//! the agent's own `Record_` files in the stick's top directory.
+
+use crate::core::record_file::{recover, Header, HEADER_LEN};
+use crate::download::body::Body;
+use crate::download::pool::Pool;
+use crate::download::range::{ranged, Ranged};
+use crate::download::source::{FileBlocks, Source, WavBlocks};
+use crate::download::wav::{Part, WavPlan};
+use crate::store::reader::read_up_to;
+use bytes::Bytes;
+use hyper::header::{self, HeaderName, HeaderValue};
+use hyper::{Method, Response, StatusCode};
+use serde::Serialize;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::{File, Metadata};
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// Files listed at most (the newest); the listing says `"truncated": true` past it. A FAT32
+/// directory holds at most 65,535 entries, so the scan that picks them is bounded too.
+pub const MAX_LISTED: usize = 1000;
+/// Longest name a request may carry (`docs/web-api.md`); the agent's own are at most 29 bytes.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// What the web listener must do for a request under `/api/recordings`.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Answer with this (status, headers, body; a HEAD request's has no body).
+    Answer(Response<Body>),
+    /// Delete this file (a [`valid_name`] that exists and is not being written): only the main
+    /// loop may, it owns the stick and knows the open file. Answer `200` `{"ok":true}` or its
+    /// refusal.
+    Delete(String),
+}
+
+/// What a request is for, from its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target<'a> {
+    List,
+    File(&'a str),
+    Wav(&'a str),
+}
+
+/// An error answer: status, `code` and `message` of `{"error":{…}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Failure {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+fn fail(status: StatusCode, code: &'static str, message: impl Into<String>) -> Failure {
+    Failure {
+        status,
+        code,
+        message: message.into(),
+    }
+}
+
+/// The answer to a request under `/api/recordings`. `rest` is the raw path after
+/// `/api/recordings` (`""`, `"/NAME"` or `"/NAME/wav"`; not percent-decoded), `range` the
+/// `Range` header, `stick` the stick's directory if one is usable, `writing` the name of the
+/// file being recorded, if any. Reads the stick: run it on a reader thread.
+pub fn handle(
+    method: &Method,
+    rest: &str,
+    range: Option<&[u8]>,
+    stick: Option<&Path>,
+    writing: Option<&str>,
+    pool: &Pool,
+) -> Outcome {
+    let head = method == Method::HEAD;
+    let result = target(rest).and_then(|t| match (t, method.as_str()) {
+        (Target::List, "GET" | "HEAD") => list(stick, writing),
+        (Target::File(name), "GET" | "HEAD") => stored(need(stick)?, name, writing, range, pool),
+        (Target::Wav(name), "GET" | "HEAD") => wav(need(stick)?, name, writing, range, pool),
+        (Target::File(name), "DELETE") => deletable(need(stick)?, name, writing),
+        (t, _) => Err(not_allowed(t)),
+    });
+    let mut r = match result {
+        Ok(Outcome::Answer(r)) => r,
+        Ok(delete) => return delete,
+        Err(f) => error_response(&f, allowed(rest)),
+    };
+    if head {
+        // The headers of GET (Content-Length included), no body; hyper keeps the length.
+        *r.body_mut() = Body::empty();
+    }
+    Outcome::Answer(r)
+}
+
+/// True for exactly the names the agent writes (`core::record_file::file_name`):
+/// `Record_YYYYMMDD_HHMMSS.wav`, or with `_N` before `.wav` for the Nth file of a second
+/// (2 to 99, no leading zero), with a plausible date and time. Nothing else: no other
+/// characters, no percent-encoding, at most [`MAX_NAME_LEN`] bytes.
+pub fn valid_name(name: &str) -> bool {
+    if name.len() > MAX_NAME_LEN {
+        return false;
+    }
+    let Some(rest) = name
+        .strip_prefix("Record_")
+        .and_then(|r| r.strip_suffix(".wav"))
+    else {
+        return false;
+    };
+    let b = rest.as_bytes();
+    if b.len() < 15 || b[8] != b'_' || !b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit) {
+        return false;
+    }
+    // All ASCII digits (checked above): no underflow.
+    let num = |s: &[u8]| s.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+    let (month, day) = (num(&b[4..6]), num(&b[6..8]));
+    let (hour, minute, second) = (num(&b[9..11]), num(&b[11..13]), num(&b[13..15]));
+    // A leap second (60) is a time the clock may give.
+    let stamp = (1..=12).contains(&month)
+        && (1..=31).contains(&day)
+        && hour < 24
+        && minute < 60
+        && second <= 60;
+    // `_N`: 2 to 99, without a leading zero.
+    stamp
+        && matches!(
+            &b[15..],
+            [] | [b'_', b'2'..=b'9'] | [b'_', b'1'..=b'9', b'0'..=b'9']
+        )
+}
+
+/// Where a path under `/api/recordings` leads; a bad name is refused before anything else.
+fn target(rest: &str) -> Result<Target<'_>, Failure> {
+    if rest.is_empty() {
+        return Ok(Target::List);
+    }
+    let Some(path) = rest.strip_prefix('/') else {
+        return Err(fail(StatusCode::NOT_FOUND, "not_found", "no such page"));
+    };
+    let (name, tail) = match path.split_once('/') {
+        Some((name, tail)) => (name, Some(tail)),
+        None => (path, None),
+    };
+    if !valid_name(name) {
+        return Err(bad_name());
+    }
+    match tail {
+        None => Ok(Target::File(name)),
+        Some("wav") => Ok(Target::Wav(name)),
+        Some(_) => Err(fail(StatusCode::NOT_FOUND, "not_found", "no such page")),
+    }
+}
+
+fn bad_name() -> Failure {
+    fail(
+        StatusCode::BAD_REQUEST,
+        "bad_name",
+        "not the name of a recording",
+    )
+}
+
+/// The methods a path takes, for `Allow`; `None` for a path that is no resource.
+fn allowed(rest: &str) -> Option<&'static str> {
+    match target(rest).ok()? {
+        Target::List | Target::Wav(_) => Some("GET, HEAD"),
+        Target::File(_) => Some("GET, HEAD, DELETE"),
+    }
+}
+
+fn not_allowed(t: Target) -> Failure {
+    let message = match t {
+        Target::File(_) => "only GET, HEAD and DELETE",
+        Target::List | Target::Wav(_) => "only GET and HEAD",
+    };
+    fail(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        message,
+    )
+}
+
+/// The stick's directory, or the `no_stick` failure.
+fn need(stick: Option<&Path>) -> Result<&Path, Failure> {
+    stick.ok_or_else(|| {
+        fail(
+            StatusCode::NOT_FOUND,
+            "no_stick",
+            "no USB stick is inserted",
+        )
+    })
+}
+
+// ----------------------------------------------------------------------------------------------
+// The listing.
+
+/// One file of the listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+struct Row {
+    name: String,
+    size: u64,
+    /// `null` for a file whose header is not a Record file's.
+    codec: Option<&'static str>,
+    duration_ms: Option<u64>,
+    recording: bool,
+}
+
+/// The order of the listing: a name's time, then its number in the second (`_10` after `_9`).
+fn order_key(name: &str) -> (&str, u8) {
+    // Only called with valid names: `Record_` + 15 bytes of time, then `_N` or nothing.
+    let stamp = name.get(7..22).unwrap_or(name);
+    let n = name
+        .get(23..name.len().saturating_sub(4))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    (stamp, n)
+}
+
+fn list(stick: Option<&Path>, writing: Option<&str>) -> Result<Outcome, Failure> {
+    let Some(dir) = stick else {
+        let body = serde_json::json!({
+            "stick": { "present": false },
+            "recordings": [],
+            "truncated": false,
+        });
+        return Ok(Outcome::Answer(json(StatusCode::OK, &body)));
+    };
+    let (names, truncated) = newest(dir).map_err(|e| {
+        log::warn!("web: listing {}: {e}", dir.display());
+        fail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "io_error",
+            "cannot read the stick",
+        )
+    })?;
+    let rows: Vec<Row> = names
+        .into_iter()
+        .filter_map(|name| row(dir, name, writing))
+        .collect();
+    let free = crate::store::fs::free_bytes(dir).ok();
+    let body = serde_json::json!({
+        "stick": { "present": true, "free_bytes": free },
+        "recordings": rows,
+        "truncated": truncated,
+    });
+    Ok(Outcome::Answer(json(StatusCode::OK, &body)))
+}
+
+/// The [`MAX_LISTED`] newest recordings' names in `dir`, newest first, and whether there were
+/// more. Memory holds at most that many names, whatever the directory holds.
+fn newest(dir: &Path) -> io::Result<(Vec<String>, bool)> {
+    let mut kept: BinaryHeap<Reverse<(String, u8, String)>> = BinaryHeap::new();
+    let mut truncated = false;
+    for entry in std::fs::read_dir(dir)? {
+        let Ok(entry) = entry else { continue };
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        // `file_type` does not follow a symlink: only regular files are listed.
+        if !valid_name(&name) || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let (stamp, n) = order_key(&name);
+        kept.push(Reverse((stamp.to_owned(), n, name)));
+        if kept.len() > MAX_LISTED {
+            kept.pop();
+            truncated = true;
+        }
+    }
+    // Sorted ascending by `Reverse`: newest first.
+    let names = kept
+        .into_sorted_vec()
+        .into_iter()
+        .map(|Reverse((_, _, name))| name)
+        .collect();
+    Ok((names, truncated))
+}
+
+/// The listing's row for `name`; `None` if it went away meanwhile.
+fn row(dir: &Path, name: String, writing: Option<&str>) -> Option<Row> {
+    let path = dir.join(&name);
+    let meta = std::fs::symlink_metadata(&path).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let recording = writing == Some(name.as_str());
+    let header = open_file(&path)
+        .ok()
+        .and_then(|mut f| read_header(&mut f).ok())
+        .and_then(|h| Header::decode(&h).ok())
+        .map(|h| trusted(h, meta.len(), recording));
+    Some(Row {
+        name,
+        size: meta.len(),
+        codec: header.map(|h| h.codec.name()),
+        duration_ms: header.map(|h| h.duration_ms()),
+        recording,
+    })
+}
+
+// ----------------------------------------------------------------------------------------------
+// Downloads.
+
+/// `name` in `dir`, opened: its file and metadata. Only a regular file (not a symlink) is
+/// served.
+fn open_in(dir: &Path, name: &str) -> Result<(PathBuf, File, Metadata), Failure> {
+    let path = dir.join(name);
+    let missing = || fail(StatusCode::NOT_FOUND, "not_found", "no such recording");
+    let file = match open_file(&path) {
+        Ok(f) => f,
+        // O_NOFOLLOW on a symlink: ELOOP.
+        Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(missing())
+        }
+        Err(e) => return Err(unreadable(name, &e)),
+    };
+    let meta = file.metadata().map_err(|e| unreadable(name, &e))?;
+    if !meta.is_file() {
+        return Err(missing());
+    }
+    Ok((path, file, meta))
+}
+
+fn open_file(path: &Path) -> io::Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+fn unreadable(name: &str, e: &io::Error) -> Failure {
+    log::warn!("web: {name}: {e}");
+    fail(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "io_error",
+        "cannot read the file",
+    )
+}
+
+/// The first [`HEADER_LEN`] bytes of `file` (fewer if it is shorter), from its start.
+fn read_header(file: &mut File) -> io::Result<Vec<u8>> {
+    let mut head = vec![0u8; HEADER_LEN];
+    let n = read_up_to(file, &mut head)?;
+    head.truncate(n);
+    Ok(head)
+}
+
+/// The header with `data_size` set to the audio to serve: for the file being written, what its
+/// header says (it lags the data by up to a second; the data past it is still being written),
+/// within what the file holds; for any other, what a reader trusts (`recover`, as `callrec
+/// export` does, for a file a power cut left behind).
+fn trusted(h: Header, file_len: u64, writing: bool) -> Header {
+    if writing {
+        let on_disk = file_len.saturating_sub(HEADER_LEN as u64);
+        let rtp_len = u64::from(h.rtp_len);
+        let whole = on_disk / rtp_len * rtp_len;
+        // At most `data_size`: the cast is exact.
+        let data_size = u64::from(h.data_size).min(whole) as u32;
+        Header { data_size, ..h }
+    } else {
+        recover(h, file_len).header
+    }
+}
+
+/// The file as stored. The file being written is sent as far as the header read now says, with
+/// that header, so the download is a consistent Record file.
+fn stored(
+    dir: &Path,
+    name: &str,
+    writing: Option<&str>,
+    range: Option<&[u8]>,
+    pool: &Pool,
+) -> Result<Outcome, Failure> {
+    let (_, mut file, meta) = open_in(dir, name)?;
+    let mut len = meta.len();
+    let mut head = Bytes::new();
+    if writing == Some(name) {
+        let bytes = read_header(&mut file).map_err(|e| unreadable(name, &e))?;
+        if let Ok(h) = Header::decode(&bytes) {
+            len = len.min(HEADER_LEN as u64 + u64::from(h.data_size));
+            head = Bytes::from(bytes);
+        }
+    }
+    let Some((status, start, end)) = part_of(len, range) else {
+        return Ok(Outcome::Answer(unsatisfiable(len)));
+    };
+    let blocks =
+        FileBlocks::with_head(file, head, start, end - start).map_err(|e| unreadable(name, &e))?;
+    let body = Body::stream(Source::File(blocks), end - start, pool.clone());
+    let mut r = streamed(status, start, end, len, "application/octet-stream", body);
+    let disposition = format!("attachment; filename=\"{name}\"");
+    set(&mut r, header::CONTENT_DISPOSITION, &disposition);
+    Ok(Outcome::Answer(r))
+}
+
+/// The recording as a PCM16 WAV, decoded block by block as it is sent.
+fn wav(
+    dir: &Path,
+    name: &str,
+    writing: Option<&str>,
+    range: Option<&[u8]>,
+    pool: &Pool,
+) -> Result<Outcome, Failure> {
+    let (path, mut file, meta) = open_in(dir, name)?;
+    let bytes = read_header(&mut file).map_err(|e| unreadable(name, &e))?;
+    let h = Header::decode(&bytes).map_err(|e| {
+        fail(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_file",
+            format!("not a Record file: {e}"),
+        )
+    })?;
+    drop(file);
+    let h = trusted(h, meta.len(), writing == Some(name));
+    let part = Part {
+        codec: h.codec,
+        data_len: u64::from(h.data_size),
+    };
+    let plan = WavPlan::new(vec![part], h.codec);
+    let len = plan.len();
+    let Some((status, start, end)) = part_of(len, range) else {
+        return Ok(Outcome::Answer(unsatisfiable(len)));
+    };
+    let source = Source::Wav(Box::new(WavBlocks::new(vec![path], plan, start, end)));
+    let body = Body::stream(source, end - start, pool.clone());
+    let mut r = streamed(status, start, end, len, "audio/wav", body);
+    // A valid name ends in `.wav`.
+    let stem = name.strip_suffix(".wav").unwrap_or(name);
+    let disposition = format!("attachment; filename=\"{stem}.pcm.wav\"");
+    set(&mut r, header::CONTENT_DISPOSITION, &disposition);
+    Ok(Outcome::Answer(r))
+}
+
+/// A deletion for the main loop, if `name` may be deleted.
+fn deletable(dir: &Path, name: &str, writing: Option<&str>) -> Result<Outcome, Failure> {
+    if writing == Some(name) {
+        return Err(fail(
+            StatusCode::CONFLICT,
+            "recording",
+            "this recording is being written",
+        ));
+    }
+    match std::fs::symlink_metadata(dir.join(name)) {
+        Ok(m) if m.is_file() => Ok(Outcome::Delete(name.to_owned())),
+        Ok(_) => Err(fail(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such recording",
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(fail(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such recording",
+        )),
+        Err(e) => Err(unreadable(name, &e)),
+    }
+}
+
+/// Which bytes of an answer of `len` bytes to send: 200 all or 206 a range; `None`: 416.
+fn part_of(len: u64, range: Option<&[u8]>) -> Option<(StatusCode, u64, u64)> {
+    match ranged(range, len) {
+        Ranged::Full => Some((StatusCode::OK, 0, len)),
+        Ranged::Part { start, end } => Some((StatusCode::PARTIAL_CONTENT, start, end)),
+        Ranged::Unsatisfiable => None,
+    }
+}
+
+/// The 416 answer for an answer of `len` bytes.
+fn unsatisfiable(len: u64) -> Response<Body> {
+    let f = fail(
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        "range",
+        "range not satisfiable",
+    );
+    let mut r = error_response(&f, None);
+    set(&mut r, header::CONTENT_RANGE, &format!("bytes */{len}"));
+    r
+}
+
+/// Bytes `start..end` of an answer of `len` bytes, streamed by `body`.
+fn streamed(
+    status: StatusCode,
+    start: u64,
+    end: u64,
+    len: u64,
+    content_type: &'static str,
+    body: Body,
+) -> Response<Body> {
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    common(&mut r, content_type);
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    set(&mut r, header::ACCEPT_RANGES, "bytes");
+    if status == StatusCode::PARTIAL_CONTENT {
+        let content_range = format!("bytes {start}-{}/{len}", end - 1);
+        set(&mut r, header::CONTENT_RANGE, &content_range);
+    }
+    r
+}
+
+// ----------------------------------------------------------------------------------------------
+// Answers.
+
+/// `{"error":{"code","message"}}` with `Allow` on a 405.
+fn error_response(f: &Failure, allow: Option<&'static str>) -> Response<Body> {
+    let body = serde_json::json!({ "error": { "code": f.code, "message": f.message } });
+    let mut r = json(f.status, &body);
+    if f.status == StatusCode::METHOD_NOT_ALLOWED {
+        if let Some(allow) = allow {
+            set(&mut r, header::ALLOW, allow);
+        }
+    }
+    r
+}
+
+fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    // A `Value` always serializes.
+    let body = Bytes::from(value.to_string());
+    let len = body.len() as u64;
+    let mut r = Response::new(Body::full(body));
+    *r.status_mut() = status;
+    common(&mut r, "application/json");
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    r
+}
+
+/// The headers every answer of the API carries (`docs/web-api.md`, "Errors"; the listener adds
+/// its Content-Security-Policy).
+fn common(r: &mut Response<Body>, content_type: &'static str) {
+    set(r, header::CONTENT_TYPE, content_type);
+    set(r, header::CACHE_CONTROL, "no-store");
+    set(r, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(r, header::X_FRAME_OPTIONS, "DENY");
+    set(r, header::REFERRER_POLICY, "no-referrer");
+}
+
+/// Sets a header; every value set here is ASCII made by this file (a bad one is logged).
+fn set(r: &mut Response<Body>, name: HeaderName, value: &str) {
+    match HeaderValue::from_str(value) {
+        Ok(v) => {
+            r.headers_mut().insert(name, v);
+        }
+        Err(_) => log::error!("web: bad header value for {name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests;
