@@ -1,13 +1,14 @@
-//! The agent's HTTP listener on the board's `http` address: action URLs now (call events and
-//! key presses from the phone, `docs/integration.md`), the web settings page later.
+//! The agent's HTTP listener on the board's `http` address: the action URLs (call events and
+//! key presses from the phone, `docs/integration.md`) and the settings page (`super::web`,
+//! `docs/web-api.md`).
 //!
-//! - [`route`] decides, without I/O, what a request gets from its method, target and peer: a
-//!   command for the main loop or an answer at once. A new part of the site is one more
-//!   [`Area`] and one more arm there.
+//! - [`route`] decides, without I/O, what an action URL gets from its method, target and peer:
+//!   a command for the main loop or an answer at once. Every other path is the page's.
 //! - [`serve`] is the driver: it accepts at most [`MAX_CONNECTIONS`] connections at once (one
 //!   more is closed at once), runs hyper on each (one request per connection, headers within
-//!   [`HEADER_READ_TIMEOUT`], no request body read), hands commands to the main loop as a
-//!   control-socket [`Job`] and answers with the same JSON response line.
+//!   [`HEADER_READ_TIMEOUT`], a client that stops reading dropped after
+//!   [`WRITE_STALL_TIMEOUT`]), hands commands to the main loop as a control-socket [`Job`] and
+//!   answers with the same JSON response line.
 
 use super::control::Job;
 use super::web::api::Web;
