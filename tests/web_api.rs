@@ -38,6 +38,10 @@ fn nothing_but_the_login_page_without_a_session() {
     let r = c.send("PUT", "/api/settings", Some(&json!({"mode": "network"})));
     assert_eq!(r.status, 401);
     let r = c.get("/login");
+    assert_eq!(r.header("content-encoding"), Some("gzip"));
+    // Kept gzipped: a client that does not take gzip is told so.
+    let plain = c.raw(b"GET /login HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!((plain.status, plain.code().as_str()), (406, "gzip_only"));
     for h in [
         "content-security-policy",
         "x-frame-options",

@@ -4,9 +4,10 @@ use super::CliError;
 use crate::config::board::Board;
 use crate::core::control::{
     encode_call, encode_key, encode_request, encode_sip_response, encode_start, CallEvent,
-    CallInfo, Command, Key, Response, SipReport, Status,
+    CallInfo, Command, Key, SipReport,
 };
 use lexopt::Arg;
+use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -97,18 +98,27 @@ pub fn run(mut p: lexopt::Parser) -> Result<(), CliError> {
     if command == Command::Watch {
         return watch(&socket, &line, json);
     }
-    let response = ask(&socket, &line)?;
+    let (raw, response) = ask(&socket, &line)?;
+    let ok = response["ok"] == true;
     if json {
-        println!("{}", response.encode().trim_end());
-    } else if let Some(status) = &response.status {
-        if response.ok || command == Command::Status {
-            print_status(status);
-        }
+        println!("{raw}");
+    } else if response["status"].is_object() && (ok || command == Command::Status) {
+        print_status(&response["status"]);
     }
-    match response.error {
-        Some(e) if !response.ok => Err(CliError::failed(format!("{}: {}", e.code, e.message))),
-        _ => Ok(()),
+    refusal(&response)
+}
+
+/// The answer's refusal as the command's failure.
+fn refusal(response: &Value) -> Result<(), CliError> {
+    if response["ok"] == true {
+        return Ok(());
     }
+    let e = &response["error"];
+    Err(CliError::failed(format!(
+        "{}: {}",
+        e["code"].as_str().unwrap_or("refused"),
+        e["message"].as_str().unwrap_or("")
+    )))
 }
 
 /// `start`, `call answered`, `key record`, …
@@ -153,15 +163,17 @@ fn watch(socket: &PathBuf, line: &str, json: bool) -> Result<(), CliError> {
         .next()
         .ok_or_else(|| CliError::failed("the agent closed the connection"))?
         .map_err(unreachable)?;
-    let response: Response = serde_json::from_str(&first)
-        .map_err(|e| CliError::failed(format!("the agent's answer is not understood: {e}")))?;
-    if let Some(e) = response.error.filter(|_| !response.ok) {
-        return Err(CliError::failed(format!("{}: {}", e.code, e.message)));
-    }
+    let response = understood(&first)?;
+    refusal(&response)?;
     if json {
         println!("{first}");
-    } else if let Some(status) = &response.status {
-        println!("state: {} (shown: {})", status.state, status.shown);
+    } else {
+        let st = &response["status"];
+        println!(
+            "state: {} (shown: {})",
+            st["state"].as_str().unwrap_or(""),
+            st["shown"].as_str().unwrap_or("")
+        );
     }
     let mut out = std::io::stdout().lock();
     for line in lines {
@@ -174,7 +186,19 @@ fn watch(socket: &PathBuf, line: &str, json: bool) -> Result<(), CliError> {
     Ok(())
 }
 
-fn ask(socket: &PathBuf, line: &str) -> Result<Response, CliError> {
+/// The agent's answer line as JSON.
+fn understood(line: &str) -> Result<Value, CliError> {
+    match serde_json::from_str::<Value>(line.trim_end()) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err(CliError::failed("the agent's answer is not understood")),
+        Err(e) => Err(CliError::failed(format!(
+            "the agent's answer is not understood: {e}"
+        ))),
+    }
+}
+
+/// Sends one request line; the answer as text and as JSON.
+fn ask(socket: &PathBuf, line: &str) -> Result<(String, Value), CliError> {
     let unreachable = |e: std::io::Error| {
         CliError::failed(format!(
             "cannot reach the agent at {}: {e}",
@@ -190,70 +214,98 @@ fn ask(socket: &PathBuf, line: &str) -> Result<Response, CliError> {
     BufReader::new(stream)
         .read_line(&mut line)
         .map_err(unreachable)?;
-    serde_json::from_str(line.trim_end())
-        .map_err(|e| CliError::failed(format!("the agent's answer is not understood: {e}")))
+    let response = understood(&line)?;
+    Ok((line.trim_end().to_owned(), response))
 }
 
-fn print_status(s: &Status) {
-    println!("state:     {}", s.state);
-    match &s.failure {
-        Some(f) if s.shown == "failed" => println!("shown:     failed ({}: {})", f.code, f.message),
-        _ => println!("shown:     {}", s.shown),
+/// Prints a status as `callrec ctl status` shows it. The answer is read as plain JSON (the
+/// phone binary carries no typed reader of it; a newer agent's extra fields do not matter).
+fn print_status(s: &Value) {
+    let text = |v: &Value| v.as_str().unwrap_or("").to_owned();
+    let num = |v: &Value| v.as_u64().unwrap_or(0);
+    println!("state:     {}", text(&s["state"]));
+    match s["failure"].as_object() {
+        Some(f) if s["shown"] == "failed" => println!(
+            "shown:     failed ({}: {})",
+            text(&f["code"]),
+            text(&f["message"])
+        ),
+        _ => println!("shown:     {}", text(&s["shown"])),
     }
-    println!("mode:      {} (policy {})", s.mode, s.policy);
-    if let Some(id) = &s.call_id {
+    println!(
+        "mode:      {} (policy {})",
+        text(&s["mode"]),
+        text(&s["policy"])
+    );
+    if let Some(id) = s["call_id"].as_str() {
         println!("call:      {id}");
     }
-    for c in &s.calls {
+    for c in s["calls"].as_array().into_iter().flatten() {
         println!(
             "known:     {} {} {}",
-            c.id,
-            c.state,
-            c.dir.as_deref().unwrap_or("")
+            text(&c["id"]),
+            text(&c["state"]),
+            text(&c["dir"])
         );
     }
-    if s.settings_pending {
+    if s["settings_pending"] == true {
         println!("settings:  changed; they apply when the recording ends");
     }
-    println!("recorded:  {}", clock(s.recorded_ms));
-    if let Some(f) = &s.file {
+    println!("recorded:  {}", clock(num(&s["recorded_ms"])));
+    if let Some(f) = s["file"].as_str() {
         println!("file:      {f}");
     }
-    if !s.files.is_empty() {
-        println!("files:     {}", s.files.join(", "));
+    let files: Vec<&str> = s["files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if !files.is_empty() {
+        println!("files:     {}", files.join(", "));
     }
-    if let Some(r) = &s.last_stop {
-        println!("stopped:   {r}");
+    for (key, label) in [
+        ("last_stop", "stopped"),
+        ("error", "error"),
+        ("server", "server"),
+    ] {
+        if let Some(v) = s[key].as_str() {
+            println!("{label}:{:pad$}{v}", "", pad = 10 - label.len());
+        }
     }
-    if let Some(e) = &s.error {
-        println!("error:     {e}");
-    }
-    if let Some(server) = &s.server {
-        println!("server:    {server}");
-    }
-    match (&s.stick.path, s.stick.present) {
-        _ if s.mode == "network" => {}
+    let stick = &s["stick"];
+    match (stick["path"].as_str(), stick["present"] == true) {
+        _ if s["mode"] == "network" => {}
         (Some(p), true) => {
-            let free = s
-                .stick
-                .free_bytes
+            let free = stick["free_bytes"]
+                .as_u64()
                 .map_or("?".into(), |b| format!("{} MiB free", b >> 20));
-            let ro = if s.stick.read_only { ", read-only" } else { "" };
+            let ro = if stick["read_only"] == true {
+                ", read-only"
+            } else {
+                ""
+            };
             println!("stick:     {p} ({free}{ro})");
         }
         _ => println!("stick:     none"),
     }
-    println!("tap:       {}", s.tap);
-    let c = &s.counters;
+    println!("tap:       {}", text(&s["tap"]));
+    let c = &s["counters"];
+    let malformed: u64 = c["malformed"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(_, v)| v.as_u64())
+        .sum();
     println!(
         "packets:   {} received, {} audio, {} lost, {} late, {} duplicate, {} reordered, {} malformed",
-        c.received,
-        c.audio,
-        c.lost,
-        c.late,
-        c.duplicates,
-        c.reordered,
-        c.malformed.values().sum::<u64>()
+        num(&c["received"]),
+        num(&c["audio"]),
+        num(&c["lost"]),
+        num(&c["late"]),
+        num(&c["duplicates"]),
+        num(&c["reordered"]),
+        malformed
     );
 }
 

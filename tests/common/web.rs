@@ -70,7 +70,7 @@ impl Client {
         body: Option<&serde_json::Value>,
     ) -> std::io::Result<Reply> {
         let mut head = format!(
-            "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAccept-Encoding: gzip\r\n",
             self.to
         );
         if let Some(c) = &self.cookie {

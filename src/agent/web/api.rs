@@ -78,7 +78,18 @@ pub async fn handle(web: &Web, jobs: &mpsc::Sender<Job>, req: Request<Incoming>)
         }
         return match assets::get(&path) {
             Some(a) if a.public || session.is_some() => {
-                let mut r = plain(200, a.content_type, Bytes::from_static(a.body.as_bytes()));
+                // The files are kept gzipped; every browser takes that.
+                if !accepts_gzip(req.headers()) {
+                    return error(
+                        406,
+                        "gzip_only",
+                        "the page is served gzipped: use a browser",
+                    );
+                }
+                let mut r = plain(200, a.content_type, Bytes::from_static(a.gzip));
+                let h = r.headers_mut();
+                h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
                 if method == Method::HEAD {
                     *r.body_mut() = Body::empty();
                 }
@@ -384,6 +395,22 @@ async fn json_body(req: Request<Incoming>) -> Result<Value, Response<Body>> {
         }
     };
     serde_json::from_slice(&bytes).map_err(|_| error(400, "bad_json", "the body is not JSON"))
+}
+
+/// The client takes `Content-Encoding: gzip` (a q of 0 refuses it).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or("");
+            let refused =
+                parts.any(|p| p.replace(' ', "") == "q=0" || p.replace(' ', "") == "q=0.0");
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
 }
 
 /// A cookie's value from the `Cookie` headers.

@@ -6,7 +6,9 @@
 /// One static file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Asset {
-    pub body: &'static str,
+    /// The file gzipped at build time (`build.rs`): what is served, with
+    /// `Content-Encoding: gzip`.
+    pub gzip: &'static [u8],
     pub content_type: &'static str,
     /// Served without a session (the login page and what it needs).
     pub public: bool,
@@ -16,18 +18,18 @@ const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
-const LOGIN_HTML: &str = include_str!("assets/login.html");
-const LOGIN_JS: &str = include_str!("assets/login.js");
-const APP_HTML: &str = include_str!("assets/app.html");
-const APP_JS: &str = include_str!("assets/app.js");
-const STYLE_CSS: &str = include_str!("assets/style.css");
+const LOGIN_HTML: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/login.html.gz"));
+const LOGIN_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/login.js.gz"));
+const APP_HTML: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/app.html.gz"));
+const APP_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/app.js.gz"));
+const STYLE_CSS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/style.css.gz"));
 
 /// Every path with a static file, for the router and the tests.
 pub const PATHS: [&str; 5] = ["/login", "/login.js", "/style.css", "/", "/app.js"];
 
 /// The static file at `path` (the request's path, without the query), if there is one.
 pub fn get(path: &str) -> Option<Asset> {
-    let (body, content_type, public) = match path {
+    let (gzip, content_type, public) = match path {
         "/login" => (LOGIN_HTML, HTML, true),
         "/login.js" => (LOGIN_JS, JS, true),
         "/style.css" => (STYLE_CSS, CSS, true),
@@ -36,7 +38,7 @@ pub fn get(path: &str) -> Option<Asset> {
         _ => return None,
     };
     Some(Asset {
-        body,
+        gzip,
         content_type,
         public,
     })
@@ -48,6 +50,36 @@ mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
     const WEB_API: &str = include_str!("../../../docs/web-api.md");
+
+    /// The file as written (what the gzip holds).
+    fn text(path: &str) -> &'static str {
+        match path {
+            "/login" => include_str!("assets/login.html"),
+            "/login.js" => include_str!("assets/login.js"),
+            "/style.css" => include_str!("assets/style.css"),
+            "/" => include_str!("assets/app.html"),
+            "/app.js" => include_str!("assets/app.js"),
+            other => panic!("no asset {other}"),
+        }
+    }
+
+    #[test]
+    fn the_gzip_holds_the_file_byte_for_byte() {
+        for path in PATHS {
+            let gz = get(path).unwrap().gzip;
+            assert_eq!(&gz[..3], &[0x1f, 0x8b, 8], "{path}");
+            let inflated = miniz_oxide::inflate::decompress_to_vec(&gz[10..gz.len() - 8]).unwrap();
+            assert_eq!(inflated, text(path).as_bytes(), "{path}");
+            let len = u32::from_le_bytes(gz[gz.len() - 4..].try_into().unwrap());
+            assert_eq!(len as usize, inflated.len());
+            assert!(
+                gz.len() < inflated.len() / 2,
+                "{path}: {} of {}",
+                gz.len(),
+                inflated.len()
+            );
+        }
+    }
 
     /// One start tag: its name and attributes (names lower-cased, values as written).
     struct Tag {
@@ -186,7 +218,7 @@ mod tests {
             let a = get(path).unwrap_or_else(|| panic!("{path} has no asset"));
             assert_eq!(a.content_type, ct, "{path}");
             assert_eq!(a.public, public, "{path}");
-            assert!(!a.body.trim().is_empty(), "{path} is empty");
+            assert!(!text(path).trim().is_empty(), "{path} is empty");
         }
         assert_eq!(PATHS.len(), expect.len());
         for p in PATHS {
@@ -211,7 +243,7 @@ mod tests {
     #[test]
     fn the_pages_load_only_their_own_files() {
         for (page, script) in [("/login", "/login.js"), ("/", "/app.js")] {
-            let html = get(page).unwrap().body;
+            let html = text(page);
             assert!(html.starts_with("<!doctype html>"), "{page}");
             let mut scripts = Vec::new();
             let mut sheets = Vec::new();
@@ -248,7 +280,7 @@ mod tests {
         }
         // The scripts ask only for the API and the two pages.
         for js in ["/login.js", "/app.js"] {
-            let body = get(js).unwrap().body;
+            let body = text(js);
             for quote in ['\'', '"', '`'] {
                 for (n, lit) in body.split(quote).enumerate() {
                     if n % 2 == 1 && lit.starts_with('/') {
@@ -265,7 +297,7 @@ mod tests {
     #[test]
     fn nothing_from_the_internet() {
         for p in PATHS {
-            let body = get(p).unwrap().body.to_ascii_lowercase();
+            let body = text(p).to_ascii_lowercase();
             for bad in [
                 "http://",
                 "https://",
@@ -282,7 +314,7 @@ mod tests {
     #[test]
     fn nothing_inline_that_the_csp_would_block() {
         for page in ["/login", "/"] {
-            let html = get(page).unwrap().body;
+            let html = text(page);
             let lower = html.to_ascii_lowercase();
             assert!(!lower.contains("<style"), "{page}: a <style> element");
             assert!(!lower.contains("javascript:"), "{page}: a javascript: URL");
@@ -303,7 +335,7 @@ mod tests {
         }
         // Data from the agent goes in as text, never as markup or code.
         for js in ["/login.js", "/app.js"] {
-            let body = get(js).unwrap().body;
+            let body = text(js);
             for bad in [
                 "innerHTML",
                 "outerHTML",
@@ -326,8 +358,8 @@ mod tests {
     fn every_documented_id_is_on_its_page() {
         let (login, app) = documented_ids();
         assert!(login.len() >= 4 && app.len() >= 30, "{login:?} {app:?}");
-        let login_ids = ids(get("/login").unwrap().body);
-        let app_ids = ids(get("/").unwrap().body);
+        let login_ids = ids(text("/login"));
+        let app_ids = ids(text("/"));
         for id in &login {
             assert!(login_ids.contains(id), "the login page has no #{id}");
         }
@@ -391,12 +423,12 @@ mod tests {
             assert!(app_ids.contains(&format!("err-{field}")), "no #err-{field}");
         }
         // #recordings is the table; its rows are built by the script.
-        let table = tags(get("/").unwrap().body)
+        let table = tags(text("/"))
             .into_iter()
             .find(|t| t.attrs.get("id").map(String::as_str) == Some("recordings"))
             .unwrap();
         assert_eq!(table.name, "table");
-        let js = get("/app.js").unwrap().body;
+        let js = text("/app.js");
         for needle in [
             "tr.dataset.name = name",
             "'download-original'",
@@ -412,7 +444,7 @@ mod tests {
 
     #[test]
     fn the_forms_fit_their_elements() {
-        let app = tags(get("/").unwrap().body);
+        let app = tags(text("/"));
         let kind = |id: &str| {
             let t = app
                 .iter()
@@ -435,7 +467,7 @@ mod tests {
         for id in ["pw-current", "pw-new", "pw-new2"] {
             assert_eq!(kind(id), ("input".into(), "password".into()), "#{id}");
         }
-        let login = tags(get("/login").unwrap().body);
+        let login = tags(text("/login"));
         let login_button = login
             .iter()
             .find(|t| t.attrs.get("id").map(String::as_str) == Some("login"))
