@@ -11,6 +11,7 @@
 //!   with a bounded queue: four on the server, one is enough on a phone), so the runtime thread
 //!   never waits for a disk and a slow client holds no thread.
 
+#[cfg(feature = "server")]
 pub mod body;
 pub mod guard;
 pub mod pool;

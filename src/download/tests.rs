@@ -1,6 +1,7 @@
 //! The Range header, the WAV plan, the sources read block by block from real files, the
 //! streamed body and the reader pool.
 
+#[cfg(feature = "server")]
 use super::body::Body;
 use super::pool::{Pool, Refused};
 use super::range::{ranged, Ranged};
@@ -282,6 +283,7 @@ fn a_wav_streams_block_by_block_and_any_range_is_a_slice_of_it() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[cfg(feature = "server")]
 #[test]
 fn a_streamed_body_announces_its_length_and_ends_on_a_source_error() {
     use http_body_util::BodyExt;

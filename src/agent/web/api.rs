@@ -1,21 +1,19 @@
 //! The settings page's HTTP side (`docs/web-api.md`): pages, login and sessions, CSRF, and
 //! the JSON API, which asks the agent's main loop through the same jobs as the control socket.
 //! The password hash runs on the download pool's reader thread, never on the runtime's.
+//! Requests come read in full from the agent's listener (`crate::agent::http`), which also
+//! keeps their limits (head, body, time).
 
 use super::assets;
 use super::auth::{Auth, LoginError, Session};
 use super::recordings;
 use crate::agent::control::Job;
-use crate::core::control::{Command, Request as Ask, Response as Answer};
-use crate::download::body::Body;
+use crate::agent::http::{Answer, AnswerBody, Request};
+use crate::core::control::{Command, Request as Ask, Response as Reply};
 use crate::download::pool::Pool;
 use crate::platform::clock::{Clock, SystemClock};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
-use hyper::header::{self, HeaderMap, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -23,10 +21,6 @@ use tokio::sync::{mpsc, oneshot};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "callrec_session";
-/// Largest request body (a settings object, a password change).
-pub const MAX_BODY: usize = 16 * 1024;
-/// A request body must arrive within this (the headers have hyper's own limit).
-pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// What the browser may load and run: the agent's own files only.
 const CSP: &str = "default-src 'self'; img-src 'self' data:; media-src 'self'; \
                    object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
@@ -48,61 +42,55 @@ impl Web {
         }
     }
 
+    /// The reader threads (downloads are streamed from them too).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
     fn auth(&self) -> std::sync::MutexGuard<'_, Auth> {
         // A panic while holding it is a bug elsewhere; the state is still consistent.
         self.auth.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The session the request's cookie names, if live.
-    fn session(&self, headers: &HeaderMap) -> Option<Session> {
-        let token = cookie(headers, COOKIE)?;
+    fn session(&self, req: &Request) -> Option<Session> {
+        let token = cookie(req, COOKIE)?;
         self.auth().session(self.clock.now_ms(), token)
     }
 }
 
 /// Answers one request for the page or its API.
-pub async fn handle(web: &Web, jobs: &mpsc::Sender<Job>, req: Request<Incoming>) -> Response<Body> {
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let session = web.session(req.headers());
+pub async fn handle(web: &Web, jobs: &mpsc::Sender<Job>, req: &Request) -> Answer {
+    let method = req.method.as_str();
+    let path = req.path();
+    let session = web.session(req);
     // Pages and their files.
     if !path.starts_with("/api/") {
-        if method != Method::GET && method != Method::HEAD {
+        if method != "GET" && method != "HEAD" {
             return error(405, "method_not_allowed", "only GET and HEAD");
         }
         if path == "/favicon.ico" {
             // Browsers ask on every page; the page has no icon.
-            let mut r = plain(204, "image/x-icon", Bytes::new());
-            r.headers_mut().remove(header::CONTENT_LENGTH);
-            return r;
+            return plain(204, "image/x-icon", &[][..]);
         }
-        return match assets::get(&path) {
+        return match assets::get(path) {
             Some(a) if a.public || session.is_some() => {
                 // The files are kept gzipped; every browser takes that.
-                if !accepts_gzip(req.headers()) {
+                if !accepts_gzip(req) {
                     return error(
                         406,
                         "gzip_only",
                         "the page is served gzipped: use a browser",
                     );
                 }
-                let mut r = plain(200, a.content_type, Bytes::from_static(a.gzip));
-                let h = r.headers_mut();
-                h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-                h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-                if method == Method::HEAD {
-                    *r.body_mut() = Body::empty();
-                }
+                let mut r = plain(200, a.content_type, a.gzip);
+                r.set("content-encoding", "gzip");
+                r.set("vary", "Accept-Encoding");
                 r
             }
             Some(_) if path == "/" => {
-                let mut r = plain(
-                    303,
-                    "text/plain; charset=utf-8",
-                    Bytes::from_static(b"log in\n"),
-                );
-                r.headers_mut()
-                    .insert(header::LOCATION, HeaderValue::from_static("/login"));
+                let mut r = plain(303, "text/plain; charset=utf-8", &b"log in\n"[..]);
+                r.set("location", "/login");
                 r
             }
             Some(_) => error(401, "login_required", "log in first"),
@@ -110,7 +98,7 @@ pub async fn handle(web: &Web, jobs: &mpsc::Sender<Job>, req: Request<Incoming>)
         };
     }
     if path == "/api/login" {
-        if method != Method::POST {
+        if method != "POST" {
             return error(405, "method_not_allowed", "log in with POST");
         }
         return login(web, req).await;
@@ -118,22 +106,20 @@ pub async fn handle(web: &Web, jobs: &mpsc::Sender<Job>, req: Request<Incoming>)
     let Some(session) = session else {
         return error(401, "login_required", "log in first");
     };
-    let changes = method != Method::GET && method != Method::HEAD;
+    let changes = method != "GET" && method != "HEAD";
     if changes {
-        let given = req.headers().get("x-csrf-token").map(HeaderValue::as_bytes);
+        let given = req.header_bytes("x-csrf-token");
         if !given.is_some_and(|t| super::auth::constant_eq(t, session.csrf.as_bytes())) {
             return error(403, "csrf", "the request lacks this session's X-CSRF-Token");
         }
     }
-    match (method.as_str(), path.as_str()) {
+    match (method, path) {
         ("GET", "/api/session") => json_answer(200, &session_json(&session)),
         ("POST", "/api/logout") => {
             web.auth().logout(&session.token);
             let mut r = json_answer(200, &json!({"ok": true}));
-            set_cookie(
-                &mut r,
-                &format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
-            );
+            let cleared = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+            r.set("set-cookie", cleared);
             r
         }
         ("POST", "/api/password") => password(web, &session, req).await,
@@ -157,7 +143,7 @@ pub async fn handle(web: &Web, jobs: &mpsc::Sender<Job>, req: Request<Incoming>)
             }
         }
         ("PUT", "/api/settings") => {
-            let given = match json_body(req).await {
+            let given = match json_body(req) {
                 Ok(v @ Value::Object(_)) => v,
                 Ok(_) => return error(400, "bad_request", "send the settings as a JSON object"),
                 Err(r) => return r,
@@ -180,14 +166,14 @@ pub async fn handle(web: &Web, jobs: &mpsc::Sender<Job>, req: Request<Incoming>)
             }
         }
         (_, p) if p == "/api/recordings" || p.starts_with("/api/recordings/") => {
-            recordings_request(web, jobs, &method, p, req.headers()).await
+            recordings_request(web, jobs, req).await
         }
         _ => error(404, "not_found", "no such API"),
     }
 }
 
-async fn login(web: &Web, req: Request<Incoming>) -> Response<Body> {
-    let body = match json_body(req).await {
+async fn login(web: &Web, req: &Request) -> Answer {
+    let body = match json_body(req) {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -209,17 +195,15 @@ async fn login(web: &Web, req: Request<Incoming>) -> Response<Body> {
                 v["ok"] = true.into();
                 v
             });
-            set_cookie(
-                &mut r,
-                &format!("{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict", s.token),
-            );
+            let cookie = format!("{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict", s.token);
+            r.set("set-cookie", cookie);
             r
         }
         Err(e) => login_error(e),
     }
 }
 
-fn login_error(e: LoginError) -> Response<Body> {
+fn login_error(e: LoginError) -> Answer {
     match e {
         LoginError::BadLogin => error(401, "bad_login", "wrong user name or password"),
         LoginError::SlowDown(s) => {
@@ -228,15 +212,14 @@ fn login_error(e: LoginError) -> Response<Body> {
                 "slow_down",
                 &format!("too many failed logins: try again in {s} s"),
             );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+            r.set("retry-after", s.to_string());
             r
         }
     }
 }
 
-async fn password(web: &Web, session: &Session, req: Request<Incoming>) -> Response<Body> {
-    let body = match json_body(req).await {
+async fn password(web: &Web, session: &Session, req: &Request) -> Answer {
+    let body = match json_body(req) {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -260,13 +243,7 @@ async fn password(web: &Web, session: &Session, req: Request<Incoming>) -> Respo
     }
 }
 
-async fn recordings_request(
-    web: &Web,
-    jobs: &mpsc::Sender<Job>,
-    method: &Method,
-    path: &str,
-    headers: &HeaderMap,
-) -> Response<Body> {
+async fn recordings_request(web: &Web, jobs: &mpsc::Sender<Job>, req: &Request) -> Answer {
     let a = ask(jobs, Ask::new(Command::Status, None)).await;
     let Some(st) = a.status.clone() else {
         return from_answer(&a);
@@ -276,19 +253,18 @@ async fn recordings_request(
         .path
         .filter(|_| st.stick.present)
         .map(PathBuf::from);
-    let rest = path["/api/recordings".len()..].to_owned();
-    let range = headers.get(header::RANGE).map(|v| v.as_bytes().to_vec());
+    let rest = req.path()["/api/recordings".len()..].to_owned();
+    let range = req.header_bytes("range").map(<[u8]>::to_vec);
     // Listing reads up to a thousand headers: on the reader thread, not the runtime's.
-    let (method2, pool) = (method.clone(), web.pool.clone());
+    let method = req.method.clone();
     let writing = st.file.clone();
     let outcome = web.pool.submit(move || {
         recordings::handle(
-            &method2,
+            &method,
             &rest,
             range.as_deref(),
             stick.as_deref(),
             writing.as_deref(),
-            &pool,
         )
     });
     let outcome = match outcome {
@@ -300,7 +276,7 @@ async fn recordings_request(
     };
     match outcome {
         recordings::Outcome::Answer(mut r) => {
-            secure(r.headers_mut());
+            secure(&mut r);
             r
         }
         recordings::Outcome::Delete(name) => {
@@ -322,9 +298,9 @@ async fn recordings_request(
 }
 
 /// Hands a request to the main loop, as the control socket does.
-async fn ask(jobs: &mpsc::Sender<Job>, request: Ask) -> Answer {
+async fn ask(jobs: &mpsc::Sender<Job>, request: Ask) -> Reply {
     let (tx, rx) = oneshot::channel();
-    let stopping = || Answer::error(None, "shutting_down", "the agent is stopping".into(), None);
+    let stopping = || Reply::error(None, "shutting_down", "the agent is stopping".into(), None);
     if jobs.send(Job { request, reply: tx }).await.is_err() {
         return stopping();
     }
@@ -332,7 +308,7 @@ async fn ask(jobs: &mpsc::Sender<Job>, request: Ask) -> Answer {
 }
 
 /// A refusal of the main loop as an HTTP answer.
-fn from_answer(a: &Answer) -> Response<Body> {
+fn from_answer(a: &Reply) -> Answer {
     let Some(e) = &a.error else {
         return error(500, "internal", "no answer");
     };
@@ -350,7 +326,7 @@ fn from_answer(a: &Answer) -> Response<Body> {
     json_answer(status, &body)
 }
 
-fn invalid(fields: BTreeMap<String, String>) -> Response<Body> {
+fn invalid(fields: BTreeMap<String, String>) -> Answer {
     json_answer(
         400,
         &json!({"error": {"code": "invalid", "message": "check the marked fields", "fields": fields}}),
@@ -361,17 +337,14 @@ fn session_json(s: &Session) -> Value {
     json!({"user": super::auth::USER, "must_change_password": s.must_change, "csrf": s.csrf})
 }
 
-/// The body as JSON: `415` if not declared JSON, `413` if too long, `400` if not JSON.
-async fn json_body(req: Request<Incoming>) -> Result<Value, Response<Body>> {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("application/json")
-        });
+/// The body as JSON: `415` if not declared JSON, `400` if not JSON. (The listener has read it
+/// whole: `413` past its limit, `408` if it was too slow.)
+fn json_body(req: &Request) -> Result<Value, Answer> {
+    let declared = req.header("content-type").is_some_and(|v| {
+        v.trim_start()
+            .to_ascii_lowercase()
+            .starts_with("application/json")
+    });
     if !declared {
         return Err(error(
             415,
@@ -379,30 +352,12 @@ async fn json_body(req: Request<Incoming>) -> Result<Value, Response<Body>> {
             "send Content-Type: application/json",
         ));
     }
-    let collected = tokio::time::timeout(
-        BODY_TIMEOUT,
-        Limited::new(req.into_body(), MAX_BODY).collect(),
-    );
-    let bytes = match collected.await {
-        Ok(Ok(c)) => c.to_bytes(),
-        Ok(Err(_)) => return Err(error(413, "too_long", "the request body is too long")),
-        Err(_) => {
-            return Err(error(
-                408,
-                "too_slow",
-                "the request body did not come in time",
-            ))
-        }
-    };
-    serde_json::from_slice(&bytes).map_err(|_| error(400, "bad_json", "the body is not JSON"))
+    serde_json::from_slice(&req.body).map_err(|_| error(400, "bad_json", "the body is not JSON"))
 }
 
 /// The client takes `Content-Encoding: gzip` (a q of 0 refuses it).
-fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+fn accepts_gzip(req: &Request) -> bool {
+    req.headers_named("accept-encoding")
         .flat_map(|v| v.split(','))
         .any(|item| {
             let mut parts = item.split(';').map(str::trim);
@@ -414,11 +369,8 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 }
 
 /// A cookie's value from the `Cookie` headers.
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers_named("cookie")
         .flat_map(|v| v.split(';'))
         .find_map(|pair| {
             let (k, v) = pair.trim().split_once('=')?;
@@ -426,59 +378,36 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         })
 }
 
-fn set_cookie(r: &mut Response<Body>, value: &str) {
-    if let Ok(v) = HeaderValue::from_str(value) {
-        r.headers_mut().insert(header::SET_COOKIE, v);
-    }
-}
-
-pub fn json_answer(status: u16, v: &Value) -> Response<Body> {
+pub fn json_answer(status: u16, v: &Value) -> Answer {
     let mut text = v.to_string();
     text.push('\n');
-    plain(status, "application/json", Bytes::from(text))
+    plain(status, "application/json", text.into_bytes())
 }
 
-pub fn error(status: u16, code: &str, message: &str) -> Response<Body> {
+pub fn error(status: u16, code: &str, message: &str) -> Answer {
     json_answer(
         status,
         &json!({"error": {"code": code, "message": message}}),
     )
 }
 
-fn plain(status: u16, content_type: &'static str, body: Bytes) -> Response<Body> {
-    let len = body.len();
-    let mut r = Response::new(Body::full(body));
-    // Every status made here is a valid one.
-    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+fn plain(status: u16, content_type: &'static str, body: impl Into<Cow<'static, [u8]>>) -> Answer {
+    let mut r = Answer::new(status, AnswerBody::Bytes(body.into()));
+    r.set("content-type", content_type);
     if status == 405 {
-        h.insert(
-            header::ALLOW,
-            HeaderValue::from_static("GET, HEAD, POST, PUT, DELETE"),
-        );
+        r.set("allow", "GET, HEAD, POST, PUT, DELETE");
     }
-    secure(h);
+    secure(&mut r);
     r
 }
 
 /// The headers every answer of the page carries.
-pub fn secure(h: &mut HeaderMap) {
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+pub fn secure(r: &mut Answer) {
+    r.set("cache-control", "no-store");
+    r.set("x-content-type-options", "nosniff");
+    r.set("x-frame-options", "DENY");
+    r.set("referrer-policy", "no-referrer");
+    r.set("content-security-policy", CSP);
 }
 
 #[cfg(test)]
@@ -487,28 +416,35 @@ mod tests {
 
     #[test]
     fn the_session_cookie_is_found_among_others() {
-        let mut h = HeaderMap::new();
-        h.append(
-            header::COOKIE,
-            HeaderValue::from_static("a=1; callrec_session=abc; b=2"),
+        let r = Request::test("GET", "/", &[("Cookie", "a=1; callrec_session=abc; b=2")]);
+        assert_eq!(cookie(&r, COOKIE), Some("abc"));
+        let r = Request::test(
+            "GET",
+            "/",
+            &[
+                ("cookie", "xcallrec_session=abc"),
+                ("COOKIE", "callrec_session="),
+            ],
         );
-        assert_eq!(cookie(&h, COOKIE), Some("abc"));
-        let mut h = HeaderMap::new();
-        h.append(
-            header::COOKIE,
-            HeaderValue::from_static("xcallrec_session=abc"),
-        );
-        h.append(header::COOKIE, HeaderValue::from_static("callrec_session="));
-        assert_eq!(cookie(&h, COOKIE), None);
+        assert_eq!(cookie(&r, COOKIE), None);
+        let r = Request::test("GET", "/", &[("X", "1"), ("cookie", "callrec_session=def")]);
+        assert_eq!(cookie(&r, COOKIE), Some("def"));
+    }
+
+    #[test]
+    fn gzip_is_taken_unless_refused() {
+        let takes = |v: &str| accepts_gzip(&Request::test("GET", "/", &[("Accept-Encoding", v)]));
+        assert!(takes("gzip, deflate, br"));
+        assert!(takes("br;q=1.0, GZIP;q=0.5"));
+        assert!(takes("*"));
+        assert!(!takes("gzip;q=0"));
+        assert!(!takes("identity"));
+        assert!(!accepts_gzip(&Request::test("GET", "/", &[])));
     }
 
     #[test]
     fn refusals_map_to_http_statuses() {
-        let a = |code: &str| {
-            from_answer(&Answer::error(None, code, "m".into(), None))
-                .status()
-                .as_u16()
-        };
+        let a = |code: &str| from_answer(&Reply::error(None, code, "m".into(), None)).status;
         assert_eq!(
             [
                 a("invalid"),
@@ -520,5 +456,22 @@ mod tests {
             ],
             [400, 400, 404, 409, 500, 503]
         );
+    }
+
+    #[test]
+    fn every_answer_carries_the_security_headers() {
+        let r = error(405, "method_not_allowed", "no");
+        for (name, value) in [
+            ("content-type", "application/json"),
+            ("allow", "GET, HEAD, POST, PUT, DELETE"),
+            ("cache-control", "no-store"),
+            ("x-content-type-options", "nosniff"),
+            ("x-frame-options", "DENY"),
+            ("referrer-policy", "no-referrer"),
+            ("content-security-policy", CSP),
+        ] {
+            assert_eq!(r.header(name), Some(value), "{name}");
+        }
+        assert_eq!(r.headers.len(), 7);
     }
 }

@@ -3,20 +3,17 @@
 //! [`crate::download`], `Range` honoured), and deletion, which only the main loop may do.
 //!
 //! [`handle`] reads the stick (a directory listing, 76-byte headers, `stat`): the listener runs it
-//! on a reader thread of the download [`Pool`], never on the runtime thread. A name is checked
-//! by [`valid_name`] before anything touches the file system, so a request reaches nothing but
-//! the agent's own `Record_` files in the stick's top directory.
+//! on a reader thread of the download pool ([`crate::download::pool`]), never on the runtime
+//! thread. A name is checked by [`valid_name`] before anything touches the file system, so a
+//! request reaches nothing but the agent's own `Record_` files in the stick's top directory.
 
+use crate::agent::http::{Answer, AnswerBody};
 use crate::core::record_file::{recover, Header, HEADER_LEN};
-use crate::download::body::Body;
-use crate::download::pool::Pool;
 use crate::download::range::{ranged, Ranged};
 use crate::download::source::{FileBlocks, Source, WavBlocks};
 use crate::download::wav::{Part, WavPlan};
 use crate::store::reader::read_up_to;
 use bytes::Bytes;
-use hyper::header::{self, HeaderName, HeaderValue};
-use hyper::{Method, Response, StatusCode};
 use serde::Serialize;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -34,8 +31,9 @@ pub const MAX_NAME_LEN: usize = 64;
 /// What the web listener must do for a request under `/api/recordings`.
 #[derive(Debug)]
 pub enum Outcome {
-    /// Answer with this (status, headers, body; a HEAD request's has no body).
-    Answer(Response<Body>),
+    /// Answer with this (status, headers, body; the listener sends no body for HEAD, and
+    /// reads none of a stream).
+    Answer(Answer),
     /// Delete this file (a [`valid_name`] that exists and is not being written): only the main
     /// loop may, it owns the stick and knows the open file. Answer `200` `{"ok":true}` or its
     /// refusal.
@@ -53,12 +51,12 @@ enum Target<'a> {
 /// An error answer: status, `code` and `message` of `{"error":{…}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Failure {
-    status: StatusCode,
+    status: u16,
     code: &'static str,
     message: String,
 }
 
-fn fail(status: StatusCode, code: &'static str, message: impl Into<String>) -> Failure {
+fn fail(status: u16, code: &'static str, message: impl Into<String>) -> Failure {
     Failure {
         status,
         code,
@@ -69,33 +67,26 @@ fn fail(status: StatusCode, code: &'static str, message: impl Into<String>) -> F
 /// The answer to a request under `/api/recordings`. `rest` is the raw path after
 /// `/api/recordings` (`""`, `"/NAME"` or `"/NAME/wav"`; not percent-decoded), `range` the
 /// `Range` header, `stick` the stick's directory if one is usable, `writing` the name of the
-/// file being recorded, if any. Reads the stick: run it on a reader thread.
+/// file being recorded, if any. HEAD is answered as GET (the listener leaves the body out).
+/// Reads the stick: run it on a reader thread.
 pub fn handle(
-    method: &Method,
+    method: &str,
     rest: &str,
     range: Option<&[u8]>,
     stick: Option<&Path>,
     writing: Option<&str>,
-    pool: &Pool,
 ) -> Outcome {
-    let head = method == Method::HEAD;
-    let result = target(rest).and_then(|t| match (t, method.as_str()) {
+    let result = target(rest).and_then(|t| match (t, method) {
         (Target::List, "GET" | "HEAD") => list(stick, writing),
-        (Target::File(name), "GET" | "HEAD") => stored(need(stick)?, name, writing, range, pool),
-        (Target::Wav(name), "GET" | "HEAD") => wav(need(stick)?, name, writing, range, pool),
+        (Target::File(name), "GET" | "HEAD") => stored(need(stick)?, name, writing, range),
+        (Target::Wav(name), "GET" | "HEAD") => wav(need(stick)?, name, writing, range),
         (Target::File(name), "DELETE") => deletable(need(stick)?, name, writing),
         (t, _) => Err(not_allowed(t)),
     });
-    let mut r = match result {
-        Ok(Outcome::Answer(r)) => r,
-        Ok(delete) => return delete,
-        Err(f) => error_response(&f, allowed(rest)),
-    };
-    if head {
-        // The headers of GET (Content-Length included), no body; hyper keeps the length.
-        *r.body_mut() = Body::empty();
+    match result {
+        Ok(outcome) => outcome,
+        Err(f) => Outcome::Answer(error_response(&f, allowed(rest))),
     }
-    Outcome::Answer(r)
 }
 
 /// True for exactly the names the agent writes (`core::record_file::file_name`):
@@ -140,7 +131,7 @@ fn target(rest: &str) -> Result<Target<'_>, Failure> {
         return Ok(Target::List);
     }
     let Some(path) = rest.strip_prefix('/') else {
-        return Err(fail(StatusCode::NOT_FOUND, "not_found", "no such page"));
+        return Err(fail(404, "not_found", "no such page"));
     };
     let (name, tail) = match path.split_once('/') {
         Some((name, tail)) => (name, Some(tail)),
@@ -152,16 +143,12 @@ fn target(rest: &str) -> Result<Target<'_>, Failure> {
     match tail {
         None => Ok(Target::File(name)),
         Some("wav") => Ok(Target::Wav(name)),
-        Some(_) => Err(fail(StatusCode::NOT_FOUND, "not_found", "no such page")),
+        Some(_) => Err(fail(404, "not_found", "no such page")),
     }
 }
 
 fn bad_name() -> Failure {
-    fail(
-        StatusCode::BAD_REQUEST,
-        "bad_name",
-        "not the name of a recording",
-    )
+    fail(400, "bad_name", "not the name of a recording")
 }
 
 /// The methods a path takes, for `Allow`; `None` for a path that is no resource.
@@ -177,22 +164,12 @@ fn not_allowed(t: Target) -> Failure {
         Target::File(_) => "only GET, HEAD and DELETE",
         Target::List | Target::Wav(_) => "only GET and HEAD",
     };
-    fail(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        message,
-    )
+    fail(405, "method_not_allowed", message)
 }
 
 /// The stick's directory, or the `no_stick` failure.
 fn need(stick: Option<&Path>) -> Result<&Path, Failure> {
-    stick.ok_or_else(|| {
-        fail(
-            StatusCode::NOT_FOUND,
-            "no_stick",
-            "no USB stick is inserted",
-        )
-    })
+    stick.ok_or_else(|| fail(404, "no_stick", "no USB stick is inserted"))
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -227,15 +204,11 @@ fn list(stick: Option<&Path>, writing: Option<&str>) -> Result<Outcome, Failure>
             "recordings": [],
             "truncated": false,
         });
-        return Ok(Outcome::Answer(json(StatusCode::OK, &body)));
+        return Ok(Outcome::Answer(json(200, &body)));
     };
     let (names, truncated) = newest(dir).map_err(|e| {
         log::warn!("web: listing {}: {e}", dir.display());
-        fail(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "io_error",
-            "cannot read the stick",
-        )
+        fail(500, "io_error", "cannot read the stick")
     })?;
     let rows: Vec<Row> = names
         .into_iter()
@@ -247,7 +220,7 @@ fn list(stick: Option<&Path>, writing: Option<&str>) -> Result<Outcome, Failure>
         "recordings": rows,
         "truncated": truncated,
     });
-    Ok(Outcome::Answer(json(StatusCode::OK, &body)))
+    Ok(Outcome::Answer(json(200, &body)))
 }
 
 /// The [`MAX_LISTED`] newest recordings' names in `dir`, newest first, and whether there were
@@ -309,7 +282,7 @@ fn row(dir: &Path, name: String, writing: Option<&str>) -> Option<Row> {
 /// served.
 fn open_in(dir: &Path, name: &str) -> Result<(PathBuf, File, Metadata), Failure> {
     let path = dir.join(name);
-    let missing = || fail(StatusCode::NOT_FOUND, "not_found", "no such recording");
+    let missing = || fail(404, "not_found", "no such recording");
     let file = match open_file(&path) {
         Ok(f) => f,
         // O_NOFOLLOW on a symlink: ELOOP.
@@ -334,11 +307,7 @@ fn open_file(path: &Path) -> io::Result<File> {
 
 fn unreadable(name: &str, e: &io::Error) -> Failure {
     log::warn!("web: {name}: {e}");
-    fail(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "io_error",
-        "cannot read the file",
-    )
+    fail(500, "io_error", "cannot read the file")
 }
 
 /// The first [`HEADER_LEN`] bytes of `file` (fewer if it is shorter), from its start.
@@ -373,7 +342,6 @@ fn stored(
     name: &str,
     writing: Option<&str>,
     range: Option<&[u8]>,
-    pool: &Pool,
 ) -> Result<Outcome, Failure> {
     let (_, mut file, meta) = open_in(dir, name)?;
     let mut len = meta.len();
@@ -390,10 +358,12 @@ fn stored(
     };
     let blocks =
         FileBlocks::with_head(file, head, start, end - start).map_err(|e| unreadable(name, &e))?;
-    let body = Body::stream(Source::File(blocks), end - start, pool.clone());
-    let mut r = streamed(status, start, end, len, "application/octet-stream", body);
-    let disposition = format!("attachment; filename=\"{name}\"");
-    set(&mut r, header::CONTENT_DISPOSITION, &disposition);
+    let source = Source::File(blocks);
+    let mut r = streamed(status, start, end, len, "application/octet-stream", source);
+    r.set(
+        "content-disposition",
+        format!("attachment; filename=\"{name}\""),
+    );
     Ok(Outcome::Answer(r))
 }
 
@@ -403,17 +373,11 @@ fn wav(
     name: &str,
     writing: Option<&str>,
     range: Option<&[u8]>,
-    pool: &Pool,
 ) -> Result<Outcome, Failure> {
     let (path, mut file, meta) = open_in(dir, name)?;
     let bytes = read_header(&mut file).map_err(|e| unreadable(name, &e))?;
-    let h = Header::decode(&bytes).map_err(|e| {
-        fail(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "bad_file",
-            format!("not a Record file: {e}"),
-        )
-    })?;
+    let h = Header::decode(&bytes)
+        .map_err(|e| fail(422, "bad_file", format!("not a Record file: {e}")))?;
     drop(file);
     let h = trusted(h, meta.len(), writing == Some(name));
     let part = Part {
@@ -426,79 +390,66 @@ fn wav(
         return Ok(Outcome::Answer(unsatisfiable(len)));
     };
     let source = Source::Wav(Box::new(WavBlocks::new(vec![path], plan, start, end)));
-    let body = Body::stream(source, end - start, pool.clone());
-    let mut r = streamed(status, start, end, len, "audio/wav", body);
+    let mut r = streamed(status, start, end, len, "audio/wav", source);
     // A valid name ends in `.wav`.
     let stem = name.strip_suffix(".wav").unwrap_or(name);
-    let disposition = format!("attachment; filename=\"{stem}.pcm.wav\"");
-    set(&mut r, header::CONTENT_DISPOSITION, &disposition);
+    r.set(
+        "content-disposition",
+        format!("attachment; filename=\"{stem}.pcm.wav\""),
+    );
     Ok(Outcome::Answer(r))
 }
 
 /// A deletion for the main loop, if `name` may be deleted.
 fn deletable(dir: &Path, name: &str, writing: Option<&str>) -> Result<Outcome, Failure> {
     if writing == Some(name) {
-        return Err(fail(
-            StatusCode::CONFLICT,
-            "recording",
-            "this recording is being written",
-        ));
+        return Err(fail(409, "recording", "this recording is being written"));
     }
     match std::fs::symlink_metadata(dir.join(name)) {
         Ok(m) if m.is_file() => Ok(Outcome::Delete(name.to_owned())),
-        Ok(_) => Err(fail(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "no such recording",
-        )),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(fail(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "no such recording",
-        )),
+        Ok(_) => Err(fail(404, "not_found", "no such recording")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(fail(404, "not_found", "no such recording"))
+        }
         Err(e) => Err(unreadable(name, &e)),
     }
 }
 
 /// Which bytes of an answer of `len` bytes to send: 200 all or 206 a range; `None`: 416.
-fn part_of(len: u64, range: Option<&[u8]>) -> Option<(StatusCode, u64, u64)> {
+fn part_of(len: u64, range: Option<&[u8]>) -> Option<(u16, u64, u64)> {
     match ranged(range, len) {
-        Ranged::Full => Some((StatusCode::OK, 0, len)),
-        Ranged::Part { start, end } => Some((StatusCode::PARTIAL_CONTENT, start, end)),
+        Ranged::Full => Some((200, 0, len)),
+        Ranged::Part { start, end } => Some((206, start, end)),
         Ranged::Unsatisfiable => None,
     }
 }
 
 /// The 416 answer for an answer of `len` bytes.
-fn unsatisfiable(len: u64) -> Response<Body> {
-    let f = fail(
-        StatusCode::RANGE_NOT_SATISFIABLE,
-        "range",
-        "range not satisfiable",
-    );
+fn unsatisfiable(len: u64) -> Answer {
+    let f = fail(416, "range", "range not satisfiable");
     let mut r = error_response(&f, None);
-    set(&mut r, header::CONTENT_RANGE, &format!("bytes */{len}"));
+    r.set("content-range", format!("bytes */{len}"));
     r
 }
 
-/// Bytes `start..end` of an answer of `len` bytes, streamed by `body`.
+/// Bytes `start..end` of an answer of `len` bytes, read from `source`.
 fn streamed(
-    status: StatusCode,
+    status: u16,
     start: u64,
     end: u64,
     len: u64,
     content_type: &'static str,
-    body: Body,
-) -> Response<Body> {
-    let mut r = Response::new(body);
-    *r.status_mut() = status;
+    source: Source,
+) -> Answer {
+    let body = AnswerBody::Stream {
+        source,
+        len: end - start,
+    };
+    let mut r = Answer::new(status, body);
     common(&mut r, content_type);
-    r.headers_mut()
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
-    set(&mut r, header::ACCEPT_RANGES, "bytes");
-    if status == StatusCode::PARTIAL_CONTENT {
-        let content_range = format!("bytes {start}-{}/{len}", end - 1);
-        set(&mut r, header::CONTENT_RANGE, &content_range);
+    r.set("accept-ranges", "bytes");
+    if status == 206 {
+        r.set("content-range", format!("bytes {start}-{}/{len}", end - 1));
     }
     r
 }
@@ -507,47 +458,34 @@ fn streamed(
 // Answers.
 
 /// `{"error":{"code","message"}}` with `Allow` on a 405.
-fn error_response(f: &Failure, allow: Option<&'static str>) -> Response<Body> {
+fn error_response(f: &Failure, allow: Option<&'static str>) -> Answer {
     let body = serde_json::json!({ "error": { "code": f.code, "message": f.message } });
     let mut r = json(f.status, &body);
-    if f.status == StatusCode::METHOD_NOT_ALLOWED {
+    if f.status == 405 {
         if let Some(allow) = allow {
-            set(&mut r, header::ALLOW, allow);
+            r.set("allow", allow);
         }
     }
     r
 }
 
-fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+fn json(status: u16, value: &serde_json::Value) -> Answer {
     // A `Value` always serializes.
-    let body = Bytes::from(value.to_string());
-    let len = body.len() as u64;
-    let mut r = Response::new(Body::full(body));
-    *r.status_mut() = status;
+    let body = AnswerBody::Bytes(value.to_string().into_bytes().into());
+    let mut r = Answer::new(status, body);
     common(&mut r, "application/json");
-    r.headers_mut()
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     r
 }
 
-/// The headers every answer of the API carries (`docs/web-api.md`, "Errors"; the listener adds
-/// its Content-Security-Policy).
-fn common(r: &mut Response<Body>, content_type: &'static str) {
-    set(r, header::CONTENT_TYPE, content_type);
-    set(r, header::CACHE_CONTROL, "no-store");
-    set(r, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(r, header::X_FRAME_OPTIONS, "DENY");
-    set(r, header::REFERRER_POLICY, "no-referrer");
-}
-
-/// Sets a header; every value set here is ASCII made by this file (a bad one is logged).
-fn set(r: &mut Response<Body>, name: HeaderName, value: &str) {
-    match HeaderValue::from_str(value) {
-        Ok(v) => {
-            r.headers_mut().insert(name, v);
-        }
-        Err(_) => log::error!("web: bad header value for {name}"),
-    }
+/// The headers every answer of the API carries (`docs/web-api.md`, "Errors"; the page's
+/// handler adds its Content-Security-Policy). Every value is ASCII made by this file: the
+/// listener leaves out (and logs) one that could break the head.
+fn common(r: &mut Answer, content_type: &'static str) {
+    r.set("content-type", content_type);
+    r.set("cache-control", "no-store");
+    r.set("x-content-type-options", "nosniff");
+    r.set("x-frame-options", "DENY");
+    r.set("referrer-policy", "no-referrer");
 }
 
 #[cfg(test)]

@@ -2,14 +2,11 @@
 //! bodies, ranges, and what DELETE asks of the main loop.
 
 use super::{handle, valid_name, Outcome, MAX_LISTED};
+use crate::agent::http::{Answer, AnswerBody};
 use crate::audio::g711::{alaw_to_linear, ulaw_to_linear};
 use crate::audio::g722::{G722Decoder, G722Encoder};
 use crate::core::codec::Codec;
 use crate::core::record_file::Header;
-use crate::download::body::Body;
-use crate::download::pool::Pool;
-use http_body_util::BodyExt;
-use hyper::{Method, Response, StatusCode};
 use std::path::{Path, PathBuf};
 
 const NAME: &str = "Record_20261121_101500.wav";
@@ -41,61 +38,87 @@ fn record_file(dir: &Path, name: &str, codec: Codec, data: &[u8], claimed: usize
     path
 }
 
-fn pool() -> Pool {
-    Pool::new(1, 16).unwrap()
-}
-
-fn run<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
 /// The answer of `handle`, which must be one.
-fn answer(o: Outcome) -> Response<Body> {
+fn answer(o: Outcome) -> Answer {
     match o {
         Outcome::Answer(r) => r,
         Outcome::Delete(name) => panic!("a deletion of {name}, not an answer"),
     }
 }
 
-/// The status, a header and the whole body of an answer.
+/// The whole body, a stream read block by block as the listener does; it must hold what it
+/// announces.
+fn drain(body: AnswerBody) -> Vec<u8> {
+    match body {
+        AnswerBody::Empty => Vec::new(),
+        AnswerBody::Bytes(b) => b.into_owned(),
+        AnswerBody::Stream { mut source, len } => {
+            let mut out = Vec::new();
+            while let Some(block) = source.next_block().unwrap() {
+                out.extend_from_slice(&block);
+            }
+            assert_eq!(out.len() as u64, len, "the stream's announced length");
+            out
+        }
+    }
+}
+
+/// What a client sees of an answer: its status and headers (with the `Content-Length` the
+/// listener adds), and no body for HEAD.
+struct Seen {
+    status: u16,
+    headers: Vec<(String, String)>,
+}
+
+/// The status, the headers and the whole body of an answer.
 fn get(
-    method: &Method,
+    method: &str,
     rest: &str,
     range: Option<&str>,
     stick: Option<&Path>,
     writing: Option<&str>,
-) -> (Response<()>, Vec<u8>) {
+) -> (Seen, Vec<u8>) {
     let r = answer(handle(
         method,
         rest,
         range.map(str::as_bytes),
         stick,
         writing,
-        &pool(),
     ));
-    let (parts, body) = r.into_parts();
-    let bytes = run(body.collect()).unwrap().to_bytes().to_vec();
-    (Response::from_parts(parts, ()), bytes)
+    let mut headers: Vec<(String, String)> = r
+        .headers
+        .iter()
+        .map(|(n, v)| ((*n).to_owned(), v.to_string()))
+        .collect();
+    headers.push(("content-length".into(), r.body.len().to_string()));
+    let body = if method == "HEAD" {
+        Vec::new()
+    } else {
+        drain(r.body)
+    };
+    (
+        Seen {
+            status: r.status,
+            headers,
+        },
+        body,
+    )
 }
 
-fn header<'a>(r: &'a Response<()>, name: &str) -> &'a str {
-    r.headers()
-        .get(name)
+fn header<'a>(r: &'a Seen, name: &str) -> &'a str {
+    r.headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
         .unwrap_or_else(|| panic!("no {name}"))
-        .to_str()
-        .unwrap()
 }
 
 /// The status and error code of an error answer.
-fn error_of(r: &Response<()>, body: &[u8]) -> (StatusCode, String) {
+fn error_of(r: &Seen, body: &[u8]) -> (u16, String) {
     assert_eq!(header(r, "content-type"), "application/json");
     let v: serde_json::Value = serde_json::from_slice(body).unwrap();
     assert!(v["error"]["message"].is_string(), "{v}");
-    (r.status(), v["error"]["code"].as_str().unwrap().to_owned())
+    (r.status, v["error"]["code"].as_str().unwrap().to_owned())
 }
 
 #[test]
@@ -176,10 +199,10 @@ fn a_bad_name_is_refused_before_the_file_system_is_touched() {
         "/..\\Record_20261121_101500.wav",
         "/notes.txt/wav",
     ] {
-        for m in [Method::GET, Method::HEAD, Method::DELETE, Method::PUT] {
-            let (r, body) = get(&m, rest, None, Some(nowhere), None);
-            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{m} {rest:?}");
-            if m != Method::HEAD {
+        for m in ["GET", "HEAD", "DELETE", "PUT"] {
+            let (r, body) = get(m, rest, None, Some(nowhere), None);
+            assert_eq!(r.status, 400, "{m} {rest:?}");
+            if m != "HEAD" {
                 let (_, code) = error_of(&r, &body);
                 assert_eq!(code, "bad_name", "{m} {rest:?}");
             }
@@ -192,12 +215,8 @@ fn a_bad_name_is_refused_before_the_file_system_is_touched() {
         "/Record_20261121_101500.wav/wav/x",
         "x",
     ] {
-        let (r, body) = get(&Method::GET, rest, None, Some(nowhere), None);
-        assert_eq!(
-            error_of(&r, &body),
-            (StatusCode::NOT_FOUND, "not_found".into()),
-            "{rest:?}"
-        );
+        let (r, body) = get("GET", rest, None, Some(nowhere), None);
+        assert_eq!(error_of(&r, &body), (404, "not_found".into()), "{rest:?}");
     }
 }
 
@@ -243,8 +262,8 @@ fn the_listing_is_newest_first_with_bad_headers_listed_and_foreign_files_left_ou
     std::os::unix::fs::symlink(dir.join(NAME), dir.join("Record_20261123_000000.wav")).unwrap();
 
     let writing = Some("Record_20261121_101500_10.wav");
-    let (r, body) = get(&Method::GET, "", None, Some(&dir), writing);
-    assert_eq!(r.status(), StatusCode::OK);
+    let (r, body) = get("GET", "", None, Some(&dir), writing);
+    assert_eq!(r.status, 200);
     assert_eq!(header(&r, "content-type"), "application/json");
     assert_eq!(header(&r, "cache-control"), "no-store");
     assert_eq!(header(&r, "content-length"), body.len().to_string());
@@ -284,25 +303,22 @@ fn the_listing_is_newest_first_with_bad_headers_listed_and_foreign_files_left_ou
     assert_eq!(row(5), (5, json!(null), json!(null), false));
 
     // HEAD: the same headers, no body.
-    let (h, empty) = get(&Method::HEAD, "", None, Some(&dir), writing);
-    assert_eq!(h.status(), StatusCode::OK);
+    let (h, empty) = get("HEAD", "", None, Some(&dir), writing);
+    assert_eq!(h.status, 200);
     assert_eq!(header(&h, "content-length"), body.len().to_string());
     assert!(empty.is_empty());
 
     // No stick: nothing to list, not an error.
-    let (r, body) = get(&Method::GET, "", None, None, None);
-    assert_eq!(r.status(), StatusCode::OK);
+    let (r, body) = get("GET", "", None, None, None);
+    assert_eq!(r.status, 200);
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(
         v,
         json!({"stick": {"present": false}, "recordings": [], "truncated": false})
     );
     // A stick whose directory cannot be read.
-    let (r, body) = get(&Method::GET, "", None, Some(&dir.join("gone")), None);
-    assert_eq!(
-        error_of(&r, &body),
-        (StatusCode::INTERNAL_SERVER_ERROR, "io_error".into())
-    );
+    let (r, body) = get("GET", "", None, Some(&dir.join("gone")), None);
+    assert_eq!(error_of(&r, &body), (500, "io_error".into()));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -314,8 +330,8 @@ fn the_listing_holds_at_most_the_newest_thousand() {
         let name = format!("Record_20261121_{:02}{:02}00.wav", i / 60, i % 60);
         std::fs::write(dir.join(name), b"").unwrap();
     }
-    let (r, body) = get(&Method::GET, "", None, Some(&dir), None);
-    assert_eq!(r.status(), StatusCode::OK);
+    let (r, body) = get("GET", "", None, Some(&dir), None);
+    assert_eq!(r.status, 200);
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["truncated"], true);
     let rows = v["recordings"].as_array().unwrap();
@@ -336,8 +352,8 @@ fn a_file_downloads_as_stored_whole_or_by_range() {
     let stored = std::fs::read(&path).unwrap();
     let rest = format!("/{NAME}");
 
-    let (r, body) = get(&Method::GET, &rest, None, Some(&dir), None);
-    assert_eq!(r.status(), StatusCode::OK);
+    let (r, body) = get("GET", &rest, None, Some(&dir), None);
+    assert_eq!(r.status, 200);
     assert_eq!(header(&r, "content-type"), "application/octet-stream");
     assert_eq!(
         header(&r, "content-disposition"),
@@ -348,8 +364,8 @@ fn a_file_downloads_as_stored_whole_or_by_range() {
     assert_eq!(header(&r, "x-content-type-options"), "nosniff");
     assert!(body == stored);
 
-    let (r, body) = get(&Method::GET, &rest, Some("bytes=70-99"), Some(&dir), None);
-    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    let (r, body) = get("GET", &rest, Some("bytes=70-99"), Some(&dir), None);
+    assert_eq!(r.status, 206);
     assert_eq!(
         header(&r, "content-range"),
         format!("bytes 70-99/{}", stored.len())
@@ -357,17 +373,14 @@ fn a_file_downloads_as_stored_whole_or_by_range() {
     assert_eq!(header(&r, "content-length"), "30");
     assert_eq!(body, stored[70..100]);
 
-    let (r, body) = get(&Method::HEAD, &rest, Some("bytes=-10"), Some(&dir), None);
-    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    let (r, body) = get("HEAD", &rest, Some("bytes=-10"), Some(&dir), None);
+    assert_eq!(r.status, 206);
     assert_eq!(header(&r, "content-length"), "10");
     assert!(body.is_empty());
 
     let past = format!("bytes={}-", stored.len());
-    let (r, body) = get(&Method::GET, &rest, Some(&past), Some(&dir), None);
-    assert_eq!(
-        error_of(&r, &body),
-        (StatusCode::RANGE_NOT_SATISFIABLE, "range".into())
-    );
+    let (r, body) = get("GET", &rest, Some(&past), Some(&dir), None);
+    assert_eq!(error_of(&r, &body), (416, "range".into()));
     assert_eq!(
         header(&r, "content-range"),
         format!("bytes */{}", stored.len())
@@ -375,33 +388,15 @@ fn a_file_downloads_as_stored_whole_or_by_range() {
 
     // Missing, no stick, a symlink with a good name.
     let other = "/Record_20261121_101501.wav";
-    let (r, body) = get(&Method::GET, other, None, Some(&dir), None);
-    assert_eq!(
-        error_of(&r, &body),
-        (StatusCode::NOT_FOUND, "not_found".into())
-    );
-    let (r, body) = get(&Method::GET, &rest, None, None, None);
-    assert_eq!(
-        error_of(&r, &body),
-        (StatusCode::NOT_FOUND, "no_stick".into())
-    );
+    let (r, body) = get("GET", other, None, Some(&dir), None);
+    assert_eq!(error_of(&r, &body), (404, "not_found".into()));
+    let (r, body) = get("GET", &rest, None, None, None);
+    assert_eq!(error_of(&r, &body), (404, "no_stick".into()));
     std::os::unix::fs::symlink("/etc/passwd", dir.join(&other[1..])).unwrap();
-    let (r, body) = get(&Method::GET, other, None, Some(&dir), None);
-    assert_eq!(
-        error_of(&r, &body),
-        (StatusCode::NOT_FOUND, "not_found".into())
-    );
-    let (r, body) = get(
-        &Method::GET,
-        &format!("{other}/wav"),
-        None,
-        Some(&dir),
-        None,
-    );
-    assert_eq!(
-        error_of(&r, &body),
-        (StatusCode::NOT_FOUND, "not_found".into())
-    );
+    let (r, body) = get("GET", other, None, Some(&dir), None);
+    assert_eq!(error_of(&r, &body), (404, "not_found".into()));
+    let (r, body) = get("GET", &format!("{other}/wav"), None, Some(&dir), None);
+    assert_eq!(error_of(&r, &body), (404, "not_found".into()));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -438,8 +433,8 @@ fn a_recording_downloads_as_pcm16_wav_whole_or_by_range() {
         (NAME, Codec::Pcmu, &ulaw, 8000),
     ] {
         let rest = format!("/{name}/wav");
-        let (r, wav) = get(&Method::GET, &rest, None, Some(&dir), None);
-        assert_eq!(r.status(), StatusCode::OK, "{name}");
+        let (r, wav) = get("GET", &rest, None, Some(&dir), None);
+        assert_eq!(r.status, 200, "{name}");
         assert_eq!(header(&r, "content-type"), "audio/wav");
         let stem = name.strip_suffix(".wav").unwrap();
         assert_eq!(
@@ -468,15 +463,15 @@ fn a_recording_downloads_as_pcm16_wav_whole_or_by_range() {
             (len - 3, len),
         ] {
             let spec = format!("bytes={start}-{}", end - 1);
-            let (r, part) = get(&Method::GET, &rest, Some(&spec), Some(&dir), None);
-            assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+            let (r, part) = get("GET", &rest, Some(&spec), Some(&dir), None);
+            assert_eq!(r.status, 206);
             assert_eq!(
                 header(&r, "content-range"),
                 format!("bytes {start}-{}/{len}", end - 1)
             );
             assert!(part == wav[start..end], "{name} {spec}");
         }
-        let (h, empty) = get(&Method::HEAD, &rest, None, Some(&dir), None);
+        let (h, empty) = get("HEAD", &rest, None, Some(&dir), None);
         assert_eq!(header(&h, "content-length"), len.to_string());
         assert!(empty.is_empty());
     }
@@ -484,13 +479,10 @@ fn a_recording_downloads_as_pcm16_wav_whole_or_by_range() {
     // Not a Record file: no WAV, but the file as stored is still there to download.
     let bad = "Record_20261121_090000.wav";
     std::fs::write(dir.join(bad), [b'x'; 300]).unwrap();
-    let (r, body) = get(&Method::GET, &format!("/{bad}/wav"), None, Some(&dir), None);
-    assert_eq!(
-        error_of(&r, &body),
-        (StatusCode::UNPROCESSABLE_ENTITY, "bad_file".into())
-    );
-    let (r, body) = get(&Method::GET, &format!("/{bad}"), None, Some(&dir), None);
-    assert_eq!((r.status(), body.len()), (StatusCode::OK, 300));
+    let (r, body) = get("GET", &format!("/{bad}/wav"), None, Some(&dir), None);
+    assert_eq!(error_of(&r, &body), (422, "bad_file".into()));
+    let (r, body) = get("GET", &format!("/{bad}"), None, Some(&dir), None);
+    assert_eq!((r.status, body.len()), (200, 300));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -502,26 +494,19 @@ fn the_file_being_written_downloads_as_far_as_its_header_says() {
     let path = record_file(&dir, NAME, Codec::Pcma, &data, 320);
     let stored = std::fs::read(&path).unwrap();
     let writing = Some(NAME);
-    let (r, body) = get(&Method::GET, &format!("/{NAME}"), None, Some(&dir), writing);
-    assert_eq!(r.status(), StatusCode::OK);
+    let (r, body) = get("GET", &format!("/{NAME}"), None, Some(&dir), writing);
+    assert_eq!(r.status, 200);
     assert_eq!(body, stored[..76 + 320]);
-    let (_, wav) = get(
-        &Method::GET,
-        &format!("/{NAME}/wav"),
-        None,
-        Some(&dir),
-        writing,
-    );
+    let (_, wav) = get("GET", &format!("/{NAME}/wav"), None, Some(&dir), writing);
     assert!(wav[44..] == decoded(Codec::Pcma, &data[..320])[..]);
     // The header as read when the answer was planned is sent, even when a newer one is on disk
     // by the time the bytes go out: the download is a consistent Record file.
     let r = answer(handle(
-        &Method::GET,
+        "GET",
         &format!("/{NAME}"),
         None,
         Some(&dir),
         writing,
-        &pool(),
     ));
     let newer = Header {
         codec: Codec::Pcma,
@@ -532,10 +517,10 @@ fn the_file_being_written_downloads_as_far_as_its_header_says() {
     let mut now = newer.encode().to_vec();
     now.extend_from_slice(&data);
     std::fs::write(&path, &now).unwrap();
-    let body = run(r.into_body().collect()).unwrap().to_bytes();
+    let body = drain(r.body);
     assert_eq!(body, stored[..76 + 320]);
     // Once it is closed, all of it.
-    let (_, body) = get(&Method::GET, &format!("/{NAME}"), None, Some(&dir), None);
+    let (_, body) = get("GET", &format!("/{NAME}"), None, Some(&dir), None);
     assert_eq!(body, now);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -545,53 +530,41 @@ fn delete_asks_the_main_loop_unless_the_file_is_missing_or_being_written() {
     let dir = temp_dir("delete");
     record_file(&dir, NAME, Codec::Pcma, &[0xD5; 160], 160);
     let rest = format!("/{NAME}");
-    match handle(&Method::DELETE, &rest, None, Some(&dir), None, &pool()) {
+    match handle("DELETE", &rest, None, Some(&dir), None) {
         Outcome::Delete(name) => assert_eq!(name, NAME),
-        Outcome::Answer(r) => panic!("answered {}", r.status()),
+        Outcome::Answer(r) => panic!("answered {}", r.status),
     }
     // Only the main loop deletes.
     assert!(dir.join(NAME).exists());
     let other = Some("Record_20261121_101501.wav");
     assert!(matches!(
-        handle(&Method::DELETE, &rest, None, Some(&dir), other, &pool()),
+        handle("DELETE", &rest, None, Some(&dir), other),
         Outcome::Delete(_)
     ));
 
-    let (r, body) = get(&Method::DELETE, &rest, None, Some(&dir), Some(NAME));
-    assert_eq!(
-        error_of(&r, &body),
-        (StatusCode::CONFLICT, "recording".into())
-    );
+    let (r, body) = get("DELETE", &rest, None, Some(&dir), Some(NAME));
+    assert_eq!(error_of(&r, &body), (409, "recording".into()));
     let missing = "/Record_20261121_101501.wav";
-    let (r, body) = get(&Method::DELETE, missing, None, Some(&dir), None);
-    assert_eq!(
-        error_of(&r, &body),
-        (StatusCode::NOT_FOUND, "not_found".into())
-    );
+    let (r, body) = get("DELETE", missing, None, Some(&dir), None);
+    assert_eq!(error_of(&r, &body), (404, "not_found".into()));
     std::fs::create_dir(dir.join(&missing[1..])).unwrap();
-    let (r, body) = get(&Method::DELETE, missing, None, Some(&dir), None);
-    assert_eq!(
-        error_of(&r, &body),
-        (StatusCode::NOT_FOUND, "not_found".into())
-    );
-    let (r, body) = get(&Method::DELETE, &rest, None, None, None);
-    assert_eq!(
-        error_of(&r, &body),
-        (StatusCode::NOT_FOUND, "no_stick".into())
-    );
+    let (r, body) = get("DELETE", missing, None, Some(&dir), None);
+    assert_eq!(error_of(&r, &body), (404, "not_found".into()));
+    let (r, body) = get("DELETE", &rest, None, None, None);
+    assert_eq!(error_of(&r, &body), (404, "no_stick".into()));
 
     // Methods a resource does not take: 405 with Allow.
     for (m, path, allow) in [
-        (Method::DELETE, String::new(), "GET, HEAD"),
-        (Method::POST, String::new(), "GET, HEAD"),
-        (Method::POST, rest.clone(), "GET, HEAD, DELETE"),
-        (Method::PUT, rest.clone(), "GET, HEAD, DELETE"),
-        (Method::DELETE, format!("{rest}/wav"), "GET, HEAD"),
+        ("DELETE", String::new(), "GET, HEAD"),
+        ("POST", String::new(), "GET, HEAD"),
+        ("POST", rest.clone(), "GET, HEAD, DELETE"),
+        ("PUT", rest.clone(), "GET, HEAD, DELETE"),
+        ("DELETE", format!("{rest}/wav"), "GET, HEAD"),
     ] {
-        let (r, body) = get(&m, &path, None, Some(&dir), None);
+        let (r, body) = get(m, &path, None, Some(&dir), None);
         assert_eq!(
             error_of(&r, &body),
-            (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed".into()),
+            (405, "method_not_allowed".into()),
             "{m} {path}"
         );
         assert_eq!(header(&r, "allow"), allow, "{m} {path}");
