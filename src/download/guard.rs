@@ -1,6 +1,7 @@
 //! A connection that gives up on a client that stops reading: a write that makes no progress for
 //! the stall timeout fails with `TimedOut`, which ends the connection and frees its place.
-//! (hyper's header read timeout covers a client that stops sending.)
+//! (A header read timeout, hyper's on the server and the agent's own, covers a client that stops
+//! sending.)
 
 use core::future::Future;
 use core::pin::Pin;

@@ -6,10 +6,11 @@
 //! - Sans-IO: [`range`] (the `Range` header), [`wav`] (the WAV made from Record files: lengths,
 //!   header, offsets, decoding).
 //! - I/O: [`source`] reads a file, or decodes Record files, one block per call.
-//! - The driver: [`body`] is a hyper body, whole or streamed from a [`source::Source`] one block
-//!   in flight at a time; each block is read on the reader threads of [`pool`] (a fixed number
-//!   with a bounded queue: four on the server, one is enough on a phone), so the runtime thread
-//!   never waits for a disk and a slow client holds no thread.
+//! - The drivers: the record server's `body` (a hyper body, feature `server`) and the agent's own
+//!   HTTP layer (`agent::http`) stream a [`source::Source`] one block in flight at a time; each
+//!   block is read on the reader threads of [`pool`] (a fixed number with a bounded queue: four
+//!   on the server, one on a phone), so the runtime thread never waits for a disk and a slow
+//!   client holds no thread. [`guard`] drops a client that stops reading.
 
 #[cfg(feature = "server")]
 pub mod body;
