@@ -61,6 +61,12 @@ impl From<lexopt::Error> for CliError {
 }
 
 pub fn main(args: Vec<OsString>) -> ExitCode {
+    // The file tools and ctl end quietly when what reads their output goes away (`| head`), as
+    // Unix tools do; the agent keeps SIGPIPE ignored (its sockets report EPIPE instead).
+    if args.first().is_some_and(|a| a != "agent") {
+        // SAFETY: restoring a signal's default disposition, before any thread is started.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     match dispatch(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

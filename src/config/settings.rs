@@ -190,6 +190,12 @@ mod tests {
     }
 
     #[test]
+    fn the_packaged_default_settings_are_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/phone/settings.json");
+        assert_eq!(Settings::load(&path).unwrap(), Settings::default());
+    }
+
+    #[test]
     fn out_of_range_values_name_their_field() {
         let field = |s: Settings| match s.validate() {
             Err(ConfigError::Invalid { field, .. }) => field,
