@@ -85,7 +85,9 @@ impl<S: Storage> Session<S> {
         let recording = self.recorder.state() != State::Idle;
         match &stick {
             None => {
-                log::warn!("USB stick removed");
+                if self.stick.is_some() {
+                    log::warn!("USB stick removed");
+                }
                 if recording || self.file.is_some() {
                     self.fail(StorageError::Gone);
                 }
@@ -328,6 +330,8 @@ impl<S: Storage> Session<S> {
                 silence_ms: t.silence_ticks / 8,
                 packet_path_allocations: crate::alloc_count::ENABLED
                     .then_some(self.packet_allocations),
+                heap_now_bytes: crate::alloc_count::ENABLED.then(crate::alloc_count::heap_now),
+                heap_peak_bytes: crate::alloc_count::ENABLED.then(crate::alloc_count::heap_peak),
             },
             ..Status::default()
         }

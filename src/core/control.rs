@@ -636,6 +636,12 @@ pub struct Counters {
     /// Heap allocations made while handling packets (only in an `alloc-count` build).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packet_path_allocations: Option<u64>,
+    /// Bytes on the agent's heap now, and the most since it started (only in an `alloc-count`
+    /// build; the sizes asked for, not the allocator's rounding or bookkeeping).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heap_now_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heap_peak_bytes: Option<u64>,
 }
 
 #[cfg(test)]
