@@ -191,7 +191,10 @@ pub fn file_name(stamp: &LocalTime, n: u32) -> heapless::String<40> {
     s
 }
 
-/// True for a name the agent could have written (used to pick files to repair or list).
+/// True for exactly the names the agent writes ([`file_name`]): `Record_YYYYMMDD_HHMMSS.wav`,
+/// or with `_N` before `.wav` for the Nth file of a second (2 to 99, no leading zero), with a
+/// plausible date and time. Nothing else: no other characters, no percent-encoding. Used to
+/// pick the files to repair, list, serve or delete, before anything touches the file system.
 pub fn is_record_name(name: &str) -> bool {
     let Some(rest) = name
         .strip_prefix("Record_")
@@ -200,11 +203,25 @@ pub fn is_record_name(name: &str) -> bool {
         return false;
     };
     let b = rest.as_bytes();
-    if b.len() < 15 || b[8] != b'_' {
+    if b.len() < 15 || b[8] != b'_' || !b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit) {
         return false;
     }
-    let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
-    digits(&b[..8]) && digits(&b[9..15]) && (b.len() == 15 || (b[15] == b'_' && digits(&b[16..])))
+    // All ASCII digits (checked above): no underflow.
+    let num = |s: &[u8]| s.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+    let (month, day) = (num(&b[4..6]), num(&b[6..8]));
+    let (hour, minute, second) = (num(&b[9..11]), num(&b[11..13]), num(&b[13..15]));
+    // A leap second (60) is a time the clock may give.
+    let stamp = (1..=12).contains(&month)
+        && (1..=31).contains(&day)
+        && hour < 24
+        && minute < 60
+        && second <= 60;
+    // `_N`: 2 to 99, without a leading zero.
+    stamp
+        && matches!(
+            &b[15..],
+            [] | [b'_', b'2'..=b'9'] | [b'_', b'1'..=b'9', b'0'..=b'9']
+        )
 }
 
 /// A local wall-clock time, as the phone shows it. Supplied by the caller's clock.

@@ -4,11 +4,11 @@
 //!
 //! [`handle`] reads the stick (a directory listing, 76-byte headers, `stat`): the listener runs it
 //! on a reader thread of the download pool ([`crate::download::pool`]), never on the runtime
-//! thread. A name is checked by [`valid_name`] before anything touches the file system, so a
+//! thread. A name is checked by [`is_record_name`] before anything touches the file system, so a
 //! request reaches nothing but the agent's own `Record_` files in the stick's top directory.
 
 use crate::agent::http::{Answer, AnswerBody};
-use crate::core::record_file::{recover, Header, HEADER_LEN};
+use crate::core::record_file::{is_record_name, recover, Header, HEADER_LEN};
 use crate::download::range::{ranged, Ranged};
 use crate::download::source::{FileBlocks, Source, WavBlocks};
 use crate::download::wav::{Part, WavPlan};
@@ -25,8 +25,6 @@ use std::path::{Path, PathBuf};
 /// Files listed at most (the newest); the listing says `"truncated": true` past it. A FAT32
 /// directory holds at most 65,535 entries, so the scan that picks them is bounded too.
 pub const MAX_LISTED: usize = 1000;
-/// Longest name a request may carry (`docs/web-api.md`); the agent's own are at most 29 bytes.
-pub const MAX_NAME_LEN: usize = 64;
 
 /// What the web listener must do for a request under `/api/recordings`.
 #[derive(Debug)]
@@ -34,7 +32,7 @@ pub enum Outcome {
     /// Answer with this (status, headers, body; the listener sends no body for HEAD, and
     /// reads none of a stream).
     Answer(Answer),
-    /// Delete this file (a [`valid_name`] that exists and is not being written): only the main
+    /// Delete this file (a [`is_record_name`] that exists and is not being written): only the main
     /// loop may, it owns the stick and knows the open file. Answer `200` `{"ok":true}` or its
     /// refusal.
     Delete(String),
@@ -89,42 +87,6 @@ pub fn handle(
     }
 }
 
-/// True for exactly the names the agent writes (`core::record_file::file_name`):
-/// `Record_YYYYMMDD_HHMMSS.wav`, or with `_N` before `.wav` for the Nth file of a second
-/// (2 to 99, no leading zero), with a plausible date and time. Nothing else: no other
-/// characters, no percent-encoding, at most [`MAX_NAME_LEN`] bytes.
-pub fn valid_name(name: &str) -> bool {
-    if name.len() > MAX_NAME_LEN {
-        return false;
-    }
-    let Some(rest) = name
-        .strip_prefix("Record_")
-        .and_then(|r| r.strip_suffix(".wav"))
-    else {
-        return false;
-    };
-    let b = rest.as_bytes();
-    if b.len() < 15 || b[8] != b'_' || !b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit) {
-        return false;
-    }
-    // All ASCII digits (checked above): no underflow.
-    let num = |s: &[u8]| s.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
-    let (month, day) = (num(&b[4..6]), num(&b[6..8]));
-    let (hour, minute, second) = (num(&b[9..11]), num(&b[11..13]), num(&b[13..15]));
-    // A leap second (60) is a time the clock may give.
-    let stamp = (1..=12).contains(&month)
-        && (1..=31).contains(&day)
-        && hour < 24
-        && minute < 60
-        && second <= 60;
-    // `_N`: 2 to 99, without a leading zero.
-    stamp
-        && matches!(
-            &b[15..],
-            [] | [b'_', b'2'..=b'9'] | [b'_', b'1'..=b'9', b'0'..=b'9']
-        )
-}
-
 /// Where a path under `/api/recordings` leads; a bad name is refused before anything else.
 fn target(rest: &str) -> Result<Target<'_>, Failure> {
     if rest.is_empty() {
@@ -137,7 +99,7 @@ fn target(rest: &str) -> Result<Target<'_>, Failure> {
         Some((name, tail)) => (name, Some(tail)),
         None => (path, None),
     };
-    if !valid_name(name) {
+    if !is_record_name(name) {
         return Err(bad_name());
     }
     match tail {
@@ -234,7 +196,7 @@ fn newest(dir: &Path) -> io::Result<(Vec<String>, bool)> {
             continue;
         };
         // `file_type` does not follow a symlink: only regular files are listed.
-        if !valid_name(&name) || !entry.file_type().is_ok_and(|t| t.is_file()) {
+        if !is_record_name(&name) || !entry.file_type().is_ok_and(|t| t.is_file()) {
             continue;
         }
         let (stamp, n) = order_key(&name);

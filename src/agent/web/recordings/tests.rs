@@ -1,11 +1,12 @@
 //! Names, the listing of a real directory, downloads as stored and as WAV collected from their
 //! bodies, ranges, and what DELETE asks of the main loop.
 
-use super::{handle, valid_name, Outcome, MAX_LISTED};
+use super::{handle, Outcome, MAX_LISTED};
 use crate::agent::http::{Answer, AnswerBody};
 use crate::audio::g711::{alaw_to_linear, ulaw_to_linear};
 use crate::audio::g722::{G722Decoder, G722Encoder};
 use crate::core::codec::Codec;
+use crate::core::record_file::is_record_name as valid_name;
 use crate::core::record_file::Header;
 use std::path::{Path, PathBuf};
 
