@@ -22,7 +22,7 @@ use super::web::api::Web;
 use crate::core::action_url::{self, ActionError};
 use crate::core::control::{CallInfo, Command, Response as Reply};
 use std::net::IpAddr;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 pub mod conn;
 pub mod message;
@@ -133,7 +133,14 @@ async fn answer(req: &Request, jobs: &mpsc::Sender<Job>, web: &Web) -> Answer {
         return r;
     }
     let (status, reply) = match route(&req.method, &req.target, req.peer.ip()) {
-        Outcome::Command(command, call) => ask(jobs, command, call).await,
+        Outcome::Command(command, call) => {
+            let request = crate::core::control::Request {
+                call,
+                ..crate::core::control::Request::new(command, None)
+            };
+            let a = super::control::ask(request, jobs).await;
+            (status_of(&a), a)
+        }
         Outcome::Refuse(r) => (r.status, Reply::error(None, r.code, r.message, None)),
     };
     // The query may hold phone numbers and names: personal data, so the path only.
@@ -147,29 +154,6 @@ async fn answer(req: &Request, jobs: &mpsc::Sender<Job>, web: &Web) -> Answer {
         a.set("allow", ALLOWED);
     }
     a
-}
-
-/// Hands a command to the main loop and waits for its answer, as a control client does.
-async fn ask(jobs: &mpsc::Sender<Job>, command: Command, call: Option<CallInfo>) -> (u16, Reply) {
-    let stopping = || {
-        let answer = Reply::error(None, "shutting_down", "the agent is stopping".into(), None);
-        (503, answer)
-    };
-    let (tx, rx) = oneshot::channel();
-    let job = Job {
-        request: crate::core::control::Request {
-            call,
-            ..crate::core::control::Request::new(command, None)
-        },
-        reply: tx,
-    };
-    if jobs.send(job).await.is_err() {
-        return stopping();
-    }
-    match rx.await {
-        Ok(answer) => (status_of(&answer), answer),
-        Err(_) => stopping(),
-    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use super::assets;
 use super::auth::{Auth, LoginError, Session};
 use super::recordings;
-use crate::agent::control::Job;
+use crate::agent::control::{self, Job};
 use crate::agent::http::{Answer, AnswerBody, Request};
 use crate::core::control::{Command, Request as Ask, Response as Reply};
 use crate::download::pool::Pool;
@@ -17,7 +17,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "callrec_session";
@@ -129,14 +129,14 @@ pub async fn handle(web: &Web, jobs: &mpsc::Sender<Job>, req: &Request) -> Answe
             "change the factory password first",
         ),
         ("GET", "/api/status") => {
-            let a = ask(jobs, Ask::new(Command::Status, None)).await;
+            let a = control::ask(Ask::new(Command::Status, None), jobs).await;
             match &a.status {
                 Some(st) => json_answer(200, &json!(st)),
                 None => from_answer(&a),
             }
         }
         ("GET", "/api/settings") => {
-            let a = ask(jobs, Ask::new(Command::Settings, None)).await;
+            let a = control::ask(Ask::new(Command::Settings, None), jobs).await;
             match &a.settings {
                 Some(view) => json_answer(200, view),
                 None => from_answer(&a),
@@ -148,12 +148,12 @@ pub async fn handle(web: &Web, jobs: &mpsc::Sender<Job>, req: &Request) -> Answe
                 Ok(_) => return error(400, "bad_request", "send the settings as a JSON object"),
                 Err(r) => return r,
             };
-            let a = ask(
-                jobs,
+            let a = control::ask(
                 Ask {
                     settings: Some(given),
                     ..Ask::new(Command::SetSettings, None)
                 },
+                jobs,
             )
             .await;
             match (a.ok, &a.settings) {
@@ -244,7 +244,7 @@ async fn password(web: &Web, session: &Session, req: &Request) -> Answer {
 }
 
 async fn recordings_request(web: &Web, jobs: &mpsc::Sender<Job>, req: &Request) -> Answer {
-    let a = ask(jobs, Ask::new(Command::Status, None)).await;
+    let a = control::ask(Ask::new(Command::Status, None), jobs).await;
     let Some(st) = a.status.clone() else {
         return from_answer(&a);
     };
@@ -280,12 +280,12 @@ async fn recordings_request(web: &Web, jobs: &mpsc::Sender<Job>, req: &Request) 
             r
         }
         recordings::Outcome::Delete(name) => {
-            let a = ask(
-                jobs,
+            let a = control::ask(
                 Ask {
                     name: Some(name),
                     ..Ask::new(Command::DeleteRecording, None)
                 },
+                jobs,
             )
             .await;
             if a.ok {
@@ -295,16 +295,6 @@ async fn recordings_request(web: &Web, jobs: &mpsc::Sender<Job>, req: &Request) 
             }
         }
     }
-}
-
-/// Hands a request to the main loop, as the control socket does.
-async fn ask(jobs: &mpsc::Sender<Job>, request: Ask) -> Reply {
-    let (tx, rx) = oneshot::channel();
-    let stopping = || Reply::error(None, "shutting_down", "the agent is stopping".into(), None);
-    if jobs.send(Job { request, reply: tx }).await.is_err() {
-        return stopping();
-    }
-    rx.await.unwrap_or_else(|_| stopping())
 }
 
 /// A refusal of the main loop as an HTTP answer.
