@@ -29,3 +29,5 @@ pub mod server;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod store;
+#[cfg(test)]
+pub(crate) mod test_rng;

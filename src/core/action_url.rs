@@ -605,22 +605,6 @@ mod tests {
         assert_eq!(m("/nothing"), "no such action URL");
     }
 
-    /// A xorshift64* generator: deterministic, no crate needed.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
-
     /// Every outcome is a value or an error (no panic), and what parses is valid.
     #[test]
     fn random_and_mutated_targets_never_panic() {
@@ -667,7 +651,7 @@ mod tests {
             "==",
             "&&",
         ];
-        let mut rng = Rng(0x5EED_CA11_2EC0_4D00);
+        let mut rng = crate::test_rng::Rng(0x5EED_CA11_2EC0_4D00);
         let mut ok = 0;
         for round in 0..20_000 {
             let mut t: String = if round % 10 == 0 {

@@ -338,14 +338,9 @@ fn malformed_and_oversized_are_counted_by_reason() {
 
 #[test]
 fn random_input_never_panics_and_output_is_bounded_by_time() {
-    // A deterministic xorshift stream of hostile packets.
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut next = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    // A deterministic stream of hostile packets.
+    let mut rng = crate::test_rng::Rng(0x9E37_79B9_7F4A_7C15);
+    let mut next = || rng.next();
     let mut tl = timeline();
     let mut tape = Tape::default();
     for i in 0..20_000u64 {

@@ -2,6 +2,7 @@
 //! (written here, not copied), then a seeded mutation run that no input may panic.
 
 use super::*;
+use crate::test_rng::Rng;
 
 fn ok(bytes: &[u8]) -> Message {
     match parse(bytes) {
@@ -675,22 +676,6 @@ fn check_invariants(m: &Message) {
             .all(|l| l.len() <= MAX_LINE + 1)
     {
         assert_eq!(parse(&again).as_ref(), Ok(m));
-    }
-}
-
-/// A xorshift64* generator: deterministic, no crate needed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
     }
 }
 
