@@ -141,24 +141,26 @@ fn is_host_port_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-.:[]".contains(&b)
 }
 
+/// The dialog of RFC 3261's examples, for the SIP tests.
+#[cfg(test)]
+pub(crate) fn sample() -> Dialog {
+    Dialog {
+        call_id: "a84b4c76e66710@pc33.example.com".into(),
+        local_tag: "1928301774".into(),
+        remote_tag: "a6c85cf".into(),
+        local_uri: "sip:1001@pbx.example.com".into(),
+        remote_uri: "sip:1002@pbx.example.com".into(),
+        remote_target: "sip:1002@192.0.2.4:5060".into(),
+        route_set: vec!["<sip:192.0.2.1;lr>".into()],
+        transport: Transport::Udp,
+        local_cseq: Some(314159),
+        via: Some("192.0.2.9:5060".into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    pub fn sample() -> Dialog {
-        Dialog {
-            call_id: "a84b4c76e66710@pc33.example.com".into(),
-            local_tag: "1928301774".into(),
-            remote_tag: "a6c85cf".into(),
-            local_uri: "sip:1001@pbx.example.com".into(),
-            remote_uri: "sip:1002@pbx.example.com".into(),
-            remote_target: "sip:1002@192.0.2.4:5060".into(),
-            route_set: vec!["<sip:192.0.2.1;lr>".into()],
-            transport: Transport::Udp,
-            local_cseq: Some(314159),
-            via: Some("192.0.2.9:5060".into()),
-        }
-    }
 
     #[test]
     fn a_good_dialog_passes() {

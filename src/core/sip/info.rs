@@ -111,20 +111,12 @@ impl InfoRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::sip::dialog::{Dialog, Transport};
+    use crate::core::sip::dialog::{sample, Dialog};
 
     fn dialog(routes: &[&str]) -> Dialog {
         Dialog {
-            call_id: "a84b4c76e66710@pc33.example.com".into(),
-            local_tag: "1928301774".into(),
-            remote_tag: "a6c85cf".into(),
-            local_uri: "sip:1001@pbx.example.com".into(),
-            remote_uri: "sip:1002@pbx.example.com".into(),
-            remote_target: "sip:1002@192.0.2.4:5060".into(),
             route_set: routes.iter().map(|r| r.to_string()).collect(),
-            transport: Transport::Udp,
-            local_cseq: Some(314159),
-            via: Some("192.0.2.9:5060".into()),
+            ..sample()
         }
     }
 

@@ -1,18 +1,11 @@
 use super::*;
-use crate::core::sip::dialog::Transport;
+use crate::core::sip::dialog::sample;
 
 fn dialog() -> Dialog {
     Dialog {
-        call_id: "a84b4c76e66710@pc33.example.com".into(),
-        local_tag: "1928301774".into(),
-        remote_tag: "a6c85cf".into(),
-        local_uri: "sip:1001@pbx.example.com".into(),
-        remote_uri: "sip:1002@pbx.example.com".into(),
-        remote_target: "sip:1002@192.0.2.4:5060".into(),
         route_set: Vec::new(),
-        transport: Transport::Udp,
         local_cseq: Some(10),
-        via: Some("192.0.2.9:5060".into()),
+        ..sample()
     }
 }
 
