@@ -263,7 +263,7 @@ fn a_kill_during_saves_never_leaves_a_broken_settings_file() {
     let dir = TempDir::new("web-kill");
     let spec = AgentSpec::host(dir.path()).settings("{}");
     let file = spec.settings.clone().unwrap();
-    let mut kills = 0;
+    let mut total_saves = 0;
     for round in 0..12u64 {
         let mut agent = Agent::start(&spec);
         let mut c = Client::new(agent.http);
@@ -291,8 +291,8 @@ fn a_kill_during_saves_never_leaves_a_broken_settings_file() {
         };
         std::thread::sleep(std::time::Duration::from_millis(20 + round * 7));
         agent.kill9();
-        kills += 1;
         let saves = saver.join().unwrap();
+        total_saves += saves;
         let text = std::fs::read_to_string(&file).unwrap();
         let parsed = callrec::config::settings::Settings::load(&file);
         assert!(
@@ -300,7 +300,8 @@ fn a_kill_during_saves_never_leaves_a_broken_settings_file() {
             "round {round} after {saves} saves: {text:?}"
         );
     }
-    assert_eq!(kills, 12);
+    // The kills landed in a stream of saves, not before the first one.
+    assert!(total_saves > 0, "no save completed in any round");
 }
 
 fn recording_on_stick(agent: &Agent) {
