@@ -344,17 +344,7 @@ impl Stack {
             } => {
                 let label = format!("INVITE {call}");
                 match self.phone.invite(&call, &local, &remote, now) {
-                    Ok((id, out)) => {
-                        self.waiting.insert(
-                            id,
-                            Waiter::Main {
-                                at: now,
-                                label,
-                                done,
-                            },
-                        );
-                        self.outputs(out);
-                    }
+                    Ok((id, out)) => self.sent_for_main(id, out, now, label, done),
                     Err(e) => self.line(now, &label, &format!("not sent: {e}")),
                 }
             }
@@ -372,17 +362,7 @@ impl Stack {
             Input::Bye { call, done } => {
                 let label = format!("BYE {call}");
                 match self.phone.bye(&call, now) {
-                    Some(Ok((id, out))) => {
-                        self.waiting.insert(
-                            id,
-                            Waiter::Main {
-                                at: now,
-                                label,
-                                done,
-                            },
-                        );
-                        self.outputs(out);
-                    }
+                    Some(Ok((id, out))) => self.sent_for_main(id, out, now, label, done),
                     Some(Err(e)) => self.line(now, &label, &format!("not sent: {e}")),
                     None => {}
                 }
@@ -434,6 +414,26 @@ impl Stack {
                 self.report(at, label, req.tid, Err(why), summary);
             }
         }
+    }
+
+    /// A request of the main thread's (INVITE, BYE) went out: its answer is awaited for it.
+    fn sent_for_main(
+        &mut self,
+        id: TxId,
+        out: Vec<Output>,
+        now: Instant,
+        label: String,
+        done: Sender<()>,
+    ) {
+        self.waiting.insert(
+            id,
+            Waiter::Main {
+                at: now,
+                label,
+                done,
+            },
+        );
+        self.outputs(out);
     }
 
     fn outputs(&mut self, out: Vec<Output>) {
