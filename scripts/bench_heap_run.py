@@ -92,12 +92,7 @@ class Measured:
 
 def vm_kib(pid: int) -> tuple[int, int]:
     """(VmHWM, VmRSS) in KiB."""
-    values = {}
-    with open(f"/proc/{pid}/status", encoding="ascii") as f:
-        for line in f:
-            key = line.split(":", 1)[0]
-            if key in ("VmHWM", "VmRSS"):
-                values[key] = int(line.split()[1])
+    values = proc.status_kib(pid, "VmHWM", "VmRSS")
     return values["VmHWM"], values["VmRSS"]
 
 

@@ -59,13 +59,21 @@ def oncpu_ns(pid: int) -> int:
     return total
 
 
-def peak_rss_kib(pid: int) -> int | None:
-    """VmHWM in KiB; None once the process has exited (a zombie has no memory map)."""
+def status_kib(pid: int, *keys: str) -> dict[str, int]:
+    """The named memory fields of /proc/PID/status (VmHWM, VmRSS, ...) in KiB; a field is
+    missing once the process has exited (a zombie has no memory map)."""
+    values = {}
     with open(f"/proc/{pid}/status", encoding="ascii") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return None
+            key = line.split(":", 1)[0]
+            if key in keys:
+                values[key] = int(line.split()[1])
+    return values
+
+
+def peak_rss_kib(pid: int) -> int | None:
+    """VmHWM in KiB; None once the process has exited."""
+    return status_kib(pid, "VmHWM").get("VmHWM")
 
 
 def io_counters(pid: int) -> dict[str, int]:
