@@ -84,7 +84,7 @@ fn a_call_that_ends_while_the_server_is_answering_leaves_nothing_behind() {
 
 #[test]
 fn audio_that_comes_while_the_server_answers_is_sent_once_it_has() {
-    use callrec::core::record_protocol::{parse, Extensions, Message, Outcome, StartResponse};
+    use callrec_core::record_protocol::{parse, Extensions, Message, Outcome, StartResponse};
     let dir = TempDir::new("calnet-backlog");
     // A server that answers only when the test says so, and takes RTP on its own socket.
     let slow = TcpListener::bind("127.0.0.1:0").unwrap();

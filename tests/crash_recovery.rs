@@ -109,6 +109,6 @@ fn rollover_splits_a_call_across_files_without_losing_or_repeating_a_frame() {
     assert_eq!(frames, want);
     // Names follow the spec: the same second gets _2, _3, …
     for name in &st.files {
-        assert!(callrec::core::record_file::is_record_name(name), "{name}");
+        assert!(callrec_core::record_file::is_record_name(name), "{name}");
     }
 }

@@ -7,12 +7,12 @@
 
 use callrec::agent::session::{Session, StorageFactory};
 use callrec::config::settings::Settings;
-use callrec::core::record_file::LocalTime;
-use callrec::core::recorder::{Recorder, RecorderConfig, StickState};
-use callrec::core::rtp::RtpPacket;
-use callrec::platform::clock::Clock;
-use callrec::platform::usb::Stick;
-use callrec::store::fs::DirStorage;
+use callrec_core::record_file::LocalTime;
+use callrec_core::recorder::{Recorder, RecorderConfig, StickState};
+use callrec_core::rtp::RtpPacket;
+use callrec_platform::clock::Clock;
+use callrec_platform::store::fs::DirStorage;
+use callrec_platform::usb::Stick;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 

@@ -63,7 +63,7 @@ fn pause_leaves_the_paused_time_out_of_the_file() {
     assert_eq!(&bytes[..4], b"RIFF");
     assert_eq!(bytes.len(), 44 + 32_000);
     let first = i16::from_le_bytes([bytes[44], bytes[45]]);
-    assert_eq!(first, callrec::audio::g711::alaw_to_linear(0x22));
+    assert_eq!(first, callrec_core::audio::g711::alaw_to_linear(0x22));
 
     // Seek by time: from 990 ms (the frame holding it starts at 980 ms) to 1500 ms.
     let part = dir.path().join("part.wav");
@@ -85,8 +85,8 @@ fn pause_leaves_the_paused_time_out_of_the_file() {
         .map(|c| i16::from_le_bytes([c[0], c[1]]))
         .collect();
     let (a, b) = (
-        callrec::audio::g711::alaw_to_linear(0x22),
-        callrec::audio::g711::alaw_to_linear(0x44),
+        callrec_core::audio::g711::alaw_to_linear(0x22),
+        callrec_core::audio::g711::alaw_to_linear(0x44),
     );
     assert!(samples[..160].iter().all(|&s| s == a));
     assert!(samples[160..].iter().all(|&s| s == b));

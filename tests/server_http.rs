@@ -6,9 +6,9 @@
 //! ranges are slices of the whole, and hostile requests touch nothing.
 
 mod common;
-use callrec::audio::g711::{linear_to_alaw, linear_to_ulaw};
-use callrec::audio::g722::G722Encoder;
-use callrec::core::rtp::RtpPacket;
+use callrec_core::audio::g711::{linear_to_alaw, linear_to_ulaw};
+use callrec_core::audio::g722::G722Encoder;
+use callrec_core::rtp::RtpPacket;
 use common::server::{get, Server};
 use common::TempDir;
 use serde_json::Value;
@@ -264,8 +264,13 @@ fn ids(rows: &[Value]) -> Vec<&str> {
     rows.iter().map(|r| r["id"].as_str().unwrap()).collect()
 }
 
-/// What ffprobe says of a WAV file: (codec, sample rate, channels, duration in s).
-fn ffprobe(path: &Path) -> (String, u32, u64, f64) {
+/// What ffprobe says of a WAV file: (codec, sample rate, channels, duration in s). ffprobe is a
+/// peer of the `peers` tier: without that feature there is none to ask, and the answer is `None`
+/// (the WAV's own header is checked either way).
+fn ffprobe(path: &Path) -> Option<(String, u32, u64, f64)> {
+    if !cfg!(feature = "peers") {
+        return None;
+    }
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-of", "json", "-show_entries"])
         .args(["stream=codec_name,sample_rate,channels:format=duration"])
@@ -279,12 +284,12 @@ fn ffprobe(path: &Path) -> (String, u32, u64, f64) {
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let s = &v["streams"][0];
-    (
+    Some((
         s["codec_name"].as_str().unwrap().to_owned(),
         s["sample_rate"].as_str().unwrap().parse().unwrap(),
         s["channels"].as_u64().unwrap(),
         v["format"]["duration"].as_str().unwrap().parse().unwrap(),
-    )
+    ))
 }
 
 /// The fields of a PCM16 WAV header: (format tag, channels, rate, bits, data length).
@@ -462,15 +467,16 @@ fn audio_is_a_pcm16_wav_of_the_whole_recording_and_originals_are_the_stored_byte
         assert_eq!(u64::from(data), ms * u64::from(rate) * 2 / 1000, "{id}");
         let path = dir.path().join(format!("{id}.wav"));
         std::fs::write(&path, &wav.body).unwrap();
-        let (codec, probed_rate, probed_channels, secs) = ffprobe(&path);
-        assert_eq!(
-            (codec.as_str(), probed_rate, probed_channels),
-            ("pcm_s16le", rate, 1)
-        );
-        assert!(
-            (secs * 1000.0 - ms as f64).abs() < 1.0,
-            "{id}: {secs} s, {ms} ms"
-        );
+        if let Some((codec, probed_rate, probed_channels, secs)) = ffprobe(&path) {
+            assert_eq!(
+                (codec.as_str(), probed_rate, probed_channels),
+                ("pcm_s16le", rate, 1)
+            );
+            assert!(
+                (secs * 1000.0 - ms as f64).abs() < 1.0,
+                "{id}: {secs} s, {ms} ms"
+            );
+        }
 
         // Byte for byte what `callrec export` makes of the stored file.
         let stored = server.day_dir().join(row["files"][0].as_str().unwrap());
@@ -573,9 +579,10 @@ fn the_files_of_one_session_play_as_one_wav() {
     assert_eq!((rate, u64::from(data)), (16_000, ms * 32));
     let path = dir.path().join("both.wav");
     std::fs::write(&path, &wav.body).unwrap();
-    let (_, probed_rate, _, secs) = ffprobe(&path);
-    assert_eq!(probed_rate, 16_000);
-    assert!((secs - 2.0).abs() < 0.001, "{secs}");
+    if let Some((_, probed_rate, _, secs)) = ffprobe(&path) {
+        assert_eq!(probed_rate, 16_000);
+        assert!((secs - 2.0).abs() < 0.001, "{secs}");
+    }
     // The second half is exactly the G.722 file as `callrec export` decodes it.
     let second = server.day_dir().join(files[1].as_str().unwrap());
     let exported = dir.path().join("second.wav");

@@ -24,7 +24,6 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
-const SIM: &str = env!("CARGO_BIN_EXE_callrec-sim");
 /// Longest wait for anything the sim or the stand-in does.
 const LIMIT: Duration = Duration::from_secs(15);
 
@@ -154,7 +153,7 @@ fn run_sim(dir: &Path, script: &str, args: &[String]) -> thread::JoinHandle<Outp
     std::fs::write(&path, script).unwrap();
     // The tap: RTP goes to a socket nobody reads.
     let tap = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let mut cmd = Command::new(SIM);
+    let mut cmd = Command::new(common::bins::sim());
     cmd.arg("run")
         .arg(&path)
         .arg("--control-socket")

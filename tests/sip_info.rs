@@ -11,8 +11,6 @@ use common::*;
 use serde_json::Value;
 use std::process::Command;
 
-const SIM: &str = env!("CARGO_BIN_EXE_callrec-sim");
-
 fn sip_agent(dir: &TempDir, policy: &str) -> Agent {
     let spec = AgentSpec::host(dir.path())
         .settings(&format!(r#"{{"mode":"sip_info","policy":"{policy}"}}"#));
@@ -23,7 +21,7 @@ fn sip_agent(dir: &TempDir, policy: &str) -> Agent {
 fn sim(agent: &Agent, kam: &Kamailio, dir: &TempDir, script: &str, extra: &[&str]) -> String {
     let path = dir.path().join("call.script");
     std::fs::write(&path, script).unwrap();
-    let out = Command::new(SIM)
+    let out = Command::new(common::bins::sim())
         .args([
             "run",
             path.to_str().unwrap(),
@@ -233,7 +231,7 @@ struct Stack {
 
 impl Stack {
     fn call(kam: &Kamailio) -> Stack {
-        use callrec::sim::sip::{in_dialog, Ids, Outgoing};
+        use callrec_sim::sip::{in_dialog, Ids, Outgoing};
         let ua = RawUa::new();
         let mut ids = Ids::new(7);
         let out = Outgoing::new(
@@ -245,7 +243,7 @@ impl Stack {
         );
         let ok = ua.exchange(kam.addr, &out.invite(&ids.branch()));
         assert_eq!(status_code(&ok), Some(200), "{ok}");
-        let ok = callrec::core::sip::message::parse(ok.as_bytes()).unwrap();
+        let ok = callrec_core::sip::message::parse(ok.as_bytes()).unwrap();
         let dialog = out.dialog(&ok).unwrap();
         ua.send(kam.addr, &in_dialog(&dialog, "ACK", 1, &ids.branch()));
         Stack {
@@ -262,7 +260,7 @@ impl Stack {
     }
 }
 
-fn report(agent: &Agent, tid: &str, response: &str) -> callrec::core::control::Response {
+fn report(agent: &Agent, tid: &str, response: &str) -> callrec_core::control::Response {
     agent.request(
         &serde_json::json!({"v":1,"cmd":"sip_response","tid":tid,"response":response}).to_string(),
     )

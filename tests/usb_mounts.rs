@@ -4,7 +4,7 @@
 //! `main` (`harness = false`): run normally it re-executes itself under `unshare` and checks the
 //! child's report; the child (marked by an environment variable) does the mounting.
 
-use callrec::platform::usb::{probe, Stick, StickSource, StickWatcher};
+use callrec_platform::usb::{probe, Stick, StickSource, StickWatcher};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};

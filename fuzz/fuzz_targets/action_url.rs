@@ -1,10 +1,10 @@
-//! `callrec::core::action_url::parse` on arbitrary strings: never a panic; an error maps to an
+//! `callrec_core::action_url::parse` on arbitrary strings: never a panic; an error maps to an
 //! HTTP status, and a call event it accepts is a valid call that the control socket would
 //! carry the same way.
 #![no_main]
 
-use callrec::core::action_url::parse;
-use callrec::core::control::{encode_call, parse_request, Command};
+use callrec_core::action_url::parse;
+use callrec_core::control::{encode_call, parse_request, Command};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

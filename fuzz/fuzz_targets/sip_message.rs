@@ -1,9 +1,9 @@
-//! `callrec::core::sip::message::parse` on arbitrary bytes: never a panic, and every message it
+//! `callrec_core::sip::message::parse` on arbitrary bytes: never a panic, and every message it
 //! accepts is consistent (names canonical tokens, values one trimmed line, the body as long as
 //! Content-Length says, the limits kept), and reads back the same once written out again.
 #![no_main]
 
-use callrec::core::sip::message::{
+use callrec_core::sip::message::{
     canonical_name, cseq, parse, Message, StartLine, MAX_HEADER_LINES, MAX_LINE, MAX_MESSAGE,
 };
 use libfuzzer_sys::fuzz_target;

@@ -2,8 +2,8 @@
 //! Each connection is a task that frames and parses lines and hands commands to the agent's
 //! main loop, which owns all state.
 
-use crate::core::calls::event::dropped_line;
-use crate::core::control::{parse_request, Command, Request, Response, MAX_LINE};
+use callrec_core::calls::event::dropped_line;
+use callrec_core::control::{parse_request, Command, Request, Response, MAX_LINE};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

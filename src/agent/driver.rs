@@ -7,11 +7,11 @@ use super::control::Job;
 use super::network::Network;
 use super::session::Session;
 use crate::config::settings::{Mode, Settings};
-use crate::core::calls::{Action, BackendView, Controller, Phase, Refused};
-use crate::core::control::{CallStatus, Command, Response, Status};
-use crate::core::sip::client::InfoClient;
-use crate::platform::clock::{Clock, SystemClock};
-use crate::store::Storage;
+use callrec_core::calls::{Action, BackendView, Controller, Phase, Refused};
+use callrec_core::control::{CallStatus, Command, Response, Status};
+use callrec_core::sip::client::InfoClient;
+use callrec_platform::clock::{Clock, SystemClock};
+use callrec_platform::store::Storage;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::{broadcast, oneshot};
@@ -101,7 +101,7 @@ impl<S: Storage> Driver<S> {
             controller: Controller::new(settings.rules()),
             session,
             network,
-            sip: InfoClient::new(crate::platform::random::random_u64()),
+            sip: InfoClient::new(callrec_platform::random::random_u64()),
             backend: Backend::Local,
             stamp: FileStamp::of(&settings_path),
             settings,
@@ -266,7 +266,7 @@ impl<S: Storage> Driver<S> {
     /// Deletes a recording on the stick, never the one being written.
     fn delete_recording(&mut self, name: &str) -> Result<(), Refused> {
         let refuse = |code, message: String| Err(Refused { code, message });
-        if !crate::core::record_file::is_record_name(name) {
+        if !callrec_core::record_file::is_record_name(name) {
             return refuse("bad_name", "not the name of a recording".into());
         }
         let status = self.session.status();

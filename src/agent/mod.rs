@@ -11,13 +11,13 @@ pub mod network;
 pub mod session;
 pub mod web;
 
-use crate::config::board::Board;
 use crate::config::settings::Settings;
 use crate::config::ConfigError;
-use crate::platform::clock::{Clock, SystemClock};
-use crate::platform::udp;
-use crate::platform::usb::{StickSource, StickWatcher};
-use crate::store::fs::DirStorage;
+use callrec_platform::clock::{Clock, SystemClock};
+use callrec_platform::config::board::Board;
+use callrec_platform::store::fs::DirStorage;
+use callrec_platform::udp;
+use callrec_platform::usb::{StickSource, StickWatcher};
 use core::fmt;
 use driver::Driver;
 use session::Session;
@@ -145,7 +145,7 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
     let (job_tx, mut jobs) = mpsc::channel(control::QUEUE);
     tokio::spawn(control::serve(listener, job_tx.clone(), events));
     // One reader thread for downloads and password hashing: a phone has few cores.
-    let pool = crate::download::pool::Pool::new(1, 8).map_err(setup("reader thread"))?;
+    let pool = callrec_platform::download::pool::Pool::new(1, 8).map_err(setup("reader thread"))?;
     let web = std::sync::Arc::new(web::api::Web::new(password_file, pool, clock.clone()));
     tokio::spawn(http::serve(http_listener, job_tx, web));
     let (stick_tx, mut sticks) = mpsc::channel(4);
@@ -175,7 +175,8 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
     // One wake-up per tick, whatever the packet rate: the tap is drained in batches, then the
     // recorder's deadlines (reorder hold, the one-second commit) are served. The tick's timer is
     // only ever moved later, so the runtime never has to wake itself early.
-    let mut tick = crate::platform::ticker::Ticker::new(TICK, TICK).map_err(setup("tick timer"))?;
+    let mut tick =
+        callrec_platform::ticker::Ticker::new(TICK, TICK).map_err(setup("tick timer"))?;
     loop {
         let mut answer = None;
         tokio::select! {
@@ -300,7 +301,7 @@ pub const TICK: Duration = Duration::from_millis(500);
 
 /// Hands every waiting datagram to the session (and the record server) at its kernel arrival
 /// time, then serves the recorder's deadlines and lets the driver settle.
-fn drain<S: crate::store::Storage>(
+fn drain<S: callrec_platform::store::Storage>(
     tap: &mut udp::TapReader,
     driver: &mut Driver<S>,
     clock: &SystemClock,

@@ -5,13 +5,13 @@
 //! name one, and a new leg starts only after the last one ended.
 
 use crate::config::settings::Settings;
-use crate::core::backlog::Backlog;
-use crate::core::calls::{Phase, StopWhy};
-use crate::core::codec::Codec;
-use crate::core::control::{CallInfo, Status};
-use crate::core::net_client::{Leg, LegEnd, LegState, LegTimeouts};
-use crate::core::record_protocol::{split_line, Direction, Extensions, StartRequest, MAX_LINE};
-use crate::platform::clock::{Clock, SystemClock};
+use callrec_core::backlog::Backlog;
+use callrec_core::calls::{Phase, StopWhy};
+use callrec_core::codec::Codec;
+use callrec_core::control::{CallInfo, Status};
+use callrec_core::net_client::{Leg, LegEnd, LegState, LegTimeouts};
+use callrec_core::record_protocol::{split_line, Direction, Extensions, StartRequest, MAX_LINE};
+use callrec_platform::clock::{Clock, SystemClock};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
@@ -377,7 +377,7 @@ fn forward_socket(v6: bool) -> io::Result<UdpSocket> {
 
 /// A random session id: 16 hex digits from the kernel's random source.
 fn random_id() -> String {
-    format!("{:016x}", crate::platform::random::random_u64())
+    format!("{:016x}", callrec_platform::random::random_u64())
 }
 
 /// Drives one leg: connects, exchanges lines, reports every change of state, until it ends.

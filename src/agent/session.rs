@@ -3,16 +3,16 @@
 //! from a [`Clock`], so tests drive it directly with a fault-injecting storage.
 
 use crate::config::settings::Settings;
-use crate::core::calls::{BackendView, Phase};
-use crate::core::control::{Counters, Status, StickStatus};
-use crate::core::record_file::{file_name, Header, HEADER_LEN};
-use crate::core::recorder::{Recorder, State, StickState, StopReason};
-use crate::core::rtp::RtpError;
-use crate::core::writer::FileOp;
-use crate::platform::clock::Clock;
-use crate::platform::usb::Stick;
-use crate::store::repair::repair_dir;
-use crate::store::{RecordSink, Storage, StorageError};
+use callrec_core::calls::{BackendView, Phase};
+use callrec_core::control::{Counters, Status, StickStatus};
+use callrec_core::record_file::{file_name, Header, HEADER_LEN};
+use callrec_core::recorder::{Recorder, State, StickState, StopReason};
+use callrec_core::rtp::RtpError;
+use callrec_core::writer::FileOp;
+use callrec_platform::clock::Clock;
+use callrec_platform::store::repair::repair_dir;
+use callrec_platform::store::{RecordSink, Storage, StorageError};
+use callrec_platform::usb::Stick;
 
 /// Files listed in the status of one recording; older names are dropped past this.
 const MAX_LISTED_FILES: usize = 64;
@@ -365,7 +365,7 @@ fn open_next<S: Storage>(
 /// stick still lets us. Errors are ignored: the file is repaired when the stick comes back.
 fn salvage<F: RecordSink>(rec: &mut OpenRecord<F>) {
     let Ok(len) = rec.file.file_len() else { return };
-    let recovered = crate::core::record_file::recover(rec.header, len);
+    let recovered = callrec_core::record_file::recover(rec.header, len);
     let whole = HEADER_LEN as u64 + u64::from(recovered.header.data_size);
     let result = rec
         .file
@@ -382,7 +382,7 @@ fn repair_stick(dir: &std::path::Path) {
     match repair_dir(dir) {
         Ok(results) => {
             for (path, r) in results {
-                crate::store::repair::log_outcome(&path, &r);
+                callrec_platform::store::repair::log_outcome(&path, &r);
             }
         }
         Err(e) => log::warn!("cannot scan {} for repairs: {e}", dir.display()),

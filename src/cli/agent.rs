@@ -2,7 +2,7 @@
 
 use super::{string, CliError};
 use crate::agent::{run as run_agent, AgentOptions};
-use crate::config::board::Board;
+use callrec_platform::config::board::Board;
 use lexopt::Arg;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,7 +26,7 @@ pub fn run(mut p: lexopt::Parser) -> Result<(), CliError> {
             Arg::Long("control-socket") => control_socket = Some(PathBuf::from(p.value()?)),
             Arg::Long("mac") => {
                 let v = string(&mut p)?;
-                let m = crate::config::board::normalize_mac(&v)
+                let m = callrec_platform::config::board::normalize_mac(&v)
                     .ok_or_else(|| CliError::usage(format!("bad --mac {v:?}")))?;
                 mac = Some(m);
             }
@@ -34,7 +34,7 @@ pub fn run(mut p: lexopt::Parser) -> Result<(), CliError> {
             other => return Err(other.unexpected().into()),
         }
     }
-    crate::logger::init(&level).map_err(CliError::usage)?;
+    callrec_platform::logger::init(&level).map_err(CliError::usage)?;
     let board = board.ok_or_else(|| {
         let known = Board::known().collect::<Vec<_>>().join(", ");
         CliError::usage(format!("agent needs --board MODEL|FILE (models: {known})"))

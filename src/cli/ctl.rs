@@ -1,11 +1,11 @@
 //! `callrec ctl`: one command to the agent over its control socket.
 
 use super::CliError;
-use crate::config::board::Board;
-use crate::core::control::{
+use callrec_core::control::{
     encode_call, encode_key, encode_request, encode_sip_response, encode_start, CallEvent,
     CallInfo, Command, Key, SipReport,
 };
+use callrec_platform::config::board::Board;
 use lexopt::Arg;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};

@@ -3,11 +3,11 @@
 //! Streams in fixed-size blocks: memory does not grow with the recording.
 
 use super::CliError;
-use crate::audio::g711::{alaw_to_linear, ulaw_to_linear};
-use crate::audio::g722::G722Decoder;
-use crate::audio::wav::{needs_pad, wav_header, WavFormat};
-use crate::core::codec::Codec;
-use crate::store::reader::RecordReader;
+use callrec_core::audio::g711::{alaw_to_linear, ulaw_to_linear};
+use callrec_core::audio::g722::G722Decoder;
+use callrec_core::audio::wav::{needs_pad, wav_header, WavFormat};
+use callrec_core::codec::Codec;
+use callrec_platform::store::reader::RecordReader;
 use lexopt::Arg;
 use std::fs::File;
 use std::io::{BufWriter, Write};

@@ -1,7 +1,7 @@
 //! `callrec info`: what a Record file holds.
 
 use super::CliError;
-use crate::store::reader::RecordReader;
+use callrec_platform::store::reader::RecordReader;
 use lexopt::Arg;
 use serde::Serialize;
 use std::path::PathBuf;

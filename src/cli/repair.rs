@@ -2,7 +2,7 @@
 //! the stick it finds; this is for files copied off a stick).
 
 use super::CliError;
-use crate::store::repair::{repair_dir, repair_file};
+use callrec_platform::store::repair::{repair_dir, repair_file};
 use lexopt::Arg;
 use std::path::PathBuf;
 

@@ -2,11 +2,11 @@
 //! own, so that each bad one gets its own message for beside its input, all at once.
 
 use super::settings::{Mode, Settings, TONE_INTERVAL_S};
-use crate::core::calls::Policy;
-use crate::core::codec::Codec;
-use crate::core::record_file::FAT32_MAX_FILE;
-use crate::core::timeline::MAX_WINDOW;
-use crate::core::writer::MIN_SIZE_LIMIT;
+use callrec_core::calls::Policy;
+use callrec_core::codec::Codec;
+use callrec_core::record_file::FAT32_MAX_FILE;
+use callrec_core::timeline::MAX_WINDOW;
+use callrec_core::writer::MIN_SIZE_LIMIT;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 

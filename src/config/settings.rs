@@ -1,12 +1,12 @@
 //! The recording settings (the web UI's page): a small JSON file, every field optional.
 
-use super::{read_json, ConfigError};
-use crate::core::calls::{Policy, Rules};
-use crate::core::codec::DEFAULT_TELEPHONE_EVENT_PT;
-use crate::core::record_file::FAT32_MAX_FILE;
-use crate::core::recorder::RecorderConfig;
-use crate::core::timeline::{TimelineConfig, MAX_WINDOW};
-use crate::core::writer::MIN_SIZE_LIMIT;
+use callrec_core::calls::{Policy, Rules};
+use callrec_core::codec::DEFAULT_TELEPHONE_EVENT_PT;
+use callrec_core::record_file::FAT32_MAX_FILE;
+use callrec_core::recorder::RecorderConfig;
+use callrec_core::timeline::{TimelineConfig, MAX_WINDOW};
+use callrec_core::writer::MIN_SIZE_LIMIT;
+use callrec_platform::config::{read_json, ConfigError};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -98,7 +98,7 @@ impl Settings {
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         let mut text = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
         text.push(b'\n');
-        crate::platform::atomic::write_atomically(path, &text)
+        callrec_platform::atomic::write_atomically(path, &text)
     }
 
     /// Loads and checks a settings file.
@@ -138,7 +138,7 @@ impl Settings {
                 ),
             );
         }
-        if crate::core::codec::Codec::from_name(&self.codec).is_none() {
+        if callrec_core::codec::Codec::from_name(&self.codec).is_none() {
             return invalid("codec", "must be PCMA, PCMU or G722".into());
         }
         Ok(())

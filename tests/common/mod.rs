@@ -8,13 +8,14 @@
 
 #![allow(dead_code)]
 
+pub mod bins;
 pub mod kamailio;
 pub mod server;
 pub mod web;
 pub mod webdriver;
 
-use callrec::core::control::{Response, Status};
-use callrec::core::rtp::RtpPacket;
+use callrec_core::control::{Response, Status};
+use callrec_core::rtp::RtpPacket;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::unix::net::UnixStream;

@@ -6,8 +6,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-const SERVER: &str = env!("CARGO_BIN_EXE_callrec-server");
-
 pub struct Server {
     pub child: Child,
     pub control: SocketAddr,
@@ -24,7 +22,7 @@ impl Server {
     /// A server on the given storage (a restart keeps its recordings).
     pub fn start_at(storage: &Path, dir: &Path, extra: &[&str]) -> Server {
         let storage = storage.to_owned();
-        let mut child = Command::new(SERVER)
+        let mut child = Command::new(super::bins::server())
             .args([
                 "--listen",
                 "127.0.0.1:0",

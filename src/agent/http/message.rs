@@ -2,7 +2,7 @@
 //! within the limits of [`super::wire`]) and the [`Answer`] to send back. The listener adds
 //! `Content-Length`, `Connection: close` and `Date` itself, and sends no body for `HEAD`.
 
-use crate::download::source::Source;
+use callrec_platform::download::source::Source;
 use std::borrow::Cow;
 use std::net::SocketAddr;
 

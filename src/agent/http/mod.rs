@@ -19,8 +19,8 @@
 
 use super::control::Job;
 use super::web::api::Web;
-use crate::core::action_url::{self, ActionError};
-use crate::core::control::{CallInfo, Command, Response as Reply};
+use callrec_core::action_url::{self, ActionError};
+use callrec_core::control::{CallInfo, Command, Response as Reply};
 use std::net::IpAddr;
 use tokio::sync::mpsc;
 
@@ -134,9 +134,9 @@ async fn answer(req: &Request, jobs: &mpsc::Sender<Job>, web: &Web) -> Answer {
     }
     let (status, reply) = match route(&req.method, &req.target, req.peer.ip()) {
         Outcome::Command(command, call) => {
-            let request = crate::core::control::Request {
+            let request = callrec_core::control::Request {
                 call,
-                ..crate::core::control::Request::new(command, None)
+                ..callrec_core::control::Request::new(command, None)
             };
             let a = super::control::ask(request, jobs).await;
             (status_of(&a), a)

@@ -6,10 +6,10 @@
 use super::conn::{read_request, refusal, write_answer, Early};
 use super::wire::Fault;
 use super::*;
-use crate::core::control::{CallEvent, Key, Status};
-use crate::download::guard::StallGuard;
-use crate::download::pool::Pool;
-use crate::download::source::{FileBlocks, Source};
+use callrec_core::control::{CallEvent, Key, Status};
+use callrec_platform::download::guard::StallGuard;
+use callrec_platform::download::pool::Pool;
+use callrec_platform::download::source::{FileBlocks, Source};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,12 +20,12 @@ const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
 /// The settings page's state, for tests that only use the action URLs.
 fn test_web() -> Arc<Web> {
-    let pool = crate::download::pool::Pool::new(1, 4).unwrap();
+    let pool = callrec_platform::download::pool::Pool::new(1, 4).unwrap();
     let file = std::env::temp_dir().join(format!("callrec-http-test-{}.json", std::process::id()));
     Arc::new(Web::new(
         file,
         pool,
-        crate::platform::clock::SystemClock::new(),
+        callrec_platform::clock::SystemClock::new(),
     ))
 }
 

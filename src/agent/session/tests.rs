@@ -1,12 +1,12 @@
 //! The session over a real directory wrapped in a fault-injecting stick, driven by a fake clock.
 
 use super::*;
-use crate::core::control::{Command, Response};
-use crate::core::record_file::LocalTime;
-use crate::core::rtp::RtpPacket;
-use crate::store::faulty::{FaultPlan, Faults, FaultyStorage};
-use crate::store::fs::DirStorage;
-use crate::store::reader::RecordReader;
+use callrec_core::control::{Command, Response};
+use callrec_core::record_file::LocalTime;
+use callrec_core::rtp::RtpPacket;
+use callrec_platform::store::faulty::{FaultPlan, Faults, FaultyStorage};
+use callrec_platform::store::fs::DirStorage;
+use callrec_platform::store::reader::RecordReader;
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 

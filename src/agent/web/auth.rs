@@ -3,7 +3,7 @@
 //! token each, and failed logins slowed down. No I/O but the password file; time comes in as
 //! milliseconds, so tests drive it directly.
 
-use crate::platform::random::random_u64;
+use callrec_platform::random::random_u64;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -185,7 +185,7 @@ impl Auth {
     ) -> Result<(), BTreeMap<String, String>> {
         let stored = record.0;
         let text = serde_json::to_vec_pretty(&stored).unwrap_or_default();
-        if let Err(e) = crate::platform::atomic::write_atomically(&self.path, &text) {
+        if let Err(e) = callrec_platform::atomic::write_atomically(&self.path, &text) {
             let mut errors = BTreeMap::new();
             errors.insert(
                 "new".into(),

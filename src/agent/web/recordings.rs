@@ -1,19 +1,19 @@
 //! The recordings on the stick in the agent's web API (`docs/web-api.md`, "Recordings on the
 //! stick"): the listing, each file as stored or as a PCM16 WAV (streamed with
-//! [`crate::download`], `Range` honoured), and deletion, which only the main loop may do.
+//! [`callrec_platform::download`], `Range` honoured), and deletion, which only the main loop may do.
 //!
 //! [`handle`] reads the stick (a directory listing, 76-byte headers, `stat`): the listener runs it
-//! on a reader thread of the download pool ([`crate::download::pool`]), never on the runtime
+//! on a reader thread of the download pool ([`callrec_platform::download::pool`]), never on the runtime
 //! thread. A name is checked by [`is_record_name`] before anything touches the file system, so a
 //! request reaches nothing but the agent's own `Record_` files in the stick's top directory.
 
 use crate::agent::http::{Answer, AnswerBody};
-use crate::core::record_file::{is_record_name, recover, Header, HEADER_LEN};
-use crate::download::range::{ranged, Ranged};
-use crate::download::source::{FileBlocks, Source, WavBlocks};
-use crate::download::wav::{Part, WavPlan};
-use crate::store::reader::read_up_to;
 use bytes::Bytes;
+use callrec_core::record_file::{is_record_name, recover, Header, HEADER_LEN};
+use callrec_platform::download::range::{ranged, Ranged};
+use callrec_platform::download::source::{FileBlocks, Source, WavBlocks};
+use callrec_platform::download::wav::{Part, WavPlan};
+use callrec_platform::store::reader::read_up_to;
 use serde::Serialize;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -176,7 +176,7 @@ fn list(stick: Option<&Path>, writing: Option<&str>) -> Result<Outcome, Failure>
         .into_iter()
         .filter_map(|name| row(dir, name, writing))
         .collect();
-    let free = crate::store::fs::free_bytes(dir).ok();
+    let free = callrec_platform::store::fs::free_bytes(dir).ok();
     let body = serde_json::json!({
         "stick": { "present": true, "free_bytes": free },
         "recordings": rows,

@@ -3,11 +3,11 @@
 
 use super::{handle, Outcome, MAX_LISTED};
 use crate::agent::http::{Answer, AnswerBody};
-use crate::audio::g711::{alaw_to_linear, ulaw_to_linear};
-use crate::audio::g722::{G722Decoder, G722Encoder};
-use crate::core::codec::Codec;
-use crate::core::record_file::is_record_name as valid_name;
-use crate::core::record_file::Header;
+use callrec_core::audio::g711::{alaw_to_linear, ulaw_to_linear};
+use callrec_core::audio::g722::{G722Decoder, G722Encoder};
+use callrec_core::codec::Codec;
+use callrec_core::record_file::is_record_name as valid_name;
+use callrec_core::record_file::Header;
 use std::path::{Path, PathBuf};
 
 const NAME: &str = "Record_20261121_101500.wav";

@@ -1,0 +1,34 @@
+//! callrec's sans-IO core: the formats and state machines that the phone agent, the record
+//! server and the simulator share, none of which touches a socket, a file or the clock.
+//!
+//! Time, datagrams, commands and storage answers go in as arguments; file operations, status
+//! and the next deadline come out. Everything here is tested deterministically. The crate
+//! depends on nothing that does I/O, and `clippy.toml` beside its manifest makes a clock read,
+//! a file or a socket a lint error.
+//!
+//! - Media: [`rtp`], [`timeline`] (reorder, gap-fill), [`codec`], [`audio`] (G.711, G.722, WAV).
+//! - The Record file: [`record_file`] (the guide's format), [`writer`] (rollover, batching),
+//!   [`recorder`] (the local recording's state machine).
+//! - Protocols: [`record_protocol`] (the record server's control lines), [`net_client`] (the
+//!   phone's side of a network recording), [`control`] (the agent's control protocol),
+//!   [`action_url`], [`sip`] (the SIP INFO exchange).
+//! - The phone's calls: [`calls`] (which call is recorded, under which policy), [`backlog`].
+
+pub mod action_url;
+pub mod audio;
+pub mod backlog;
+pub mod calls;
+pub mod codec;
+pub mod control;
+pub mod net_client;
+pub mod record_file;
+pub mod record_protocol;
+pub mod recorder;
+pub mod rtp;
+pub mod sip;
+pub mod test_rng;
+pub mod timeline;
+pub mod writer;
+
+#[cfg(test)]
+mod test_disk;

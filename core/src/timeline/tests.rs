@@ -1,0 +1,367 @@
+use super::*;
+
+/// Records what the timeline hands out, as a flat byte timeline plus events.
+#[derive(Default)]
+struct Tape {
+    bytes: Vec<u8>,
+    codecs: Vec<(Codec, usize)>,
+}
+
+impl AudioSink for Tape {
+    fn set_codec(&mut self, codec: Codec, frame_len: usize) {
+        self.codecs.push((codec, frame_len));
+    }
+    fn silence(&mut self, ticks: u64) {
+        let b = self.codecs.last().map_or(0xEE, |c| c.0.silence_byte());
+        self.bytes.extend(std::iter::repeat_n(b, ticks as usize));
+    }
+    fn audio(&mut self, payload: &[u8]) {
+        self.bytes.extend_from_slice(payload);
+    }
+}
+
+const SSRC: u32 = 0x1111_2222;
+
+fn pkt(pt: u8, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; 12 + payload.len()];
+    RtpPacket::emit(&mut out, false, pt, seq, ts, ssrc, payload).unwrap();
+    out
+}
+
+/// A 20 ms PCMA frame whose every byte is `n` (so the tape shows which packet landed where).
+fn frame(n: u8) -> [u8; 160] {
+    [n; 160]
+}
+
+fn pcma(seq: u16, ts: u32, n: u8) -> Vec<u8> {
+    pkt(8, seq, ts, SSRC, &frame(n))
+}
+
+fn timeline() -> Timeline {
+    Timeline::new(TimelineConfig {
+        window: 4,
+        hold_ms: 100,
+        telephone_event_pt: 101,
+    })
+}
+
+/// The tape as one label per 160-byte frame.
+fn frames(t: &Tape) -> Vec<u8> {
+    t.bytes.chunks(160).map(|c| c[0]).collect()
+}
+
+#[test]
+fn in_order_stream_is_copied() {
+    let mut tl = timeline();
+    let mut tape = Tape::default();
+    for i in 0..10u8 {
+        tl.push(
+            u64::from(i) * 20,
+            &pcma(1000 + u16::from(i), 5000 + u32::from(i) * 160, i + 1),
+            &mut tape,
+        );
+    }
+    tl.flush(&mut tape);
+    assert_eq!(frames(&tape), (1..=10).collect::<Vec<_>>());
+    assert_eq!(tape.codecs, vec![(Codec::Pcma, 160)]);
+    assert_eq!(tl.position(), 1600);
+    let s = tl.stats();
+    assert_eq!(
+        (s.audio, s.lost, s.late, s.duplicates, s.reordered),
+        (10, 0, 0, 0, 0)
+    );
+}
+
+#[test]
+fn reordered_packets_are_put_back() {
+    let mut tl = timeline();
+    let mut tape = Tape::default();
+    for (k, i) in [0u8, 2, 1, 3, 5, 4, 6].into_iter().enumerate() {
+        tl.push(
+            k as u64 * 20,
+            &pcma(u16::from(i), u32::from(i) * 160, i),
+            &mut tape,
+        );
+    }
+    tl.flush(&mut tape);
+    assert_eq!(frames(&tape), vec![0, 1, 2, 3, 4, 5, 6]);
+    assert_eq!(tl.stats().reordered, 2);
+}
+
+#[test]
+fn loss_becomes_silence_and_is_counted() {
+    let mut tl = timeline();
+    let mut tape = Tape::default();
+    for i in [0u8, 1, 4, 5] {
+        tl.push(
+            u64::from(i) * 20,
+            &pcma(u16::from(i), u32::from(i) * 160, 10 + i),
+            &mut tape,
+        );
+    }
+    tl.flush(&mut tape);
+    assert_eq!(frames(&tape), vec![10, 11, 0xD5, 0xD5, 14, 15]);
+    let s = tl.stats();
+    assert_eq!(s.lost, 2);
+    assert_eq!(s.silence_ticks, 320);
+}
+
+#[test]
+fn duplicates_and_late_packets_are_dropped_and_counted() {
+    let mut tl = timeline();
+    let mut tape = Tape::default();
+    for i in 0..8u8 {
+        tl.push(
+            u64::from(i) * 20,
+            &pcma(u16::from(i), u32::from(i) * 160, i),
+            &mut tape,
+        );
+        if i == 2 {
+            tl.push(41, &pcma(2, 320, 99), &mut tape); // duplicate still in the window
+        }
+    }
+    // Seq 1 again, long after it was written: a duplicate (remembered).
+    tl.push(200, &pcma(1, 160, 98), &mut tape);
+    tl.flush(&mut tape);
+    assert_eq!(frames(&tape), (0..8).collect::<Vec<_>>());
+    assert_eq!(tl.stats().duplicates, 2);
+
+    // A packet that was lost, then shows up after its place was written: late.
+    let mut tl = timeline();
+    let mut tape = Tape::default();
+    for i in [0u8, 1, 3, 4, 5, 6, 7, 8] {
+        tl.push(
+            u64::from(i) * 20,
+            &pcma(u16::from(i), u32::from(i) * 160, i),
+            &mut tape,
+        );
+    }
+    tl.push(500, &pcma(2, 320, 2), &mut tape);
+    tl.flush(&mut tape);
+    assert_eq!(frames(&tape), vec![0, 1, 0xD5, 3, 4, 5, 6, 7, 8]);
+    assert_eq!((tl.stats().late, tl.stats().duplicates), (1, 0));
+}
+
+#[test]
+fn sequence_and_timestamp_wrap_around() {
+    let mut tl = timeline();
+    let mut tape = Tape::default();
+    let seq0 = 65_533u16;
+    let ts0 = u32::MAX - 320 + 1; // wraps after two frames
+    for i in 0..6u16 {
+        let seq = seq0.wrapping_add(i);
+        let ts = ts0.wrapping_add(u32::from(i) * 160);
+        if i == 4 {
+            continue; // one lost packet right after the wrap
+        }
+        tl.push(u64::from(i) * 20, &pcma(seq, ts, i as u8), &mut tape);
+    }
+    tl.flush(&mut tape);
+    assert_eq!(frames(&tape), vec![0, 1, 2, 3, 0xD5, 5]);
+    assert_eq!(tl.stats().lost, 1);
+    assert_eq!(tl.stats().discontinuities, 0);
+}
+
+#[test]
+fn comfort_noise_interval_is_silence() {
+    let mut tl = timeline();
+    let mut tape = Tape::default();
+    tl.push(0, &pcma(0, 0, 1), &mut tape);
+    tl.push(20, &pkt(13, 1, 160, SSRC, &[40]), &mut tape); // CN, then nothing for 100 ms
+    tl.push(120, &pcma(2, 960, 2), &mut tape);
+    tl.flush(&mut tape);
+    assert_eq!(frames(&tape), vec![1, 0xD5, 0xD5, 0xD5, 0xD5, 0xD5, 2]);
+    assert_eq!(tl.stats().comfort_noise, 1);
+    assert_eq!(tl.stats().lost, 0);
+}
+
+#[test]
+fn telephone_events_are_not_audio_and_not_loss() {
+    let mut tl = timeline();
+    let mut tape = Tape::default();
+    tl.push(0, &pcma(0, 0, 1), &mut tape);
+    // DTMF for 40 ms: two event packets carrying the event's start timestamp.
+    tl.push(20, &pkt(101, 1, 160, SSRC, &[5, 10, 0, 160]), &mut tape);
+    tl.push(40, &pkt(101, 2, 160, SSRC, &[5, 0x8A, 1, 64]), &mut tape);
+    tl.push(60, &pcma(3, 480, 2), &mut tape);
+    tl.flush(&mut tape);
+    assert_eq!(frames(&tape), vec![1, 0xD5, 0xD5, 2]);
+    let s = tl.stats();
+    assert_eq!((s.telephone_events, s.lost, s.duplicates), (2, 0, 0));
+
+    // With another telephone-event payload type configured, 101 is unknown.
+    let mut tl = Timeline::new(TimelineConfig {
+        telephone_event_pt: 96,
+        ..Default::default()
+    });
+    tl.push(0, &pkt(101, 1, 160, SSRC, &[5, 10, 0, 160]), &mut tape);
+    tl.push(0, &pkt(96, 2, 160, SSRC, &[5, 10, 0, 160]), &mut tape);
+    assert_eq!(
+        (tl.stats().unknown_payload_type, tl.stats().telephone_events),
+        (1, 1)
+    );
+}
+
+#[test]
+fn new_ssrc_continues_on_the_wall_clock() {
+    let mut tl = timeline();
+    let mut tape = Tape::default();
+    for i in 0..3u8 {
+        tl.push(
+            u64::from(i) * 20,
+            &pcma(u16::from(i), u32::from(i) * 160, 1),
+            &mut tape,
+        );
+    }
+    // The engine restarts: new SSRC, random numbering, first packet 100 ms after the last one.
+    for i in 0..2u8 {
+        let p = pkt(
+            8,
+            40_000 + u16::from(i),
+            77_777 + u32::from(i) * 160,
+            0xABCD,
+            &frame(2),
+        );
+        tl.push(140 + u64::from(i) * 20, &p, &mut tape);
+    }
+    tl.flush(&mut tape);
+    // Old frames at 0,20,40 ms; the new stream's first frame belongs at 40 + 100 = 140 ms.
+    assert_eq!(frames(&tape), vec![1, 1, 1, 0xD5, 0xD5, 0xD5, 0xD5, 2, 2]);
+    assert_eq!(tl.stats().ssrc_changes, 1);
+    assert_eq!(tl.stats().lost, 0);
+}
+
+#[test]
+fn timestamp_jump_without_a_matching_pause_is_placed_by_the_clock() {
+    let mut tl = timeline();
+    let mut tape = Tape::default();
+    tl.push(0, &pcma(0, 0, 1), &mut tape);
+    tl.push(20, &pcma(1, 160, 1), &mut tape);
+    // Next packet 20 ms later claims to be 10 minutes later.
+    tl.push(40, &pcma(2, 160 + 8000 * 600, 2), &mut tape);
+    tl.push(60, &pcma(3, 320 + 8000 * 600, 3), &mut tape);
+    tl.flush(&mut tape);
+    assert_eq!(frames(&tape), vec![1, 1, 2, 3]);
+    assert_eq!(tl.stats().discontinuities, 1);
+
+    // A 3 s gap within the trusted bound is silence even if it arrives at once (a burst).
+    let mut tl = timeline();
+    let mut tape = Tape::default();
+    tl.push(0, &pcma(0, 0, 1), &mut tape);
+    tl.push(1, &pcma(1, 160 + 24_000, 2), &mut tape);
+    tl.flush(&mut tape);
+    assert_eq!(tape.bytes.len(), 160 + 24_000 + 160);
+}
+
+#[test]
+fn sequence_restart_is_confirmed_by_a_second_packet() {
+    let mut tl = timeline();
+    let mut tape = Tape::default();
+    tl.push(0, &pcma(100, 0, 1), &mut tape);
+    tl.push(20, &pcma(101, 160, 1), &mut tape);
+    // A stray packet far away in sequence space is dropped...
+    tl.push(30, &pcma(30_000, 999, 9), &mut tape);
+    // ...but two in a row mean the numbering restarted.
+    tl.push(40, &pcma(20_000, 320, 2), &mut tape);
+    tl.push(60, &pcma(20_001, 480, 3), &mut tape);
+    tl.flush(&mut tape);
+    // As in RFC 3550 A.1 the packet that opened the jump is dropped; the confirming one is
+    // placed by the clock, 40 ms after the last good packet.
+    assert_eq!(frames(&tape), vec![1, 1, 0xD5, 3]);
+    assert_eq!(tl.stats().out_of_sequence, 3);
+    assert_eq!(tl.stats().discontinuities, 1);
+}
+
+#[test]
+fn packet_time_change_is_written_by_timestamp() {
+    let mut tl = timeline();
+    let mut tape = Tape::default();
+    tl.push(0, &pcma(0, 0, 1), &mut tape);
+    tl.push(20, &pkt(8, 1, 160, SSRC, &[2; 320]), &mut tape); // 40 ms now
+    tl.push(60, &pkt(8, 2, 480, SSRC, &[3; 80]), &mut tape); // 10 ms
+    tl.flush(&mut tape);
+    assert_eq!(tape.bytes.len(), 160 + 320 + 80);
+    assert_eq!(tape.codecs, vec![(Codec::Pcma, 160)]);
+    assert_eq!(&tape.bytes[470..490], &[[2u8; 10], [3u8; 10]].concat()[..]);
+}
+
+#[test]
+fn codec_change_is_announced() {
+    let mut tl = timeline();
+    let mut tape = Tape::default();
+    tl.push(0, &pcma(0, 0, 1), &mut tape);
+    tl.push(20, &pkt(0, 1, 160, SSRC, &[2; 160]), &mut tape);
+    tl.flush(&mut tape);
+    assert_eq!(tape.codecs, vec![(Codec::Pcma, 160), (Codec::Pcmu, 160)]);
+}
+
+#[test]
+fn hold_time_releases_without_more_packets() {
+    let mut tl = timeline();
+    let mut tape = Tape::default();
+    tl.push(1000, &pcma(0, 0, 1), &mut tape);
+    assert_eq!(tl.poll_timeout(), Some(1100));
+    tl.handle_timeout(1099, &mut tape);
+    assert!(tape.bytes.is_empty());
+    tl.handle_timeout(1100, &mut tape);
+    assert_eq!(frames(&tape), vec![1]);
+    assert_eq!(tl.poll_timeout(), None);
+}
+
+#[test]
+fn resume_continues_at_the_end_without_the_paused_gap() {
+    let mut tl = timeline();
+    let mut tape = Tape::default();
+    tl.push(0, &pcma(0, 0, 1), &mut tape);
+    tl.flush(&mut tape);
+    tl.restart_at_end();
+    // Ten seconds later, same stream.
+    tl.push(10_000, &pcma(500, 80_000, 2), &mut tape);
+    tl.flush(&mut tape);
+    assert_eq!(frames(&tape), vec![1, 2]);
+}
+
+#[test]
+fn malformed_and_oversized_are_counted_by_reason() {
+    let mut tl = timeline();
+    let mut tape = Tape::default();
+    tl.push(0, &[0x80, 8, 0], &mut tape);
+    tl.push(0, &[0x40; 20], &mut tape);
+    tl.push(0, &pkt(8, 0, 0, SSRC, &[0; MAX_PAYLOAD + 1]), &mut tape);
+    tl.push(0, &pkt(18, 0, 0, SSRC, &[0; 20]), &mut tape);
+    let s = tl.stats();
+    assert_eq!(s.malformed[RtpError::TooShort.index()], 1);
+    assert_eq!(s.malformed[RtpError::BadVersion.index()], 1);
+    assert_eq!((s.oversized, s.unknown_payload_type, s.received), (1, 1, 4));
+    assert!(tape.bytes.is_empty());
+}
+
+#[test]
+fn random_input_never_panics_and_output_is_bounded_by_time() {
+    // A deterministic stream of hostile packets.
+    let mut rng = crate::test_rng::Rng(0x9E37_79B9_7F4A_7C15);
+    let mut next = || rng.next_u64();
+    let mut tl = timeline();
+    let mut tape = Tape::default();
+    for i in 0..20_000u64 {
+        let r = next();
+        let pt = [0u8, 8, 9, 13, 101, 77][(r % 6) as usize];
+        let len = (r >> 8) as usize % 400;
+        let mut p = pkt(
+            pt,
+            (r >> 16) as u16 % 50,
+            (r >> 32) as u32 % 100_000,
+            SSRC ^ (r as u32 & 1),
+            &vec![7; len],
+        );
+        if r % 17 == 0 {
+            p.truncate((r >> 40) as usize % p.len());
+        }
+        tl.push(i, &p, &mut tape);
+        tl.handle_timeout(i, &mut tape);
+    }
+    tl.flush(&mut tape);
+    // Whatever came in, the timeline never runs far ahead of the 20 s of wall clock fed in
+    // (5 s trusted gap per jump is the most any single packet can add).
+    assert!(tape.bytes.len() as u64 <= tl.position());
+}

@@ -1,0 +1,104 @@
+//! Time, behind a trait so the shell can be driven by a fake clock in tests.
+
+use callrec_core::record_file::LocalTime;
+use std::time::Instant;
+
+pub trait Clock {
+    /// Monotonic milliseconds since an arbitrary start.
+    fn now_ms(&self) -> u64;
+    /// The phone's local wall-clock time, for file names.
+    fn local_time(&self) -> LocalTime;
+}
+
+/// The system's clocks: `CLOCK_MONOTONIC` and the local time zone.
+#[derive(Debug, Clone)]
+pub struct SystemClock {
+    start: Instant,
+}
+
+impl SystemClock {
+    pub fn new() -> SystemClock {
+        SystemClock {
+            start: Instant::now(),
+        }
+    }
+}
+
+impl Default for SystemClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    fn local_time(&self) -> LocalTime {
+        local_time_of(unix_seconds())
+    }
+}
+
+/// Seconds since the epoch from the system's real-time clock.
+pub fn unix_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Converts epoch seconds to local time with the C library (honours TZ and /etc/localtime).
+pub fn local_time_of(secs: i64) -> LocalTime {
+    let t = secs as libc::time_t;
+    // SAFETY: localtime_r writes only into `tm`, which lives on this stack frame; a null result
+    // (out of range) leaves the zeroed value, handled below.
+    let mut tm: libc::tm = unsafe { core::mem::zeroed() };
+    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
+    if !ok {
+        return LocalTime {
+            year: 1970,
+            month: 1,
+            day: 1,
+            ..LocalTime::default()
+        };
+    }
+    LocalTime {
+        year: (tm.tm_year + 1900).clamp(0, 9999) as u16,
+        month: (tm.tm_mon + 1).clamp(1, 12) as u8,
+        day: tm.tm_mday.clamp(1, 31) as u8,
+        hour: tm.tm_hour.clamp(0, 23) as u8,
+        minute: tm.tm_min.clamp(0, 59) as u8,
+        second: tm.tm_sec.clamp(0, 60) as u8,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_in_utc() {
+        // SAFETY: tests in this binary do not read TZ concurrently with this write in any way
+        // that matters: localtime_r re-reads it, and every value set here is valid.
+        unsafe { std::env::set_var("TZ", "UTC") };
+        let t = local_time_of(1_700_000_000);
+        assert_eq!(
+            t,
+            LocalTime {
+                year: 2023,
+                month: 11,
+                day: 14,
+                hour: 22,
+                minute: 13,
+                second: 20
+            }
+        );
+    }
+
+    #[test]
+    fn monotonic_never_goes_back() {
+        let c = SystemClock::new();
+        let a = c.now_ms();
+        assert!(c.now_ms() >= a);
+    }
+}

@@ -1,0 +1,91 @@
+//! `callrec-server` command line.
+
+use super::{run, ServerOptions};
+use lexopt::Arg;
+use std::ffi::OsString;
+use std::process::ExitCode;
+use std::time::Duration;
+
+pub const USAGE: &str = "\
+callrec-server: the record server for BX/GP phones' network recording
+
+usage:
+  callrec-server --listen ADDR:PORT --storage DIR [--rtp-ports LOW-HIGH] [--max-sessions N]
+                 [--idle-timeout SECONDS] [--shards N] [--log LEVEL]
+                 [--http ADDR:PORT]
+
+defaults: --rtp-ports 40000-49999, --max-sessions 4000, --idle-timeout 60, --shards 2
+--http: serve the recordings' web page and JSON API there (docs/server-api.md); off without it";
+
+pub fn main(args: Vec<OsString>) -> ExitCode {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    match parse(args) {
+        Ok(opts) => match run(opts) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("callrec-server: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Err(e) => {
+            eprintln!("callrec-server: {e}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn parse(args: Vec<OsString>) -> Result<ServerOptions, String> {
+    let mut p = lexopt::Parser::from_args(args);
+    let mut opts = ServerOptions::default();
+    let mut listen = None;
+    let mut storage = None;
+    let mut level = std::env::var("CALLREC_LOG").unwrap_or_else(|_| "info".into());
+    let text = |p: &mut lexopt::Parser| -> Result<String, String> {
+        p.value()
+            .map_err(|e| e.to_string())?
+            .into_string()
+            .map_err(|_| "not UTF-8".to_string())
+    };
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        match arg {
+            Arg::Long("listen") => {
+                let v = text(&mut p)?;
+                listen = Some(v.parse().map_err(|_| format!("bad --listen {v:?}"))?);
+            }
+            Arg::Long("storage") => storage = Some(text(&mut p)?.into()),
+            Arg::Long("rtp-ports") => {
+                let v = text(&mut p)?;
+                let (lo, hi) = v
+                    .split_once('-')
+                    .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+                    .filter(|&(a, b): &(u16, u16)| a > 0 && a <= b)
+                    .ok_or_else(|| format!("bad --rtp-ports {v:?} (LOW-HIGH)"))?;
+                opts.rtp_ports = (lo, hi);
+            }
+            Arg::Long("max-sessions") => {
+                opts.max_sessions = text(&mut p)?.parse().map_err(|_| "bad --max-sessions")?;
+            }
+            Arg::Long("idle-timeout") => {
+                let s: u64 = text(&mut p)?.parse().map_err(|_| "bad --idle-timeout")?;
+                opts.idle_timeout = Duration::from_secs(s.max(1));
+            }
+            Arg::Long("shards") => {
+                let n: usize = text(&mut p)?.parse().map_err(|_| "bad --shards")?;
+                opts.shards = n.clamp(1, 64);
+            }
+            Arg::Long("log") => level = text(&mut p)?,
+            Arg::Long("http") => {
+                let v = text(&mut p)?;
+                opts.http = Some(v.parse().map_err(|_| format!("bad --http {v:?}"))?);
+            }
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    callrec_platform::logger::init(&level)?;
+    opts.listen = listen.ok_or("--listen ADDR:PORT is required")?;
+    opts.storage = storage.ok_or("--storage DIR is required")?;
+    Ok(opts)
+}

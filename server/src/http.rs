@@ -1,0 +1,376 @@
+//! The record server's web side (`--http ADDR:PORT`): a page that lists, searches, plays and
+//! downloads the recordings, and a JSON API for the same (`docs/server-api.md`).
+//!
+//! - Sans-IO: `route` (method and path to a resource), `rid` (the recording identifier),
+//!   `query` (the search), `page` (the HTML).
+//! - I/O: `catalog` reads sidecars and Record file headers. The downloads (a file as stored,
+//!   the WAV made from a session's files, `Range`) are [`callrec_platform::download`]'s, shared with the
+//!   agent. Both run only on the reader threads of its pool ([`READERS`] of them): the runtime
+//!   thread, which the control connections share, never waits for a disk.
+//! - The driver: `download::guard` drops a client that stops reading; this file accepts connections (at
+//!   most [`MAX_CONNECTIONS`]), runs hyper on them and turns resources into answers, whose
+//!   bodies [`crate::http::body`] streams one block in flight per connection.
+
+pub mod body;
+mod catalog;
+mod page;
+mod query;
+mod rid;
+mod route;
+
+#[cfg(test)]
+mod tests;
+
+use super::store::Store;
+use crate::http::body::Body;
+use bytes::Bytes;
+use callrec_platform::download::guard::StallGuard;
+use callrec_platform::download::pool::Pool;
+use callrec_platform::download::range::{ranged, Ranged};
+use callrec_platform::download::source::{FileBlocks, Source, WavBlocks};
+use catalog::Entry;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderName, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use query::Search;
+use rid::Rid;
+use route::{Miss, Route};
+use std::convert::Infallible;
+use std::fs::File;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// HTTP connections served at once; further clients wait in the listen backlog.
+pub const MAX_CONNECTIONS: usize = 64;
+/// Request line and headers, in bytes; a larger request is answered 431 (by hyper).
+pub const MAX_HEADER_SIZE: usize = 16 * 1024;
+/// Header fields in one request.
+pub const MAX_HEADERS: usize = 64;
+/// A client must send a request's headers within this (also the keep-alive idle limit).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// A client that reads nothing of an answer for this long is dropped.
+pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Rows of the page by default.
+pub const PAGE_LIMIT: usize = 200;
+/// Objects of the API's listing by default.
+pub const API_LIMIT: usize = 1000;
+/// The most either returns at once (`limit`).
+pub const MAX_LIMIT: usize = 10_000;
+/// Threads that read and decode the storage for all connections.
+pub const READERS: usize = 4;
+/// Jobs waiting for a reader. A connection has at most one job queued or running; a client that
+/// leaves may leave one behind. Past this, a request is answered 503 and a stream is cut.
+pub const READER_QUEUE: usize = 2 * MAX_CONNECTIONS;
+/// hyper's read and write buffers, per connection.
+const MAX_BUF: usize = 64 * 1024;
+
+/// Serves the web side on `listener` until the runtime stops.
+pub async fn serve(listener: TcpListener, store: Store) {
+    let pool = match Pool::new(READERS, READER_QUEUE) {
+        Ok(p) => p,
+        Err(e) => {
+            log::error!("http: no reader threads ({e}); web side off");
+            return;
+        }
+    };
+    let places = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_header_size(MAX_HEADER_SIZE)
+        .max_headers(MAX_HEADERS)
+        .max_buf_size(MAX_BUF);
+    loop {
+        // A place first, then the connection: past the limit, clients wait in the backlog.
+        let Ok(place) = places.clone().acquire_owned().await else {
+            return; // the semaphore is never closed
+        };
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                log::warn!("http accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let (store, pool) = (store.clone(), pool.clone());
+        let service = service_fn(move |req| {
+            let (store, pool) = (store.clone(), pool.clone());
+            async move { Ok::<_, Infallible>(answer(store, pool, req).await) }
+        });
+        let io = TokioIo::new(StallGuard::new(stream, WRITE_STALL_TIMEOUT));
+        let conn = http.serve_connection(io, service);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                log::debug!("http {peer}: {e}");
+            }
+            drop(place);
+        });
+    }
+}
+
+/// What a request asks for, once its method, path, query and range are read.
+#[derive(Debug)]
+struct Ask {
+    route: Route,
+    search: Search,
+    range: Option<Vec<u8>>,
+}
+
+async fn answer(store: Store, pool: Pool, req: Request<Incoming>) -> Response<Body> {
+    let head = req.method() == Method::HEAD;
+    let path = req.uri().path();
+    let api = path == "/api" || path.starts_with("/api/");
+    let route = match route::resolve(req.method().as_str(), path) {
+        Ok(r) => r,
+        Err(Miss::NotFound) => return error(api, StatusCode::NOT_FOUND, "no such page"),
+        Err(Miss::BadId) => return error(api, StatusCode::BAD_REQUEST, "malformed recording id"),
+        Err(Miss::Method) => {
+            let mut r = error(api, StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD");
+            set(&mut r, header::ALLOW, "GET, HEAD");
+            return r;
+        }
+    };
+    let search = match Search::parse(req.uri().query()) {
+        Ok(s) => s,
+        Err(e) => return error(api, StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let range = req
+        .headers()
+        .get(header::RANGE)
+        .map(|v| v.as_bytes().to_vec());
+    let ask = Ask {
+        route,
+        search,
+        range,
+    };
+    let readers = pool.clone();
+    let mut resp = match pool.run(move || respond(&store, &readers, ask)).await {
+        Ok(r) => r,
+        Err(_) => error(api, StatusCode::SERVICE_UNAVAILABLE, "busy, try again"),
+    };
+    log::debug!("http {} {path}: {}", req.method(), resp.status().as_u16());
+    if head {
+        // The headers of GET (Content-Length included), no body; hyper keeps the length.
+        *resp.body_mut() = Body::empty();
+    }
+    resp
+}
+
+/// The answer to `ask`; reads the storage (runs on a reader thread). A streamed body reads
+/// its blocks on `pool` later.
+fn respond(store: &Store, pool: &Pool, ask: Ask) -> Response<Body> {
+    let Ask {
+        route,
+        search,
+        range,
+    } = ask;
+    let range = range.as_deref();
+    let api = matches!(route, Route::List | Route::One(_));
+    let result = match route {
+        Route::Page => {
+            let limit = search.limit.unwrap_or(PAGE_LIMIT).clamp(1, MAX_LIMIT);
+            let (rows, total) = select(store, &search, limit);
+            let html = page::render(&rows, &search, total, limit);
+            let mut r = full(StatusCode::OK, "text/html; charset=utf-8", html);
+            set(&mut r, header::CONTENT_SECURITY_POLICY, page::CSP);
+            Ok(r)
+        }
+        Route::List => {
+            let limit = search.limit.unwrap_or(API_LIMIT).min(MAX_LIMIT);
+            let (rows, total) = select(store, &search, limit);
+            json(&rows).map(|mut r| {
+                set(
+                    &mut r,
+                    HeaderName::from_static("x-total-count"),
+                    &total.to_string(),
+                );
+                r
+            })
+        }
+        Route::One(rid) => find(store, &rid).and_then(|e| json(&e.view())),
+        Route::Wav { rid, attachment } => {
+            find(store, &rid).map(|e| wav(&e, attachment, range, pool))
+        }
+        Route::Original { rid, n } => find(store, &rid).and_then(|e| original(&e, n, range, pool)),
+    };
+    result.unwrap_or_else(|(status, text)| error(api, status, text))
+}
+
+type Failure = (StatusCode, &'static str);
+
+/// The matches of `search` on this page of the answer (`offset`, `limit`), and how many match.
+fn select(store: &Store, search: &Search, limit: usize) -> (Vec<catalog::View>, usize) {
+    let matches: Vec<Entry> = catalog::all(store)
+        .into_iter()
+        .filter(|e| {
+            let s = &e.sidecar;
+            search.matches(e.rid.day(), &s.remote_number, &s.local_number)
+        })
+        .collect();
+    let total = matches.len();
+    let rows = matches
+        .iter()
+        .skip(search.offset)
+        .take(limit)
+        .map(Entry::view)
+        .collect();
+    (rows, total)
+}
+
+fn find(store: &Store, rid: &Rid) -> Result<Entry, Failure> {
+    match catalog::one(store, rid) {
+        Ok(Some(e)) => Ok(e),
+        Ok(None) => Err((StatusCode::NOT_FOUND, "no such recording")),
+        Err(e) => {
+            log::warn!("http: {rid}: sidecar: {e}");
+            Err((
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot read the recording",
+            ))
+        }
+    }
+}
+
+/// The PCM16 WAV of a recording, streamed.
+fn wav(e: &Entry, attachment: bool, range: Option<&[u8]>, pool: &Pool) -> Response<Body> {
+    let (plan, paths) = e.wav();
+    let len = plan.len();
+    let Some((status, start, end)) = part_of(len, range) else {
+        return unsatisfiable(len);
+    };
+    let source = Source::Wav(Box::new(WavBlocks::new(paths, plan, start, end)));
+    let body = Body::stream(source, end - start, pool.clone());
+    let mut r = streamed(status, start, end, len, "audio/wav", body);
+    let how = if attachment { "attachment" } else { "inline" };
+    let disposition = format!("{how}; filename=\"{}_pcm16.wav\"", e.rid.stem());
+    set(&mut r, header::CONTENT_DISPOSITION, &disposition);
+    r
+}
+
+/// The `n`th Record file of a recording as stored, streamed.
+fn original(
+    e: &Entry,
+    n: u32,
+    range: Option<&[u8]>,
+    pool: &Pool,
+) -> Result<Response<Body>, Failure> {
+    let missing = (StatusCode::NOT_FOUND, "no such file");
+    let files = e.files();
+    let name = files.get(n as usize - 1).ok_or(missing)?;
+    let unreadable = |err: io::Error| {
+        log::warn!("http: {}: {name}: {err}", e.rid);
+        (StatusCode::INTERNAL_SERVER_ERROR, "cannot read the file")
+    };
+    let file = match File::open(e.slot.dir.join(name)) {
+        Ok(f) => f,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(missing),
+        Err(err) => return Err(unreadable(err)),
+    };
+    // What the file holds now; a file still being written grows after this.
+    let len = file.metadata().map_err(unreadable)?.len();
+    let Some((status, start, end)) = part_of(len, range) else {
+        return Ok(unsatisfiable(len));
+    };
+    let source = Source::File(FileBlocks::new(file, start, end - start).map_err(unreadable)?);
+    let body = Body::stream(source, end - start, pool.clone());
+    let mut r = streamed(status, start, end, len, "application/octet-stream", body);
+    let disposition = format!("attachment; filename=\"{name}\"");
+    set(&mut r, header::CONTENT_DISPOSITION, &disposition);
+    Ok(r)
+}
+
+/// Which bytes of an answer of `len` bytes to send: 200 all or 206 a range; `None`: 416.
+fn part_of(len: u64, range: Option<&[u8]>) -> Option<(StatusCode, u64, u64)> {
+    match ranged(range, len) {
+        Ranged::Full => Some((StatusCode::OK, 0, len)),
+        Ranged::Part { start, end } => Some((StatusCode::PARTIAL_CONTENT, start, end)),
+        Ranged::Unsatisfiable => None,
+    }
+}
+
+/// The 416 answer for an answer of `len` bytes.
+fn unsatisfiable(len: u64) -> Response<Body> {
+    let mut r = error(
+        false,
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        "range not satisfiable",
+    );
+    set(&mut r, header::CONTENT_RANGE, &format!("bytes */{len}"));
+    r
+}
+
+/// Bytes `start..end` of an answer of `len` bytes, streamed by `body`.
+fn streamed(
+    status: StatusCode,
+    start: u64,
+    end: u64,
+    len: u64,
+    content_type: &'static str,
+    body: Body,
+) -> Response<Body> {
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    set(&mut r, header::CONTENT_TYPE, content_type);
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    set(&mut r, header::ACCEPT_RANGES, "bytes");
+    set(&mut r, header::CACHE_CONTROL, "private, no-cache");
+    set(&mut r, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    if status == StatusCode::PARTIAL_CONTENT {
+        let content_range = format!("bytes {start}-{}/{len}", end - 1);
+        set(&mut r, header::CONTENT_RANGE, &content_range);
+    }
+    r
+}
+
+fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Response<Body>, Failure> {
+    match serde_json::to_vec(value) {
+        Ok(v) => Ok(full(StatusCode::OK, "application/json", v)),
+        Err(e) => {
+            log::error!("http: json: {e}");
+            Err((StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
+        }
+    }
+}
+
+/// An error: JSON `{"error": …}` for the API, plain text otherwise.
+fn error(api: bool, status: StatusCode, text: &str) -> Response<Body> {
+    if api {
+        let body = serde_json::json!({ "error": text }).to_string();
+        full(status, "application/json", body)
+    } else {
+        full(status, "text/plain; charset=utf-8", format!("{text}\n"))
+    }
+}
+
+/// A whole answer with its length and the headers every page and API answer carries.
+fn full(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
+    let body: Bytes = body.into();
+    let len = body.len() as u64;
+    let mut r = Response::new(Body::full(body));
+    *r.status_mut() = status;
+    set(&mut r, header::CONTENT_TYPE, content_type);
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    set(&mut r, header::CACHE_CONTROL, "no-store");
+    set(&mut r, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(&mut r, header::REFERRER_POLICY, "no-referrer");
+    r
+}
+
+/// Sets a header; every value set here is ASCII made by this file (a bad one is logged).
+fn set(r: &mut Response<Body>, name: HeaderName, value: &str) {
+    match HeaderValue::from_str(value) {
+        Ok(v) => {
+            r.headers_mut().insert(name, v);
+        }
+        Err(_) => log::error!("http: bad header value for {name}"),
+    }
+}

@@ -1,0 +1,154 @@
+//! The recordings as the web side shows them: the store's sidecars, each with its RID, the
+//! Record files it has on disk and, for a session still recording, what they hold so far.
+//! Everything here reads the storage; callers run it on a reader thread (`callrec_platform::download::pool`).
+
+use super::rid::Rid;
+use crate::store::{read_sidecar, Sidecar, Slot, Store};
+use callrec_core::codec::Codec;
+use callrec_platform::clock::local_time_of;
+use callrec_platform::download::wav::{Part, WavPlan};
+use callrec_platform::store::reader::RecordReader;
+use serde::Serialize;
+use std::io;
+use std::path::PathBuf;
+
+/// Files a session may have (a new file per codec change or per 4 GiB): the most looked for.
+pub const MAX_FILES: u32 = 1024;
+
+/// A recording in the store.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub rid: Rid,
+    pub slot: Slot,
+    pub sidecar: Sidecar,
+}
+
+impl Entry {
+    /// Still recording: its sidecar has no stop yet.
+    pub fn in_progress(&self) -> bool {
+        self.sidecar.stop_ms.is_none()
+    }
+
+    /// Names of its Record files, oldest first. A finished session's sidecar lists them; each
+    /// must be the name the server gives the nth file (anything else is not served). A session
+    /// still recording (whose sidecar learns its files only at the end) or a sidecar that lists
+    /// none: the server's names that exist on disk.
+    pub fn files(&self) -> Vec<String> {
+        let listed = &self.sidecar.files;
+        if !self.in_progress() && !listed.is_empty() {
+            let mut names = Vec::new();
+            for (i, name) in listed.iter().enumerate().take(MAX_FILES as usize) {
+                let own = self.slot.file_name(i as u32 + 1);
+                if *name != own {
+                    log::warn!("{}: sidecar lists an unexpected file; ignored", self.rid);
+                    break;
+                }
+                names.push(own);
+            }
+            return names;
+        }
+        (1..=MAX_FILES)
+            .map(|n| self.slot.file_name(n))
+            .take_while(|name| self.slot.dir.join(name).is_file())
+            .collect()
+    }
+
+    /// The WAV of the recording and the files it reads (one per part; a file that is not a
+    /// Record file is left out and logged).
+    pub fn wav(&self) -> (WavPlan, Vec<PathBuf>) {
+        let mut parts = Vec::new();
+        let mut paths = Vec::new();
+        for name in self.files() {
+            let path = self.slot.dir.join(&name);
+            match RecordReader::open(&path) {
+                Ok(r) => {
+                    let h = r.header();
+                    parts.push(Part {
+                        codec: h.codec,
+                        data_len: u64::from(h.data_size),
+                    });
+                    paths.push(path);
+                }
+                Err(e) => log::warn!("{}: {name}: {e}", self.rid),
+            }
+        }
+        let codec = Codec::from_name(&self.sidecar.codec).unwrap_or(Codec::Pcma);
+        (WavPlan::new(parts, codec), paths)
+    }
+
+    /// The recording as the page and the API show it.
+    pub fn view(&self) -> View {
+        let mut sidecar = self.sidecar.clone();
+        let files = self.files();
+        let in_progress = self.in_progress();
+        if in_progress {
+            // The sidecar learns its duration at the end; until then, what the files hold.
+            sidecar.duration_ms = self.wav().0.duration_ms();
+        }
+        let base = format!("/recordings/{}", self.rid);
+        View {
+            rid: self.rid.to_string(),
+            originals: (1..=files.len())
+                .map(|n| format!("{base}/original/{n}"))
+                .collect(),
+            audio_url: format!("{base}/audio.wav"),
+            download_url: format!("{base}/download.wav"),
+            start_local: local_text(sidecar.start_ms),
+            in_progress,
+            sidecar: Sidecar { files, ..sidecar },
+        }
+    }
+}
+
+/// What the page shows and the API returns of one recording: the sidecar's fields (with the
+/// files found and, while recording, the duration so far) and the server's additions.
+#[derive(Debug, Clone, Serialize)]
+pub struct View {
+    pub rid: String,
+    #[serde(flatten)]
+    pub sidecar: Sidecar,
+    pub in_progress: bool,
+    /// The start in the server's local time, `YYYY-MM-DD HH:MM:SS`.
+    pub start_local: String,
+    pub audio_url: String,
+    pub download_url: String,
+    pub originals: Vec<String>,
+}
+
+/// Every recording in the store, newest first. Sidecars the server did not name are skipped.
+pub fn all(store: &Store) -> Vec<Entry> {
+    store
+        .list()
+        .into_iter()
+        .filter_map(|(slot, sidecar)| {
+            Some(Entry {
+                rid: Rid::of_slot(&slot)?,
+                slot,
+                sidecar,
+            })
+        })
+        .collect()
+}
+
+/// The recording `rid` names; `None` if it has no sidecar.
+pub fn one(store: &Store, rid: &Rid) -> io::Result<Option<Entry>> {
+    let slot = rid.slot(store.root());
+    match read_sidecar(&slot.sidecar_path()) {
+        Ok(sidecar) => Ok(Some(Entry {
+            rid: rid.clone(),
+            slot,
+            sidecar,
+        })),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Unix ms as the server's local time, `YYYY-MM-DD HH:MM:SS`.
+pub fn local_text(ms: u64) -> String {
+    let t = local_time_of(i64::try_from(ms / 1000).unwrap_or(i64::MAX));
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
+    )
+}

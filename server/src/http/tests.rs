@@ -1,0 +1,258 @@
+//! The sans-IO parts of the web side, and the stall guard.
+
+use super::page::{esc, render};
+use super::query::{QueryError, Search};
+use super::rid::Rid;
+use super::route::{resolve, Miss, Route};
+use crate::store::Sidecar;
+use callrec_platform::download::guard::StallGuard;
+use std::path::{Path, PathBuf};
+
+const RID: &str = "2026-11-21_20261121_080910_3";
+
+#[test]
+fn a_rid_is_the_day_and_the_stem_in_the_exact_shape() {
+    let rid = Rid::parse(RID).unwrap();
+    assert_eq!((rid.day(), rid.stem()), ("2026-11-21", "20261121_080910_3"));
+    assert_eq!(rid.to_string(), RID);
+    let slot = rid.slot(Path::new("/store"));
+    assert_eq!(slot.dir, Path::new("/store/2026-11-21"));
+    assert_eq!(
+        slot.sidecar_path(),
+        Path::new("/store/2026-11-21/20261121_080910_3.json")
+    );
+    assert_eq!(Rid::of_slot(&slot), Some(rid));
+    assert!(Rid::parse("2026-11-21_20261121_235960_100000").is_some());
+
+    let long = "1".repeat(10_000);
+    for bad in [
+        "",
+        "..%2F..%2Fetc%2Fpasswd",
+        "../../etc/passwd",
+        "%00",
+        "\0",
+        &long,
+        "2026-11-21_20261121_080910_",
+        "2026-11-21_20261121_080910_0",
+        "2026-11-21_20261121_080910_03",
+        "2026-11-21_20261121_080910_100001",
+        "2026-11-21_20261121_080910_1234567",
+        "2026-11-21_20261122_080910_3", // stem of another day
+        "2026-13-21_20261321_080910_3", // month 13
+        "2026-11-00_20261100_080910_3", // day 0
+        "2026-11-21_20261121_240910_3", // hour 24
+        "2026-11-21_20261121_086010_3", // minute 60
+        "2026-11-21-20261121_080910_3",
+        "2026_11_21_20261121_080910_3",
+        "2026-11-21_20261121-080910_3",
+        "2026-11-21_20261121_080910-3",
+        "2026-11-21_20261121_080910_3 ",
+        " 2026-11-21_20261121_080910_3",
+        "2026-11-21_20261121_080910_3/",
+        "2026-11-21_2026112a_080910_3",
+        "2026-11-21_20261121_080910_+3",
+        "2026-11-21_20261121_080910_3\u{e9}",
+        "２026-11-21_20261121_080910_3",
+    ] {
+        assert_eq!(Rid::parse(bad), None, "{bad:?}");
+    }
+    // A folder or a file the server did not name has no RID.
+    let stray = crate::store::Slot {
+        dir: PathBuf::from("/store/lost+found"),
+        stem: "20261121_080910_3".into(),
+    };
+    assert_eq!(Rid::of_slot(&stray), None);
+}
+
+#[test]
+fn paths_resolve_to_routes_or_to_the_reason() {
+    let rid = Rid::parse(RID).unwrap();
+    let ok = |p: &str| resolve("GET", p);
+    assert_eq!(ok("/"), Ok(Route::Page));
+    assert_eq!(ok("/api/recordings"), Ok(Route::List));
+    assert_eq!(
+        ok(&format!("/api/recordings/{RID}")),
+        Ok(Route::One(rid.clone()))
+    );
+    assert_eq!(
+        ok(&format!("/recordings/{RID}/audio.wav")),
+        Ok(Route::Wav {
+            rid: rid.clone(),
+            attachment: false
+        })
+    );
+    assert_eq!(
+        resolve("HEAD", &format!("/recordings/{RID}/download.wav")),
+        Ok(Route::Wav {
+            rid: rid.clone(),
+            attachment: true
+        })
+    );
+    assert_eq!(
+        ok(&format!("/recordings/{RID}/original/12")),
+        Ok(Route::Original { rid, n: 12 })
+    );
+    for p in [
+        "",
+        "//",
+        "/api",
+        "/api/",
+        "/api/recordings/",
+        "/api/recordings//",
+        "/recordings",
+        &format!("/recordings/{RID}"),
+        &format!("/recordings/{RID}/"),
+        &format!("/recordings/{RID}/audio.wav/"),
+        &format!("/recordings/{RID}/original"),
+        &format!("/recordings/{RID}/original/1/2"),
+        "/recordings/../../../etc/passwd",
+        "*",
+    ] {
+        assert_eq!(ok(p), Err(Miss::NotFound), "{p:?}");
+    }
+    for p in [
+        "/api/recordings/..%2F..%2Fetc%2Fpasswd",
+        "/api/recordings/..",
+        "/recordings/%00/audio.wav",
+        &format!("/recordings/{RID}/original/0"),
+        &format!("/recordings/{RID}/original/00001"),
+        &format!("/recordings/{RID}/original/10000"),
+        &format!("/recordings/{RID}/original/+1"),
+    ] {
+        assert_eq!(ok(p), Err(Miss::BadId), "{p:?}");
+    }
+    for m in ["POST", "PUT", "DELETE", "OPTIONS", "get", "TRACE"] {
+        assert_eq!(resolve(m, "/"), Err(Miss::Method), "{m}");
+    }
+    // An unknown path is 404 whatever the method.
+    assert_eq!(resolve("POST", "/nope"), Err(Miss::NotFound));
+}
+
+#[test]
+fn the_query_is_decoded_and_checked() {
+    let s = Search::parse(Some(
+        "number=%2B49+30&date=2026-11-21&offset=5&limit=7&x=%ZZ",
+    ))
+    .unwrap_err();
+    assert_eq!(s, QueryError::Encoding);
+    let s = Search::parse(Some("number=%2B49+30&date=2026-11-21&offset=5&limit=7&x=y")).unwrap();
+    assert_eq!(
+        s,
+        Search {
+            number: "+49 30".into(),
+            date: Some("2026-11-21".into()),
+            offset: 5,
+            limit: Some(7),
+        }
+    );
+    assert_eq!(Search::parse(None), Ok(Search::default()));
+    assert_eq!(
+        Search::parse(Some("number=&date=&&offset=")),
+        Ok(Search::default())
+    );
+    // The first of duplicate keys counts; a key without '=' is empty.
+    let s = Search::parse(Some("number=1&number=2&date")).unwrap();
+    assert_eq!((s.number.as_str(), s.date), ("1", None));
+    for (q, e) in [
+        ("date=2026-1-21", QueryError::Date),
+        ("date=2026-11-32", QueryError::Date),
+        ("date=21.11.2026", QueryError::Date),
+        ("date=%00", QueryError::Date),
+        ("number=%FF", QueryError::Encoding),
+        ("number=%", QueryError::Encoding),
+        ("offset=-1", QueryError::Count("offset")),
+        ("limit=1e3", QueryError::Count("limit")),
+        ("limit=9999999999", QueryError::Count("limit")),
+    ] {
+        assert_eq!(Search::parse(Some(q)), Err(e), "{q}");
+    }
+    assert_eq!(
+        Search::parse(Some(&format!("number={}", "1".repeat(65)))),
+        Err(QueryError::Number)
+    );
+
+    let s = Search::parse(Some("number=ab&date=2026-11-21")).unwrap();
+    assert!(s.matches("2026-11-21", "xAB1", ""));
+    assert!(s.matches("2026-11-21", "", "sip:ab@x"));
+    assert!(!s.matches("2026-11-22", "ab", "ab"));
+    assert!(!s.matches("2026-11-21", "a", "b"));
+    assert!(Search::default().matches("1999-01-01", "", ""));
+}
+
+#[test]
+fn the_page_escapes_everything_from_a_sidecar_and_the_query() {
+    assert_eq!(
+        esc("<a href=\"x\">'&'</a>"),
+        "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+    );
+    let hostile = "<script>alert(1)</script>\"'&<>";
+    let view = super::catalog::View {
+        rid: RID.into(),
+        sidecar: Sidecar {
+            id: hostile.into(),
+            device: hostile.into(),
+            remote_number: hostile.into(),
+            remote_name: hostile.into(),
+            local_number: hostile.into(),
+            local_name: hostile.into(),
+            dir: hostile.into(),
+            codec: hostile.into(),
+            peer: hostile.into(),
+            stop_ms: Some(1),
+            stop_reason: Some(hostile.into()),
+            ..Sidecar::default()
+        },
+        in_progress: false,
+        start_local: hostile.into(),
+        audio_url: hostile.into(),
+        download_url: hostile.into(),
+        originals: vec![hostile.into(), hostile.into()],
+    };
+    let search = Search {
+        number: hostile.into(),
+        offset: 1,
+        limit: Some(1),
+        ..Search::default()
+    };
+    let html = render(&[view], &search, 3, 1);
+    for raw in ["<script", "\"'&<>", "alert(1)</"] {
+        assert!(!html.contains(raw), "{raw} in {html}");
+    }
+    // Paging links carry the search percent-encoded, then HTML-escaped.
+    assert!(
+        html.contains("offset=0") && html.contains("offset=2"),
+        "{html}"
+    );
+    assert!(html.contains("%3Cscript%3Ealert%281%29"), "{html}");
+}
+
+#[test]
+fn a_client_that_stops_reading_times_out() {
+    use tokio::io::AsyncWriteExt;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // A pipe of 64 bytes that nobody reads.
+        let (near, _far) = tokio::io::duplex(64);
+        let mut guarded = StallGuard::new(near, std::time::Duration::from_millis(50));
+        let started = std::time::Instant::now();
+        let err = guarded.write_all(&[0u8; 1024]).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        assert!(started.elapsed() >= std::time::Duration::from_millis(50));
+        // Progress disarms it: a reader that keeps up is never timed out.
+        let (near, mut far) = tokio::io::duplex(64);
+        let mut guarded = StallGuard::new(near, std::time::Duration::from_millis(200));
+        let reader = tokio::spawn(async move {
+            let mut sink = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut far, &mut sink)
+                .await
+                .map(|_| sink.len())
+        });
+        guarded.write_all(&[1u8; 64 * 1024]).await.unwrap();
+        guarded.shutdown().await.unwrap();
+        drop(guarded);
+        assert_eq!(reader.await.unwrap().unwrap(), 64 * 1024);
+    });
+}

@@ -1,0 +1,260 @@
+//! `callrec-server`: the record server of the guide's network recording.
+//!
+//! Phones open a TCP control connection per session (`control`), the server hands each session a
+//! UDP port of its range (`ports`) and records the phone's RTP there with the same core as the
+//! phone's local recording, in shard threads (`media`), into a Record file with a JSON sidecar
+//! (`store`). The protocol is `../shared/spec/record-protocol.md`.
+
+pub mod cli;
+pub mod control;
+pub mod http;
+pub mod media;
+pub mod ports;
+pub mod recover;
+pub mod store;
+pub mod validate;
+
+use callrec_platform::clock::SystemClock;
+use media::Command;
+use ports::PortPool;
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use store::Store;
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub listen: SocketAddr,
+    pub storage: PathBuf,
+    pub rtp_ports: (u16, u16),
+    pub max_sessions: usize,
+    /// A session with no RTP and no control traffic for this long ends.
+    pub idle_timeout: Duration,
+    pub shards: usize,
+    /// Control connections one address may hold at once.
+    pub max_connections_per_peer: usize,
+    /// Where the web page and JSON API listen (`--http`); `None`: no web side.
+    pub http: Option<SocketAddr>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            listen: "0.0.0.0:5060".parse().expect("a valid literal"),
+            storage: PathBuf::from("recordings"),
+            rtp_ports: (40_000, 49_999),
+            max_sessions: 4000,
+            idle_timeout: Duration::from_secs(60),
+            shards: 2,
+            max_connections_per_peer: 64,
+            http: None,
+        }
+    }
+}
+
+/// Free space the storage must keep to accept a session.
+const MIN_FREE: u64 = 64 * 1024 * 1024;
+/// Commands waiting for one shard.
+const SHARD_QUEUE: usize = 1024;
+
+/// State shared by the control connections.
+pub struct Shared {
+    pub store: Store,
+    pub clock: SystemClock,
+    shards: Vec<SyncSender<Command>>,
+    registry: Mutex<Registry>,
+    max_sessions: usize,
+}
+
+struct Registry {
+    ids: HashSet<String>,
+    ports: PortPool,
+    load: Vec<usize>,
+    shard_of: HashMap<String, usize>,
+    peers: HashMap<IpAddr, usize>,
+}
+
+impl Shared {
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        // A panic while holding the lock is a bug elsewhere; the registry itself stays usable.
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Admits a new session: a unique id, room under the limits, a port. Returns the shard, the
+    /// port and its socket, or the reason for the phone.
+    pub fn admit(&self, id: &str, ip: IpAddr) -> Result<(usize, u16, UdpSocket), String> {
+        let free = callrec_platform::store::fs::free_bytes(self.store.root()).unwrap_or(0);
+        if free < MIN_FREE {
+            return Err("server storage full".into());
+        }
+        let mut r = self.registry();
+        if r.ids.contains(id) {
+            return Err("duplicate id: a session with this id is running".into());
+        }
+        if r.ids.len() >= self.max_sessions {
+            return Err("server busy: session limit reached".into());
+        }
+        let (socket, port) = r
+            .ports
+            .bind(ip)
+            .map_err(|_| "no free RTP port".to_string())?;
+        let shard = (0..r.load.len()).min_by_key(|&i| r.load[i]).unwrap_or(0);
+        r.load[shard] += 1;
+        r.ids.insert(id.to_owned());
+        r.shard_of.insert(id.to_owned(), shard);
+        Ok((shard, port, socket))
+    }
+
+    /// Forgets a session that ended.
+    pub fn release(&self, id: &str, port: u16) {
+        let mut r = self.registry();
+        if r.ids.remove(id) {
+            if let Some(shard) = r.shard_of.remove(id) {
+                r.load[shard] = r.load[shard].saturating_sub(1);
+            }
+        }
+        r.ports.free(port);
+    }
+
+    /// Hands a command to a shard; false if its queue is full or it has stopped.
+    pub fn send(&self, shard: usize, cmd: Command) -> bool {
+        match self.shards.get(shard).map(|tx| tx.try_send(cmd)) {
+            Some(Ok(())) => true,
+            Some(Err(TrySendError::Full(_))) => {
+                log::warn!("shard {shard} queue full");
+                false
+            }
+            _ => false,
+        }
+    }
+
+    pub fn sessions(&self) -> usize {
+        self.registry().ids.len()
+    }
+
+    /// Counts a new connection from `ip`; false if it already holds its limit.
+    fn connect(&self, ip: IpAddr, limit: usize) -> bool {
+        let mut r = self.registry();
+        let n = r.peers.entry(ip).or_insert(0);
+        if *n >= limit {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn disconnect(&self, ip: IpAddr) {
+        let mut r = self.registry();
+        if let Some(n) = r.peers.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                r.peers.remove(&ip);
+            }
+        }
+    }
+}
+
+/// Runs the server until SIGTERM or SIGINT.
+pub fn run(opts: ServerOptions) -> Result<(), String> {
+    let store = Store::open(&opts.storage)
+        .map_err(|e| format!("storage {}: {e}", opts.storage.display()))?;
+    recover::unfinished(&store);
+    let clock = SystemClock::new();
+    let mut shards = Vec::new();
+    let mut threads = Vec::new();
+    for i in 0..opts.shards.max(1) {
+        let (tx, rx) = sync_channel(SHARD_QUEUE);
+        let c = clock.clone();
+        let idle = opts.idle_timeout;
+        let t = std::thread::Builder::new()
+            .name(format!("media-{i}"))
+            .spawn(move || media::run_shard(rx, c, idle))
+            .map_err(|e| format!("shard thread: {e}"))?;
+        shards.push(tx);
+        threads.push(t);
+    }
+    let shared = Arc::new(Shared {
+        store,
+        clock,
+        registry: Mutex::new(Registry {
+            ids: HashSet::new(),
+            ports: PortPool::new(opts.rtp_ports.0, opts.rtp_ports.1),
+            load: vec![0; shards.len()],
+            shard_of: HashMap::new(),
+            peers: HashMap::new(),
+        }),
+        shards,
+        max_sessions: opts.max_sessions,
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?;
+    let result = runtime.block_on(accept_loop(shared.clone(), &opts));
+    // Closing the shards' channels ends their sessions cleanly.
+    drop(runtime);
+    drop(shared);
+    for t in threads {
+        let _ = t.join();
+    }
+    result
+}
+
+async fn accept_loop(shared: Arc<Shared>, opts: &ServerOptions) -> Result<(), String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|e| format!("listen {}: {e}", opts.listen))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    log::info!(
+        "record server on {local}, RTP ports {}-{}",
+        opts.rtp_ports.0,
+        opts.rtp_ports.1
+    );
+    let web = match opts.http {
+        Some(addr) => {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("http listen {addr}: {e}"))?;
+            let web = l.local_addr().map_err(|e| e.to_string())?;
+            log::info!("web page and API on http://{web}/");
+            tokio::spawn(http::serve(l, shared.store.clone()));
+            format!(" http={web}")
+        }
+        None => String::new(),
+    };
+    println!("callrec-server ready control={local}{web}");
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            r = listener.accept() => {
+                let (stream, peer) = match r {
+                    Ok(x) => x,
+                    Err(e) => {
+                        log::warn!("accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                if !shared.connect(peer.ip(), opts.max_connections_per_peer) {
+                    log::warn!("{peer}: too many connections from this address; refused");
+                    continue;
+                }
+                let s = shared.clone();
+                tokio::spawn(async move {
+                    control::serve(s.clone(), stream, peer).await;
+                    s.disconnect(peer.ip());
+                });
+            }
+        }
+    }
+    log::info!("record server stopping");
+    Ok(())
+}

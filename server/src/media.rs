@@ -1,0 +1,308 @@
+//! The record server's media path: shard threads, each owning a set of sessions. Every 100 ms a
+//! shard drains all its sessions' UDP sockets in batches (with kernel arrival times), feeds the
+//! phone's packets to each session's [`Recorder`] (the same core as the phone's local recording)
+//! and performs the file operations. Datagrams from any address but the phone's are dropped and
+//! counted. Commands from the control connections arrive on a bounded channel.
+
+use super::store::{update_sidecar, write_sidecar, Sidecar, Slot};
+use callrec_core::record_file::{Header, FAT32_MAX_FILE};
+use callrec_core::recorder::{Recorder, RecorderConfig, StickState, StopReason};
+use callrec_core::writer::FileOp;
+use callrec_platform::clock::{unix_seconds, Clock, SystemClock};
+use callrec_platform::store::fs::{DirFile, DirStorage};
+use callrec_platform::store::{RecordSink, Storage, StorageError};
+use callrec_platform::udp::{arrival_ms, BatchReceiver};
+use std::net::{IpAddr, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// How often a shard drains its sockets and serves deadlines.
+pub const CYCLE: Duration = Duration::from_millis(100);
+
+/// How a session ended, for its control connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    pub reason: String,
+    pub sidecar: Sidecar,
+}
+
+/// A command for a shard.
+pub enum Command {
+    Add(Box<MediaSession>),
+    Stop {
+        id: String,
+        reason: String,
+        reply: oneshot::Sender<Option<Ended>>,
+    },
+    Pause {
+        id: String,
+        reply: oneshot::Sender<bool>,
+    },
+    Resume {
+        id: String,
+        reply: oneshot::Sender<bool>,
+    },
+}
+
+/// One recording session on the server.
+pub struct MediaSession {
+    pub id: String,
+    pub peer: IpAddr,
+    pub socket: UdpSocket,
+    /// Last activity on the control connection (ms on the shared clock), kept by its task.
+    pub last_control_ms: Arc<AtomicU64>,
+    /// Told when the session ends by itself (idle, storage failure).
+    pub ended: Option<oneshot::Sender<Ended>>,
+    recorder: Recorder,
+    slot: Slot,
+    sidecar: Sidecar,
+    file: Option<(DirFile, Header)>,
+    files_opened: u32,
+    last_rtp_ms: u64,
+    strangers: u64,
+}
+
+impl MediaSession {
+    /// A session that starts recording now.
+    pub fn new(
+        id: String,
+        peer: IpAddr,
+        socket: UdpSocket,
+        slot: Slot,
+        sidecar: Sidecar,
+        now_ms: u64,
+    ) -> MediaSession {
+        let cfg = RecorderConfig {
+            size_limit: FAT32_MAX_FILE,
+            reserve_bytes: 0,
+            ..RecorderConfig::default()
+        };
+        let mut recorder = Recorder::new(cfg);
+        // The server checks its own free space before it accepts a session.
+        let room = StickState {
+            present: true,
+            read_only: false,
+            free_bytes: u64::MAX,
+        };
+        let _ = recorder.start(now_ms, room);
+        MediaSession {
+            id,
+            peer,
+            socket,
+            last_control_ms: Arc::new(AtomicU64::new(now_ms)),
+            ended: None,
+            recorder,
+            slot,
+            sidecar,
+            file: None,
+            files_opened: 0,
+            last_rtp_ms: now_ms,
+            strangers: 0,
+        }
+    }
+
+    fn receive(&mut self, rx: &mut BatchReceiver, now_ms: u64) {
+        let (peer, recorder, strangers) = (self.peer, &mut self.recorder, &mut self.strangers);
+        let mut got = false;
+        let r = rx.drain(&self.socket, |datagram, env| match env.from {
+            Some(from) if from.ip() == peer => {
+                recorder.handle_datagram(arrival_ms(env.arrival, now_ms), datagram);
+                got = true;
+            }
+            _ => *strangers += 1,
+        });
+        if let Err(e) = r {
+            log::warn!("session {}: receive: {e}", self.slot.stem);
+        }
+        if got {
+            self.last_rtp_ms = now_ms;
+        }
+        while self.recorder.poll_timeout().is_some_and(|t| t <= now_ms) {
+            self.recorder.handle_timeout(now_ms);
+        }
+        self.perform_ops();
+    }
+
+    fn perform_ops(&mut self) {
+        while let Some(op) = self.recorder.poll_op() {
+            let result = match op {
+                FileOp::Open(header) => {
+                    self.files_opened += 1;
+                    let name = self.slot.file_name(self.files_opened);
+                    let mut storage = DirStorage::new(&self.slot.dir);
+                    match storage.create_new(&name) {
+                        Ok(Some(mut f)) => f.append(&header.encode()).map(|()| {
+                            self.file = Some((f, header));
+                            self.sidecar.files.push(name);
+                            // The sidecar lists every file from its opening on, so a restart
+                            // after a crash knows what to repair.
+                            if let Err(e) = update_sidecar(&self.slot, &self.sidecar) {
+                                log::warn!("session {}: sidecar: {e}", self.slot.stem);
+                            }
+                        }),
+                        Ok(None) => Err(StorageError::NamesExhausted),
+                        Err(e) => Err(e),
+                    }
+                }
+                FileOp::Append(bytes) => match self.file.as_mut() {
+                    Some((f, _)) => f.append(bytes),
+                    None => Err(StorageError::Gone),
+                },
+                // kill -9 of the server loses nothing that reached the page cache: the header is
+                // rewritten once a second without a sync; the close syncs.
+                FileOp::Commit(header) => match self.file.as_mut() {
+                    Some((f, h)) => {
+                        *h = header;
+                        f.write_header(&header.encode())
+                    }
+                    None => Err(StorageError::Gone),
+                },
+                FileOp::Close(header) => match self.file.take() {
+                    Some((mut f, _)) => f.write_header(&header.encode()).and_then(|()| f.sync()),
+                    None => Err(StorageError::Gone),
+                },
+            };
+            if let Err(e) = result {
+                log::error!("session {}: storage: {e}", self.slot.stem);
+                self.recorder.abort(e.stop_reason());
+                self.file = None;
+                break;
+            }
+        }
+    }
+
+    fn stats_into_sidecar(&mut self) {
+        let s = self.recorder.stats();
+        let t = s.timeline;
+        self.sidecar.duration_ms = s.recorded_ms;
+        self.sidecar.stats = super::store::Stats {
+            received: t.received + self.strangers,
+            lost: t.lost,
+            reordered: t.reordered,
+            duplicates: t.duplicates,
+            late: t.late,
+            malformed: t.malformed_total() + t.unknown_payload_type + t.oversized,
+            from_strangers: self.strangers,
+        };
+    }
+
+    /// Ends the recording: closes the file and writes the final sidecar.
+    fn finish(&mut self, reason: &str) -> Ended {
+        let _ = self.recorder.stop(StopReason::Requested);
+        self.perform_ops();
+        self.stats_into_sidecar();
+        self.sidecar.stop_ms = Some(unix_ms());
+        self.sidecar.stop_reason = Some(reason.to_owned());
+        if let Err(e) = write_sidecar(&self.slot, &self.sidecar) {
+            log::error!("session {}: sidecar: {e}", self.slot.stem);
+        }
+        log::info!(
+            "session {} ended ({reason}): {} ms, {} packets",
+            self.slot.stem,
+            self.sidecar.duration_ms,
+            self.sidecar.stats.received
+        );
+        Ended {
+            reason: reason.to_owned(),
+            sidecar: self.sidecar.clone(),
+        }
+    }
+
+    fn idle_since(&self) -> u64 {
+        self.last_rtp_ms
+            .max(self.last_control_ms.load(Ordering::Relaxed))
+    }
+}
+
+/// Unix time in ms.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(unix_seconds() as u64 * 1000, |d| d.as_millis() as u64)
+}
+
+/// Runs one shard until its command channel closes, then ends its sessions.
+pub fn run_shard(commands: Receiver<Command>, clock: SystemClock, idle_timeout: Duration) {
+    let mut rx = BatchReceiver::new();
+    let mut sessions: Vec<MediaSession> = Vec::new();
+    let idle_ms = idle_timeout.as_millis() as u64;
+    let mut next = Instant::now() + CYCLE;
+    loop {
+        // Commands, as they come, until the cycle is due.
+        loop {
+            let wait = next.saturating_duration_since(Instant::now());
+            match commands.recv_timeout(wait) {
+                Ok(cmd) => handle(cmd, &mut sessions, &mut rx, clock.now_ms()),
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => {
+                    for mut s in sessions.drain(..) {
+                        s.receive(&mut rx, clock.now_ms());
+                        s.finish("server shutdown");
+                    }
+                    return;
+                }
+            }
+        }
+        next += CYCLE;
+        let now = clock.now_ms();
+        if next < Instant::now() {
+            // Fell behind (a slow disk): skip the lost cycles rather than spin.
+            next = Instant::now() + CYCLE;
+        }
+        let mut i = 0;
+        while i < sessions.len() {
+            sessions[i].receive(&mut rx, now);
+            let idle = now.saturating_sub(sessions[i].idle_since()) > idle_ms;
+            let failed = sessions[i].recorder.state() == callrec_core::recorder::State::Idle;
+            if idle || failed {
+                let mut s = sessions.swap_remove(i);
+                let reason = if failed { "storage failure" } else { "idle" };
+                let ended = s.finish(reason);
+                if let Some(tx) = s.ended.take() {
+                    let _ = tx.send(ended);
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
+fn handle(cmd: Command, sessions: &mut Vec<MediaSession>, rx: &mut BatchReceiver, now: u64) {
+    let find = |sessions: &Vec<MediaSession>, id: &str| sessions.iter().position(|s| s.id == id);
+    match cmd {
+        Command::Add(s) => sessions.push(*s),
+        Command::Stop { id, reason, reply } => {
+            let ended = find(sessions, &id).map(|i| {
+                let mut s = sessions.swap_remove(i);
+                // What reached the socket before the stop belongs to the recording.
+                s.receive(rx, now);
+                s.finish(&reason)
+            });
+            let _ = reply.send(ended);
+        }
+        Command::Pause { id, reply } => {
+            let ok = find(sessions, &id).is_some_and(|i| {
+                let s = &mut sessions[i];
+                s.receive(rx, now);
+                let ok = s.recorder.pause().is_ok();
+                s.perform_ops();
+                ok
+            });
+            let _ = reply.send(ok);
+        }
+        Command::Resume { id, reply } => {
+            let ok = find(sessions, &id).is_some_and(|i| {
+                let s = &mut sessions[i];
+                // What is queued arrived while paused: not recorded. The phone sends again only
+                // after the answer to its resume, which goes out after this.
+                s.receive(rx, now);
+                s.recorder.resume(now).is_ok()
+            });
+            let _ = reply.send(ok);
+        }
+    }
+}

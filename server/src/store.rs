@@ -1,0 +1,248 @@
+//! Where the record server keeps recordings: one Record file (the phone's format, rolled over at
+//! 4 GiB) and one JSON sidecar per session, in a folder per day:
+//! `STORAGE/YYYY-MM-DD/YYYYMMDD_HHMMSS_N.wav` and `….json`.
+//!
+//! Paths are built only from the server's clock and a counter; ids, MACs, numbers and names are
+//! data in the sidecar, never path parts.
+
+use callrec_core::record_file::LocalTime;
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Sessions created within one second before the names run out.
+const MAX_PER_SECOND: u32 = 100_000;
+
+/// What the server knows about a session, kept beside its audio.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sidecar {
+    pub id: String,
+    pub device: String,
+    pub remote_number: String,
+    pub remote_name: String,
+    pub local_number: String,
+    pub local_name: String,
+    /// `in` or `out`.
+    pub dir: String,
+    pub codec: String,
+    /// The phone's address (the control connection's peer).
+    pub peer: String,
+    /// Unix time in ms.
+    pub start_ms: u64,
+    pub stop_ms: Option<u64>,
+    /// Why it ended: the phone's reason, `connection closed`, `idle`, `server restart`, …
+    pub stop_reason: Option<String>,
+    pub duration_ms: u64,
+    /// The Record files, oldest first (names within the day folder).
+    pub files: Vec<String>,
+    pub stats: Stats,
+}
+
+/// Packet statistics of a session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    pub received: u64,
+    pub lost: u64,
+    pub reordered: u64,
+    pub duplicates: u64,
+    pub late: u64,
+    pub malformed: u64,
+    /// Datagrams from any address but the phone's, dropped.
+    pub from_strangers: u64,
+}
+
+/// A session's place in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    /// The day folder.
+    pub dir: PathBuf,
+    /// `YYYYMMDD_HHMMSS_N`: the sidecar is `<stem>.json`, the first file `<stem>.wav`.
+    pub stem: String,
+}
+
+impl Slot {
+    pub fn sidecar_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.json", self.stem))
+    }
+
+    /// Name of the `n`th Record file (n from 1) of the session.
+    pub fn file_name(&self, n: u32) -> String {
+        if n <= 1 {
+            format!("{}.wav", self.stem)
+        } else {
+            format!("{}_part{n}.wav", self.stem)
+        }
+    }
+}
+
+/// The storage folder.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    pub fn open(root: &Path) -> io::Result<Store> {
+        fs::create_dir_all(root)?;
+        Ok(Store {
+            root: root.to_owned(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Reserves a new slot for a session that starts at `t` and writes its first sidecar.
+    pub fn create(&self, t: &LocalTime, sidecar: &Sidecar) -> io::Result<Slot> {
+        let day = format!("{:04}-{:02}-{:02}", t.year, t.month, t.day);
+        let dir = self.root.join(day);
+        fs::create_dir_all(&dir)?;
+        let base = format!(
+            "{:04}{:02}{:02}_{:02}{:02}{:02}",
+            t.year, t.month, t.day, t.hour, t.minute, t.second
+        );
+        for n in 1..=MAX_PER_SECOND {
+            let stem = format!("{base}_{n}");
+            let path = dir.join(format!("{stem}.json"));
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(file) => {
+                    drop(file);
+                    let slot = Slot { dir, stem };
+                    write_sidecar(&slot, sidecar)?;
+                    return Ok(slot);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "no free recording name this second",
+        ))
+    }
+
+    /// Every sidecar in the store, newest first. Unreadable ones are skipped (and logged).
+    pub fn list(&self) -> Vec<(Slot, Sidecar)> {
+        let mut out = Vec::new();
+        let Ok(days) = fs::read_dir(&self.root) else {
+            return out;
+        };
+        for day in days.flatten() {
+            let Ok(entries) = fs::read_dir(day.path()) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let path = e.path();
+                let Some(stem) = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_suffix(".json"))
+                else {
+                    continue;
+                };
+                match read_sidecar(&path) {
+                    Ok(s) => out.push((
+                        Slot {
+                            dir: day.path(),
+                            stem: stem.to_owned(),
+                        },
+                        s,
+                    )),
+                    Err(err) => log::warn!("skipping {}: {err}", path.display()),
+                }
+            }
+        }
+        out.sort_by(|a, b| {
+            b.1.start_ms
+                .cmp(&a.1.start_ms)
+                .then(b.0.stem.cmp(&a.0.stem))
+        });
+        out
+    }
+}
+
+/// Replaces the sidecar atomically (temporary file, fsync, rename): a crash leaves the old or
+/// the new one, never half of one.
+pub fn write_sidecar(slot: &Slot, sidecar: &Sidecar) -> io::Result<()> {
+    replace_sidecar(slot, sidecar, true)
+}
+
+/// As [`write_sidecar`], but without the fsync: still atomic for a crash of the server (kill -9),
+/// cheap enough for the media threads (a file opening), not durable across a power cut.
+pub fn update_sidecar(slot: &Slot, sidecar: &Sidecar) -> io::Result<()> {
+    replace_sidecar(slot, sidecar, false)
+}
+
+fn replace_sidecar(slot: &Slot, sidecar: &Sidecar, durable: bool) -> io::Result<()> {
+    let path = slot.sidecar_path();
+    let tmp = slot.dir.join(format!(".{}.json.tmp", slot.stem));
+    let mut f = File::create(&tmp)?;
+    let json = serde_json::to_vec_pretty(sidecar).map_err(io::Error::other)?;
+    f.write_all(&json)?;
+    if durable {
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, &path)
+}
+
+/// Reads a sidecar of at most 64 KiB.
+pub fn read_sidecar(path: &Path) -> io::Result<Sidecar> {
+    let bytes = fs::read(path)?;
+    if bytes.len() > 64 * 1024 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "sidecar larger than 64 KiB",
+        ));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t() -> LocalTime {
+        LocalTime {
+            year: 2026,
+            month: 11,
+            day: 21,
+            hour: 8,
+            minute: 9,
+            second: 10,
+        }
+    }
+
+    #[test]
+    fn hostile_fields_never_become_paths() {
+        let root = std::env::temp_dir().join(format!("callrec-store-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let store = Store::open(&root).unwrap();
+        let hostile = Sidecar {
+            id: "../../etc/passwd".into(),
+            device: "\0/..".into(),
+            remote_name: "x".repeat(10_000),
+            ..Sidecar::default()
+        };
+        let a = store.create(&t(), &hostile).unwrap();
+        let b = store.create(&t(), &hostile).unwrap();
+        assert_eq!(a.dir, root.join("2026-11-21"));
+        assert_eq!(
+            (a.stem.as_str(), b.stem.as_str()),
+            ("20261121_080910_1", "20261121_080910_2")
+        );
+        assert_eq!(b.file_name(1), "20261121_080910_2.wav");
+        assert_eq!(b.file_name(3), "20261121_080910_2_part3.wav");
+        // Everything the store holds is under the day folder, named by the server.
+        let names: Vec<_> = fs::read_dir(&a.dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 2);
+        let listed = store.list();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].1.id, "../../etc/passwd");
+        let _ = fs::remove_dir_all(&root);
+    }
+}

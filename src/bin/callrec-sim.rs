@@ -1,5 +1,0 @@
-//! `callrec-sim`: plays a phone call into the callrec agent (see `callrec::sim`).
-
-fn main() -> std::process::ExitCode {
-    callrec::sim::cli::main(std::env::args_os().skip(1).collect())
-}
