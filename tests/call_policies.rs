@@ -3,7 +3,7 @@
 //! A command is answered after every datagram sent before it, so no test sleeps.
 
 mod common;
-use callrec_core::control::Response;
+use callrec_core::control_protocol::Response;
 use common::*;
 
 /// Sends `n` 20 ms PCMA packets filled with `label`.

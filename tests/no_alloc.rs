@@ -5,7 +5,7 @@
 //! library brings one, so this file is left out of that build.)
 #![cfg(not(feature = "alloc-count"))]
 
-use callrec::agent::session::{Session, StorageFactory};
+use callrec::agent::local::{LocalSession, StorageFactory};
 use callrec::config::settings::Settings;
 use callrec_core::record_file::LocalTime;
 use callrec_core::recorder::{Recorder, RecorderConfig, StickState};
@@ -150,7 +150,7 @@ fn the_session_writing_to_a_real_directory_allocates_nothing_per_packet() {
         reserve_bytes: 0,
         ..Settings::default()
     };
-    let mut session = Session::new(settings, factory, "tap".into());
+    let mut session = LocalSession::new(settings, factory, "tap".into());
     let stick = Stick {
         path: dir.clone(),
         read_only: false,
@@ -162,7 +162,7 @@ fn the_session_writing_to_a_real_directory_allocates_nothing_per_packet() {
     session.stick_changed(Some(stick));
     assert!(session.start(0, &clock).is_ok());
     let mut buf = [0u8; 172];
-    let mut run = |session: &mut Session<DirStorage>, from: u32, to: u32| {
+    let mut run = |session: &mut LocalSession<DirStorage>, from: u32, to: u32| {
         for i in from..to {
             let now = u64::from(i) * 20;
             if let Some(n) = packet(i, &mut buf) {

@@ -9,7 +9,10 @@ const SIL: u8 = 0xD5; // PCMA silence
 
 /// Starts an agent, records what `send` sends, stops, and returns the file's frames as labels
 /// (one per 160 bytes) with the final status.
-fn record(name: &str, send: impl FnOnce(&Sender)) -> (Vec<u8>, callrec_core::control::Status) {
+fn record(
+    name: &str,
+    send: impl FnOnce(&Sender),
+) -> (Vec<u8>, callrec_core::control_protocol::Status) {
     let dir = TempDir::new(name);
     let spec = AgentSpec::host(dir.path());
     let agent = Agent::start(&spec);

@@ -260,7 +260,7 @@ impl Stack {
     }
 }
 
-fn report(agent: &Agent, tid: &str, response: &str) -> callrec_core::control::Response {
+fn report(agent: &Agent, tid: &str, response: &str) -> callrec_core::control_protocol::Response {
     agent.request(
         &serde_json::json!({"v":1,"cmd":"sip_response","tid":tid,"response":response}).to_string(),
     )

@@ -14,7 +14,7 @@
 //! a result or an [`ActionError`], never a panic.
 
 use super::codec::Codec;
-use super::control::{
+use super::control_protocol::{
     valid_call_id, CallEvent, CallInfo, Command, Key, MAX_CALL_ID, MAX_CALL_NAME, MAX_CALL_NUMBER,
 };
 use core::fmt;

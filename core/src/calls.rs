@@ -16,7 +16,7 @@ pub mod rules;
 pub use event::{Event, Failure, View};
 pub use rules::{Policy, Rules};
 
-use crate::control::{CallEvent, CallInfo, Command, Key};
+use crate::control_protocol::{CallEvent, CallInfo, Command, Key};
 use std::collections::VecDeque;
 
 /// Calls known at once (a desk phone has a handful of lines).

@@ -10,7 +10,7 @@
 //! - The Record file: [`record_file`] (the guide's format), [`writer`] (rollover, batching),
 //!   [`recorder`] (the local recording's state machine).
 //! - Protocols: [`record_protocol`] (the record server's control lines), [`net_client`] (the
-//!   phone's side of a network recording), [`control`] (the agent's control protocol),
+//!   phone's side of a network recording), [`control_protocol`] (the agent's control protocol),
 //!   [`action_url`], [`sip`] (the SIP INFO exchange).
 //! - The phone's calls: [`calls`] (which call is recorded, under which policy), [`backlog`].
 
@@ -19,7 +19,7 @@ pub mod audio;
 pub mod backlog;
 pub mod calls;
 pub mod codec;
-pub mod control;
+pub mod control_protocol;
 pub mod net_client;
 pub mod record_file;
 pub mod record_protocol;

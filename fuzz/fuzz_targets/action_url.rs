@@ -4,7 +4,7 @@
 #![no_main]
 
 use callrec_core::action_url::parse;
-use callrec_core::control::{encode_call, parse_request, Command};
+use callrec_core::control_protocol::{encode_call, parse_request, Command};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

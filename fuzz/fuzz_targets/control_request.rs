@@ -1,8 +1,8 @@
-//! `callrec_core::control::parse_request` on arbitrary bytes: never a panic; a call it accepts
+//! `callrec_core::control_protocol::parse_request` on arbitrary bytes: never a panic; a call it accepts
 //! is valid, and what it accepts reads back the same once encoded again.
 #![no_main]
 
-use callrec_core::control::{
+use callrec_core::control_protocol::{
     encode_call, encode_key, encode_sip_response, parse_request, Command,
 };
 use libfuzzer_sys::fuzz_target;

@@ -1,12 +1,12 @@
 //! `callrec-server`: the record server of the guide's network recording.
 //!
-//! Phones open a TCP control connection per session (`control`), the server hands each session a
-//! UDP port of its range (`ports`) and records the phone's RTP there with the same core as the
-//! phone's local recording, in shard threads (`media`), into a Record file with a JSON sidecar
-//! (`store`). The protocol is `../shared/spec/record-protocol.md`.
+//! Phones open a TCP control connection per session ([`connection`]), the server hands each session a
+//! UDP port of its range ([`ports`]) and records the phone's RTP there with the same core as the
+//! phone's local recording, in shard threads ([`media`]), into a Record file with a JSON sidecar
+//! ([`store`]). The protocol is `../shared/spec/record-protocol.md`.
 
 pub mod cli;
-pub mod control;
+pub mod connection;
 pub mod http;
 pub mod media;
 pub mod ports;
@@ -249,7 +249,7 @@ async fn accept_loop(shared: Arc<Shared>, opts: &ServerOptions) -> Result<(), St
                 }
                 let s = shared.clone();
                 tokio::spawn(async move {
-                    control::serve(s.clone(), stream, peer).await;
+                    connection::serve(s.clone(), stream, peer).await;
                     s.disconnect(peer.ip());
                 });
             }

@@ -5,7 +5,7 @@
 
 use super::script::{Action, Step};
 use callrec_core::codec::Codec;
-use callrec_core::control::{CallEvent, CallInfo, Key};
+use callrec_core::control_protocol::{CallEvent, CallInfo, Key};
 
 /// When the call is answered if `--answer-at` is not given: half a second of ringing.
 pub const DEFAULT_ANSWER_MS: u64 = 500;

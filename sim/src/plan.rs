@@ -8,7 +8,7 @@
 
 use super::script::{Action, Step};
 use callrec_core::codec::Codec;
-use callrec_core::control::CallEvent;
+use callrec_core::control_protocol::CallEvent;
 use core::ops::Range;
 
 /// A stretch of time during which one call's audio flows to one place.

@@ -76,7 +76,7 @@ pub fn summary(stats: &Stats) -> String {
 mod tests {
     use super::*;
     use crate::script::Action;
-    use callrec_core::control::{Key, Response, Status};
+    use callrec_core::control_protocol::{Key, Response, Status};
 
     #[test]
     fn answers() {

@@ -24,7 +24,7 @@ use super::sip::{DEFAULT_LOCAL, DEFAULT_REMOTE};
 use super::sip_io::{Forwarder, Sip, SipConfig};
 use super::stream::{Stats, Stream, StreamConfig};
 use callrec_core::codec::Codec;
-use callrec_core::control::{encode_request, CallEvent, Command};
+use callrec_core::control_protocol::{encode_request, CallEvent, Command};
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::unix::net::UnixStream;

@@ -22,7 +22,7 @@
 //! steps out; [`Step`]s print back as script lines.
 
 use callrec_core::codec::Codec;
-use callrec_core::control::{
+use callrec_core::control_protocol::{
     encode_call, encode_key, encode_request, encode_start, valid_call_id, CallEvent, CallInfo,
     Command, Key,
 };

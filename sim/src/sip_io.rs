@@ -14,7 +14,7 @@ use super::run::ask;
 use super::script::seconds;
 use super::sip::AgentRequest;
 use super::transaction::TIMEOUT;
-use callrec_core::control::{encode_sip_response, SipReport};
+use callrec_core::control_protocol::{encode_sip_response, SipReport};
 use callrec_core::sip::dialog::Dialog;
 use serde_json::Value;
 use std::collections::HashMap;

@@ -7,7 +7,7 @@
 
 use callrec_core::audio::g711::ulaw_to_linear;
 use callrec_core::audio::g722::G722Decoder;
-use callrec_core::control::{
+use callrec_core::control_protocol::{
     encode_call, encode_key, encode_request, parse_request, CallEvent, CallInfo, Command, Key,
     Response, Status,
 };

@@ -3,12 +3,12 @@
 //! settles: carries out the controller's steps, applies settings that waited for the end of a
 //! recording, answers clients that wait for an outcome, and sends the events.
 
-use super::control::Job;
+use super::control_socket::Job;
+use super::local::LocalSession;
 use super::network::Network;
-use super::session::Session;
 use crate::config::settings::{Mode, Settings};
 use callrec_core::calls::{Action, BackendView, Controller, Phase, Refused};
-use callrec_core::control::{CallStatus, Command, Response, Status};
+use callrec_core::control_protocol::{CallStatus, Command, Response, Status};
 use callrec_core::sip::client::InfoClient;
 use callrec_platform::clock::{Clock, SystemClock};
 use callrec_platform::store::Storage;
@@ -71,7 +71,7 @@ impl FileStamp {
 /// See the module doc.
 pub struct Driver<S: Storage> {
     controller: Controller,
-    pub session: Session<S>,
+    pub local: LocalSession<S>,
     pub network: Network,
     sip: InfoClient,
     backend: Backend,
@@ -91,7 +91,7 @@ impl<S: Storage> Driver<S> {
     pub fn new(
         settings: Settings,
         settings_path: PathBuf,
-        session: Session<S>,
+        local: LocalSession<S>,
         network: Network,
         usb_host: bool,
         events: broadcast::Sender<Arc<str>>,
@@ -99,7 +99,7 @@ impl<S: Storage> Driver<S> {
     ) -> Driver<S> {
         let d = Driver {
             controller: Controller::new(settings.rules()),
-            session,
+            local,
             network,
             sip: InfoClient::new(callrec_platform::random::random_u64()),
             backend: Backend::Local,
@@ -269,7 +269,7 @@ impl<S: Storage> Driver<S> {
         if !callrec_core::record_file::is_record_name(name) {
             return refuse("bad_name", "not the name of a recording".into());
         }
-        let status = self.session.status();
+        let status = self.local.status();
         if status.file.as_deref() == Some(name) {
             return refuse("recording", "this recording is being written".into());
         }
@@ -365,7 +365,7 @@ impl<S: Storage> Driver<S> {
     }
 
     fn apply(&mut self, new: Settings) {
-        self.session.set_settings(new.clone());
+        self.local.set_settings(new.clone());
         if !self.controller.set_rules(new.rules()) {
             // Callers apply only when the controller is not busy.
             log::warn!("settings not applied: a recording is running");
@@ -449,7 +449,7 @@ impl<S: Storage> Driver<S> {
 
     fn phase(&self) -> Phase {
         match self.backend {
-            Backend::Local => self.session.view().phase,
+            Backend::Local => self.local.view().phase,
             Backend::Network => self.network.phase(),
             Backend::SipInfo => self.sip.phase(),
         }
@@ -457,7 +457,7 @@ impl<S: Storage> Driver<S> {
 
     fn observe(&mut self, now: u64) {
         let view = match self.backend {
-            Backend::Local => self.session.view(),
+            Backend::Local => self.local.view(),
             Backend::Network => BackendView {
                 phase: self.network.phase(),
                 file: None,
@@ -488,7 +488,7 @@ impl<S: Storage> Driver<S> {
                 }
                 let r = match self.backend {
                     Backend::Local => self
-                        .session
+                        .local
                         .start(now, clock)
                         .map_err(|(c, m)| (c, m.to_owned())),
                     Backend::Network => self.network.start(&self.settings, &call),
@@ -502,18 +502,18 @@ impl<S: Storage> Driver<S> {
             // The backend's own refusals cannot happen here (the controller follows its
             // state); they are logged, not acted on.
             Action::Stop(why) => match self.backend {
-                Backend::Local => log_refusal(self.session.stop(clock)),
+                Backend::Local => log_refusal(self.local.stop(clock)),
                 Backend::Network => self.network.stop(why),
                 Backend::SipInfo => self.sip.stop(now, why),
             },
             // The controller asks SIP INFO for no pause (its rules say it cannot).
             Action::Pause => match self.backend {
-                Backend::Local => log_refusal(self.session.pause(clock)),
+                Backend::Local => log_refusal(self.local.pause(clock)),
                 Backend::Network => self.network.pause(),
                 Backend::SipInfo => log::warn!("SIP INFO cannot pause"),
             },
             Action::Resume => match self.backend {
-                Backend::Local => log_refusal(self.session.resume(now, clock)),
+                Backend::Local => log_refusal(self.local.resume(now, clock)),
                 Backend::Network => self.network.resume(),
                 Backend::SipInfo => log::warn!("SIP INFO cannot resume"),
             },
@@ -532,7 +532,7 @@ impl<S: Storage> Driver<S> {
     }
 
     pub fn status(&self) -> Status {
-        let mut st = self.session.status();
+        let mut st = self.local.status();
         if self.backend == Backend::Network {
             let n = self.network.status();
             st.recorded_ms = n.recorded_ms;

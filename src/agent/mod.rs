@@ -1,14 +1,14 @@
-//! The agent: a thin tokio shell (one thread) around the [`session::Session`].
+//! The agent: a thin tokio shell (one thread) around the [`local::LocalSession`].
 //!
 //! The main loop owns all state and waits on: the tap socket, the recorder's next deadline,
 //! commands from control clients, stick changes and SIGTERM/SIGINT. Control clients and the stick
 //! watcher run as their own tasks and talk to it through bounded channels.
 
-pub mod control;
+pub mod control_socket;
 pub mod driver;
 pub mod http;
+pub mod local;
 pub mod network;
-pub mod session;
 pub mod web;
 
 use crate::config::settings::Settings;
@@ -20,7 +20,7 @@ use callrec_platform::udp;
 use callrec_platform::usb::{StickSource, StickWatcher};
 use core::fmt;
 use driver::Driver;
-use session::Session;
+use local::LocalSession;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -114,7 +114,7 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
         .control_socket
         .clone()
         .unwrap_or_else(|| board.control_socket.clone());
-    let listener = control::bind(&socket_path)
+    let listener = control_socket::bind(&socket_path)
         .map_err(setup(format!("control socket {}", socket_path.display())))?;
     let http_addr = opts.http.unwrap_or(board.http);
     let http_listener = tokio::net::TcpListener::bind(http_addr)
@@ -127,11 +127,11 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
     let (net_tx, mut net_updates) = mpsc::channel(16);
     let mac = opts.mac.clone().unwrap_or_else(|| board.mac_address());
     let network = network::Network::new(mac, clock.clone(), net_tx);
-    let factory: session::StorageFactory<DirStorage> = Box::new(|s| DirStorage::new(&s.path));
-    let mut session = Session::new(settings.clone(), factory, tap_local.to_string());
+    let factory: local::StorageFactory<DirStorage> = Box::new(|s| DirStorage::new(&s.path));
+    let mut session = LocalSession::new(settings.clone(), factory, tap_local.to_string());
     session.set_usb_host(board.usb_host);
     session.stick_changed(watcher.current().cloned());
-    let (events, _) = broadcast::channel(control::SUBSCRIBER_QUEUE);
+    let (events, _) = broadcast::channel(control_socket::SUBSCRIBER_QUEUE);
     let mut driver = Driver::new(
         settings,
         settings_path,
@@ -142,8 +142,8 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
         clock.clone(),
     );
 
-    let (job_tx, mut jobs) = mpsc::channel(control::QUEUE);
-    tokio::spawn(control::serve(listener, job_tx.clone(), events));
+    let (job_tx, mut jobs) = mpsc::channel(control_socket::QUEUE);
+    tokio::spawn(control_socket::serve(listener, job_tx.clone(), events));
     // One reader thread for downloads and password hashing: a phone has few cores.
     let pool = callrec_platform::download::pool::Pool::new(1, 8).map_err(setup("reader thread"))?;
     let web = std::sync::Arc::new(web::api::Web::new(password_file, pool, clock.clone()));
@@ -205,7 +205,7 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
             }
             Some(stick) = sticks.recv() => {
                 drain(&mut tap, &mut driver, &clock);
-                driver.session.stick_changed(stick);
+                driver.local.stick_changed(stick);
                 driver.settle();
             }
             _ = tick.tick() => {
@@ -234,7 +234,7 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
             };
             let now_at = tap.local_addr().unwrap_or(addr);
             log::info!("tap now at {now_at}");
-            driver.session.set_tap(now_at.to_string());
+            driver.local.set_tap(now_at.to_string());
         }
         if driver.network.forwarding() != tap_ready.is_some() {
             tap_ready = if tap_ready.is_none() {
@@ -251,7 +251,7 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
     drain(&mut tap, &mut driver, &clock);
     driver.network.shutdown(&mut net_updates).await;
     log::info!("agent stopping");
-    driver.session.shutdown(&clock);
+    driver.local.shutdown(&clock);
     let _ = std::fs::remove_file(&socket_path);
     Ok(())
 }
@@ -307,7 +307,7 @@ fn drain<S: callrec_platform::store::Storage>(
     clock: &SystemClock,
 ) {
     let now = clock.now_ms();
-    let (session, network) = (&mut driver.session, &mut driver.network);
+    let (session, network) = (&mut driver.local, &mut driver.network);
     if let Err(e) = tap.drain(|datagram, r| {
         network.forward(datagram);
         session.datagram(udp::arrival_ms(r.arrival, now), datagram, clock);

@@ -8,7 +8,7 @@ use crate::config::settings::Settings;
 use callrec_core::backlog::Backlog;
 use callrec_core::calls::{Phase, StopWhy};
 use callrec_core::codec::Codec;
-use callrec_core::control::{CallInfo, Status};
+use callrec_core::control_protocol::{CallInfo, Status};
 use callrec_core::net_client::{Leg, LegEnd, LegState, LegTimeouts};
 use callrec_core::record_protocol::{split_line, Direction, Extensions, StartRequest, MAX_LINE};
 use callrec_platform::clock::{Clock, SystemClock};

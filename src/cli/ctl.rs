@@ -1,7 +1,7 @@
 //! `callrec ctl`: one command to the agent over its control socket.
 
 use super::CliError;
-use callrec_core::control::{
+use callrec_core::control_protocol::{
     encode_call, encode_key, encode_request, encode_sip_response, encode_start, CallEvent,
     CallInfo, Command, Key, SipReport,
 };

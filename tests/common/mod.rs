@@ -14,7 +14,7 @@ pub mod server;
 pub mod web;
 pub mod webdriver;
 
-use callrec_core::control::{Response, Status};
+use callrec_core::control_protocol::{Response, Status};
 use callrec_core::rtp::RtpPacket;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, UdpSocket};

@@ -7,7 +7,7 @@ use super::dialog::Dialog;
 use super::info::{build, InfoRequest};
 use super::message::{parse, StartLine};
 use crate::calls::{Phase, StopWhy};
-use crate::control::CallInfo;
+use crate::control_protocol::CallInfo;
 
 /// Timer F (RFC 3261 §17.1.2.2): 64 × T1 with T1 = 500 ms.
 pub const FINAL_ANSWER_MS: u64 = 32_000;

@@ -55,7 +55,7 @@ fn requests_are_the_protocol_lines() {
     for step in &steps {
         let line = step.action.request();
         assert!(line.ends_with('\n'));
-        let r = callrec_core::control::parse_request(line.trim_end().as_bytes()).unwrap();
+        let r = callrec_core::control_protocol::parse_request(line.trim_end().as_bytes()).unwrap();
         match &step.action {
             Action::Call(e, c) => {
                 assert_eq!(r.command, Command::Call(*e));
@@ -101,7 +101,7 @@ fn plain_commands_and_start_with_parties() {
     assert_eq!(steps[3].at_ms, 1000);
     assert_eq!(
         steps[0].action.request(),
-        callrec_core::control::encode_start(&start)
+        callrec_core::control_protocol::encode_start(&start)
     );
 }
 

@@ -5,7 +5,7 @@
 
 use super::message::{Answer, AnswerBody, Request};
 use super::wire::{self, Fault, Head, MAX_HEAD};
-use crate::agent::control::Job;
+use crate::agent::control_socket::Job;
 use crate::agent::web::api::{self, Web};
 use callrec_platform::download::guard::StallGuard;
 use callrec_platform::download::pool::Pool;

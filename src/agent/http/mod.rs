@@ -17,10 +17,10 @@
 //!   stops reading dropped after [`WRITE_STALL_TIMEOUT`]) and closes. Action URLs are handed to
 //!   the main loop as a control-socket [`Job`] and answered with the same JSON response line.
 
-use super::control::Job;
+use super::control_socket::Job;
 use super::web::api::Web;
 use callrec_core::action_url::{self, ActionError};
-use callrec_core::control::{CallInfo, Command, Response as Reply};
+use callrec_core::control_protocol::{CallInfo, Command, Response as Reply};
 use std::net::IpAddr;
 use tokio::sync::mpsc;
 
@@ -134,11 +134,11 @@ async fn answer(req: &Request, jobs: &mpsc::Sender<Job>, web: &Web) -> Answer {
     }
     let (status, reply) = match route(&req.method, &req.target, req.peer.ip()) {
         Outcome::Command(command, call) => {
-            let request = callrec_core::control::Request {
+            let request = callrec_core::control_protocol::Request {
                 call,
-                ..callrec_core::control::Request::new(command, None)
+                ..callrec_core::control_protocol::Request::new(command, None)
             };
-            let a = super::control::ask(request, jobs).await;
+            let a = super::control_socket::ask(request, jobs).await;
             (status_of(&a), a)
         }
         Outcome::Refuse(r) => (r.status, Reply::error(None, r.code, r.message, None)),

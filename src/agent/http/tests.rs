@@ -6,7 +6,7 @@
 use super::conn::{read_request, refusal, write_answer, Early};
 use super::wire::Fault;
 use super::*;
-use callrec_core::control::{CallEvent, Key, Status};
+use callrec_core::control_protocol::{CallEvent, Key, Status};
 use callrec_platform::download::guard::StallGuard;
 use callrec_platform::download::pool::Pool;
 use callrec_platform::download::source::{FileBlocks, Source};

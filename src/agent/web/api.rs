@@ -5,11 +5,11 @@
 //! keeps their limits (head, body, time).
 
 use super::assets;
-use super::auth::{Auth, LoginError, Session};
+use super::auth::{Auth, LoginError, LoginSession};
 use super::recordings;
-use crate::agent::control::{self, Job};
+use crate::agent::control_socket::{self, Job};
 use crate::agent::http::{Answer, AnswerBody, Request};
-use callrec_core::control::{Command, Request as Ask, Response as Reply};
+use callrec_core::control_protocol::{Command, Request as Ask, Response as Reply};
 use callrec_platform::clock::{Clock, SystemClock};
 use callrec_platform::download::pool::Pool;
 use serde_json::{json, Value};
@@ -53,7 +53,7 @@ impl Web {
     }
 
     /// The session the request's cookie names, if live.
-    fn session(&self, req: &Request) -> Option<Session> {
+    fn session(&self, req: &Request) -> Option<LoginSession> {
         let token = cookie(req, COOKIE)?;
         self.auth().session(self.clock.now_ms(), token)
     }
@@ -129,14 +129,14 @@ pub async fn handle(web: &Web, jobs: &mpsc::Sender<Job>, req: &Request) -> Answe
             "change the factory password first",
         ),
         ("GET", "/api/status") => {
-            let a = control::ask(Ask::new(Command::Status, None), jobs).await;
+            let a = control_socket::ask(Ask::new(Command::Status, None), jobs).await;
             match &a.status {
                 Some(st) => json_answer(200, &json!(st)),
                 None => from_answer(&a),
             }
         }
         ("GET", "/api/settings") => {
-            let a = control::ask(Ask::new(Command::Settings, None), jobs).await;
+            let a = control_socket::ask(Ask::new(Command::Settings, None), jobs).await;
             match &a.settings {
                 Some(view) => json_answer(200, view),
                 None => from_answer(&a),
@@ -148,7 +148,7 @@ pub async fn handle(web: &Web, jobs: &mpsc::Sender<Job>, req: &Request) -> Answe
                 Ok(_) => return error(400, "bad_request", "send the settings as a JSON object"),
                 Err(r) => return r,
             };
-            let a = control::ask(
+            let a = control_socket::ask(
                 Ask {
                     settings: Some(given),
                     ..Ask::new(Command::SetSettings, None)
@@ -218,7 +218,7 @@ fn login_error(e: LoginError) -> Answer {
     }
 }
 
-async fn password(web: &Web, session: &Session, req: &Request) -> Answer {
+async fn password(web: &Web, session: &LoginSession, req: &Request) -> Answer {
     let body = match json_body(req) {
         Ok(v) => v,
         Err(r) => return r,
@@ -244,7 +244,7 @@ async fn password(web: &Web, session: &Session, req: &Request) -> Answer {
 }
 
 async fn recordings_request(web: &Web, jobs: &mpsc::Sender<Job>, req: &Request) -> Answer {
-    let a = control::ask(Ask::new(Command::Status, None), jobs).await;
+    let a = control_socket::ask(Ask::new(Command::Status, None), jobs).await;
     let Some(st) = a.status.clone() else {
         return from_answer(&a);
     };
@@ -280,7 +280,7 @@ async fn recordings_request(web: &Web, jobs: &mpsc::Sender<Job>, req: &Request) 
             r
         }
         recordings::Outcome::Delete(name) => {
-            let a = control::ask(
+            let a = control_socket::ask(
                 Ask {
                     name: Some(name),
                     ..Ask::new(Command::DeleteRecording, None)
@@ -323,7 +323,7 @@ fn invalid(fields: BTreeMap<String, String>) -> Answer {
     )
 }
 
-fn session_json(s: &Session) -> Value {
+fn session_json(s: &LoginSession) -> Value {
     json!({"user": super::auth::USER, "must_change_password": s.must_change, "csrf": s.csrf})
 }
 

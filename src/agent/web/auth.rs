@@ -35,7 +35,7 @@ struct Stored {
 
 /// One logged-in browser.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Session {
+pub struct LoginSession {
     pub token: String,
     pub csrf: String,
     pub must_change: bool,
@@ -56,7 +56,7 @@ pub struct Auth {
     path: PathBuf,
     /// None: the factory password is in force.
     stored: Option<Stored>,
-    sessions: Vec<Session>,
+    sessions: Vec<LoginSession>,
     failures: u32,
     locked_until: u64,
 }
@@ -94,7 +94,7 @@ impl Auth {
         now_ms: u64,
         user: &str,
         password: &str,
-    ) -> Result<Session, LoginError> {
+    ) -> Result<LoginSession, LoginError> {
         self.may_try(now_ms)?;
         let good = self.verifier().check(user, password);
         self.finish_login(now_ms, good)
@@ -118,7 +118,7 @@ impl Auth {
     }
 
     /// Records a login's outcome: a new session, or one more failure and a longer wait.
-    pub fn finish_login(&mut self, now_ms: u64, good: bool) -> Result<Session, LoginError> {
+    pub fn finish_login(&mut self, now_ms: u64, good: bool) -> Result<LoginSession, LoginError> {
         self.may_try(now_ms)?;
         if !good {
             self.failures = self.failures.saturating_add(1);
@@ -137,7 +137,7 @@ impl Auth {
         if self.sessions.len() == MAX_SESSIONS {
             self.sessions.remove(0);
         }
-        let session = Session {
+        let session = LoginSession {
             token: token(),
             csrf: token(),
             must_change: self.stored.is_none(),
@@ -149,7 +149,7 @@ impl Auth {
     }
 
     /// The live session of this token (touching it), if any.
-    pub fn session(&mut self, now_ms: u64, token: &str) -> Option<Session> {
+    pub fn session(&mut self, now_ms: u64, token: &str) -> Option<LoginSession> {
         self.sessions
             .retain(|s| now_ms.saturating_sub(s.last_seen) < IDLE_MS);
         let s = self

@@ -3,7 +3,7 @@
 //! main loop, which owns all state.
 
 use callrec_core::calls::event::dropped_line;
-use callrec_core::control::{parse_request, Command, Request, Response, MAX_LINE};
+use callrec_core::control_protocol::{parse_request, Command, Request, Response, MAX_LINE};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 
 use crate::config::settings::Settings;
 use callrec_core::calls::{BackendView, Phase};
-use callrec_core::control::{Counters, Status, StickStatus};
+use callrec_core::control_protocol::{Counters, Status, StickStatus};
 use callrec_core::record_file::{file_name, Header, HEADER_LEN};
 use callrec_core::recorder::{Recorder, State, StickState, StopReason};
 use callrec_core::rtp::RtpError;
@@ -26,7 +26,7 @@ pub type Refusal = (&'static str, &'static str);
 pub type StorageFactory<S> = Box<dyn FnMut(&Stick) -> S>;
 
 /// See the module doc.
-pub struct Session<S: Storage> {
+pub struct LocalSession<S: Storage> {
     recorder: Recorder,
     settings: Settings,
     make_storage: StorageFactory<S>,
@@ -47,9 +47,13 @@ struct OpenRecord<F> {
     header: Header,
 }
 
-impl<S: Storage> Session<S> {
-    pub fn new(settings: Settings, make_storage: StorageFactory<S>, tap: String) -> Session<S> {
-        Session {
+impl<S: Storage> LocalSession<S> {
+    pub fn new(
+        settings: Settings,
+        make_storage: StorageFactory<S>,
+        tap: String,
+    ) -> LocalSession<S> {
+        LocalSession {
             recorder: Recorder::new(settings.recorder_config()),
             settings,
             make_storage,

@@ -1,7 +1,7 @@
 //! The session over a real directory wrapped in a fault-injecting stick, driven by a fake clock.
 
 use super::*;
-use callrec_core::control::{Command, Response};
+use callrec_core::control_protocol::{Command, Response};
 use callrec_core::record_file::LocalTime;
 use callrec_core::rtp::RtpPacket;
 use callrec_platform::store::faulty::{FaultPlan, Faults, FaultyStorage};
@@ -34,7 +34,7 @@ struct Rig {
     dir: PathBuf,
     faults: Faults,
     clock: FakeClock,
-    session: Session<FaultyStorage<DirStorage>>,
+    session: LocalSession<FaultyStorage<DirStorage>>,
     seq: u16,
 }
 
@@ -50,7 +50,7 @@ fn rig(name: &str, plan: FaultPlan) -> Rig {
         reserve_bytes: 0,
         ..Settings::default()
     };
-    let mut session = Session::new(settings, factory, "127.0.0.1:0".into());
+    let mut session = LocalSession::new(settings, factory, "127.0.0.1:0".into());
     let clock = FakeClock { ms: Cell::new(0) };
     session.stick_changed(Some(stick(&dir, 1)));
     Rig {
