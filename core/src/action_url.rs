@@ -17,6 +17,7 @@ use super::codec::Codec;
 use super::control_protocol::{
     valid_call_id, CallEvent, CallInfo, Command, Key, MAX_CALL_ID, MAX_CALL_NAME, MAX_CALL_NUMBER,
 };
+use super::percent::{self, PercentError};
 use core::fmt;
 
 /// Longest request target (path and query) accepted, in bytes.
@@ -269,7 +270,7 @@ fn call_info(query: &str) -> Result<CallInfo, ActionError> {
     };
     let tap_port = match tap_port {
         None => None,
-        Some(p) => Some(port(&p).ok_or(bad("tap_port", Problem::NotPort))?),
+        Some(p) => Some(crate::port::parse(&p).ok_or(bad("tap_port", Problem::NotPort))?),
     };
     let call = CallInfo {
         id: Some(id),
@@ -307,54 +308,14 @@ fn check_text(param: Param, value: &str) -> Result<(), ActionError> {
     }
 }
 
-/// 1 to 65535 in decimal digits (leading zeros allowed).
-fn port(s: &str) -> Option<u16> {
-    if s.is_empty() || s.len() > 5 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse::<u16>().ok().filter(|&p| p != 0)
-}
-
-/// Percent-decodes one query component: `%XX` is the byte XX, `+` is a space, any other byte is
-/// itself; the result must be UTF-8.
+/// Percent-decodes one query component (the one percent codec, [`crate::percent`]).
 fn decode(raw: &str) -> Result<String, Problem> {
-    if !raw.bytes().any(|b| b == b'%' || b == b'+') {
-        return Ok(raw.to_owned());
-    }
-    let raw = raw.as_bytes();
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        match raw[i] {
-            b'%' => {
-                let hi = raw.get(i + 1).copied().and_then(hex);
-                let lo = raw.get(i + 2).copied().and_then(hex);
-                let (Some(hi), Some(lo)) = (hi, lo) else {
-                    return Err(Problem::BadEscape);
-                };
-                out.push((hi << 4) | lo);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).map_err(|_| Problem::NotUtf8)
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
+    let mut out = String::new();
+    percent::decode(raw.as_bytes(), &mut out).map_err(|e| match e {
+        PercentError::BadEscape => Problem::BadEscape,
+        PercentError::NotUtf8 => Problem::NotUtf8,
+    })?;
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 pub const VERSION: u32 = 1;
 /// Longest request line, newline included; a longer one is refused and the connection closed.
 pub const MAX_LINE: usize = 16 * 1024;
+/// Longest answer or event line a client reads from the agent, newline included.
+pub const MAX_ANSWER_LINE: usize = 64 * 1024;
 
 /// A request from a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -58,198 +58,12 @@
 use core::fmt::{self, Write as _};
 
 use crate::codec::Codec;
+use crate::percent::{self, PercentError};
 
 /// Longest line, `\n` included; a longer one is refused and the connection closed.
 pub const MAX_LINE: usize = 4096;
 /// Longest decoded value of one field, in bytes.
 pub const MAX_FIELD: usize = 1024;
-
-// ---------------------------------------------------------------------------------------------
-// Framing
-
-/// Why the received bytes cannot be split into lines. The peer is at fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FrameError {
-    /// No `\n` within the first [`MAX_LINE`] bytes.
-    TooLong,
-}
-
-impl FrameError {
-    /// A stable snake_case name, for logs and counters.
-    pub fn code(self) -> &'static str {
-        match self {
-            FrameError::TooLong => "line_too_long",
-        }
-    }
-}
-
-impl fmt::Display for FrameError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FrameError::TooLong => write!(f, "no end of line within {MAX_LINE} bytes"),
-        }
-    }
-}
-
-impl std::error::Error for FrameError {}
-
-/// Finds the first whole line in the bytes received so far.
-///
-/// Returns the line without its `\n` (and without one `\r` before it) and the number of bytes it
-/// took, newline included; `Ok(None)` while no whole line has arrived; [`FrameError::TooLong`]
-/// when the first [`MAX_LINE`] bytes hold no `\n` (a line of exactly `MAX_LINE` bytes, newline
-/// included, is accepted).
-pub fn split_line(buf: &[u8]) -> Result<Option<(&[u8], usize)>, FrameError> {
-    let window = &buf[..buf.len().min(MAX_LINE)];
-    match window.iter().position(|&b| b == b'\n') {
-        Some(end) => {
-            let line = &window[..end];
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            Ok(Some((line, end + 1)))
-        }
-        None if buf.len() >= MAX_LINE => Err(FrameError::TooLong),
-        None => Ok(None),
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Percent-encoding
-
-/// Why one key or value does not decode. The peer is at fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FieldError {
-    /// A `%` not followed by two hex digits.
-    BadEscape,
-    /// The decoded bytes are not UTF-8.
-    NotUtf8,
-}
-
-impl FieldError {
-    /// A stable snake_case name.
-    pub fn code(self) -> &'static str {
-        match self {
-            FieldError::BadEscape => "bad_escape",
-            FieldError::NotUtf8 => "not_utf8",
-        }
-    }
-}
-
-impl fmt::Display for FieldError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            FieldError::BadEscape => "a '%' not followed by two hex digits",
-            FieldError::NotUtf8 => "not UTF-8 once decoded",
-        })
-    }
-}
-
-impl std::error::Error for FieldError {}
-
-/// The bytes of a percent-encoded component, decoded one at a time. Stops after an error.
-struct Decoder<'a> {
-    rest: &'a [u8],
-}
-
-impl Iterator for Decoder<'_> {
-    type Item = Result<u8, FieldError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let (&b, tail) = self.rest.split_first()?;
-        let (byte, rest) = match (b, tail) {
-            (b'+', _) => (Ok(b' '), tail),
-            (b'%', [hi, lo, more @ ..]) => match (hex_value(*hi), hex_value(*lo)) {
-                (Some(hi), Some(lo)) => (Ok(hi << 4 | lo), more),
-                _ => (Err(FieldError::BadEscape), &[][..]),
-            },
-            (b'%', _) => (Err(FieldError::BadEscape), &[][..]),
-            (b, _) => (Ok(b), tail),
-        };
-        self.rest = rest;
-        Some(byte)
-    }
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Size of the stack buffer that decoded bytes pass through on their way to the `String`.
-const CHUNK: usize = 64;
-
-/// Percent-decodes `s` (RFC 3986, with `+` read as a space) and appends it to `out`.
-///
-/// The decoded bytes must be UTF-8. Bytes that need no escape are taken as they are, so raw UTF-8
-/// is accepted too. On error `out` is left as it was.
-pub fn decode_component(s: &[u8], out: &mut String) -> Result<(), FieldError> {
-    let start = out.len();
-    let result = decode_append(s, out);
-    if result.is_err() {
-        out.truncate(start);
-    }
-    result
-}
-
-fn decode_append(s: &[u8], out: &mut String) -> Result<(), FieldError> {
-    if !s.iter().any(|&b| b == b'%' || b == b'+') {
-        let text = core::str::from_utf8(s).map_err(|_| FieldError::NotUtf8)?;
-        out.push_str(text);
-        return Ok(());
-    }
-    out.reserve(s.len());
-    let mut chunk = [0u8; CHUNK];
-    let mut len = 0;
-    for byte in (Decoder { rest: s }) {
-        // `len < CHUNK` here: it is at most 3 after a flush and flushed as soon as it reaches CHUNK.
-        chunk[len] = byte?;
-        len += 1;
-        if len == CHUNK {
-            len = flush_utf8(&mut chunk, len, out)?;
-        }
-    }
-    match flush_utf8(&mut chunk, len, out)? {
-        0 => Ok(()),
-        _ => Err(FieldError::NotUtf8), // a multi-byte sequence cut off at the end
-    }
-}
-
-/// Appends the UTF-8 in `chunk[..len]` to `out`. A multi-byte sequence cut off at the end (at
-/// most 3 bytes) moves to the front of `chunk` to be completed by the next bytes; returns its
-/// length.
-fn flush_utf8(chunk: &mut [u8; CHUNK], len: usize, out: &mut String) -> Result<usize, FieldError> {
-    let valid = match core::str::from_utf8(&chunk[..len]) {
-        Ok(text) => {
-            out.push_str(text);
-            return Ok(0);
-        }
-        Err(e) if e.error_len().is_some() => return Err(FieldError::NotUtf8),
-        Err(e) => e.valid_up_to(),
-    };
-    // The prefix up to `valid_up_to` is UTF-8 by definition; the check cannot fail.
-    out.push_str(core::str::from_utf8(&chunk[..valid]).map_err(|_| FieldError::NotUtf8)?);
-    chunk.copy_within(valid..len, 0);
-    Ok(len - valid)
-}
-
-/// Percent-encodes `s` and appends it to `out`: every byte but the unreserved
-/// `A-Z a-z 0-9 - . _ ~` becomes `%XX` (upper-case hex), a space included.
-pub fn encode_component(s: &str, out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    out.reserve(s.len());
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0F)]));
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Messages
@@ -546,7 +360,7 @@ fn put_key(out: &mut String, key: Key) {
 
 fn put(out: &mut String, key: Key, value: &str) {
     put_key(out, key);
-    encode_component(value, out);
+    percent::encode(value, out);
 }
 
 fn put_extensions(out: &mut String, ext: Extensions) {
@@ -598,10 +412,10 @@ impl ParseError {
         }
     }
 
-    fn from_field(field: &'static str, e: FieldError) -> ParseError {
+    fn from_field(field: &'static str, e: PercentError) -> ParseError {
         match e {
-            FieldError::BadEscape => ParseError::BadEncoding { field },
-            FieldError::NotUtf8 => ParseError::NotUtf8 { field },
+            PercentError::BadEscape => ParseError::BadEncoding { field },
+            PercentError::NotUtf8 => ParseError::NotUtf8 { field },
         }
     }
 }
@@ -688,7 +502,7 @@ impl Key {
     fn lookup(raw: &[u8]) -> Option<Key> {
         let mut buf = [0u8; Key::BUF];
         let mut len = 0;
-        for byte in (Decoder { rest: raw }) {
+        for byte in percent::Decoder::new(raw) {
             *buf.get_mut(len)? = byte.ok()?;
             len += 1;
         }
@@ -722,7 +536,7 @@ impl<'a> Fields<'a> {
             return Err(too_long);
         }
         let mut value = String::new();
-        decode_component(raw, &mut value).map_err(|e| ParseError::from_field(key.name(), e))?;
+        percent::decode(raw, &mut value).map_err(|e| ParseError::from_field(key.name(), e))?;
         if value.len() > MAX_FIELD {
             return Err(too_long);
         }
@@ -777,7 +591,7 @@ impl<'a> Fields<'a> {
     }
 
     fn port(&self) -> Result<u16, ParseError> {
-        self.required_as(Key::Port, "not 1..=65535", parse_port)
+        self.required_as(Key::Port, "not 1..=65535", crate::port::parse)
     }
 
     fn extensions(&self) -> Result<Extensions, ParseError> {
@@ -785,15 +599,6 @@ impl<'a> Fields<'a> {
             .optional(Key::Ext)?
             .map_or(Extensions::NONE, |v| Extensions::from_value(&v)))
     }
-}
-
-/// A port number: 1 to 5 ASCII digits, 1..=65535 (no sign, no spaces).
-fn parse_port(s: &str) -> Option<u16> {
-    if s.is_empty() || s.len() > 5 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n: u32 = s.parse().ok()?;
-    u16::try_from(n).ok().filter(|&p| p != 0)
 }
 
 /// Parses one line, without its `\n` (one trailing `\r` is ignored).

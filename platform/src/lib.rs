@@ -6,6 +6,7 @@
 //! - [`usb`]: finding the USB stick (mount table, hot plug).
 //! - [`store`]: storage of Record files (the real directory, a faulty fake, reading, repair);
 //!   [`atomic`]: files written whole or not at all.
+//! - [`line_reader`]: whole lines from a blocking stream, for the agent's clients.
 //! - [`download`]: Record files streamed as stored or as WAV, with `Range`, off the runtime thread.
 //! - [`config`]: the board file (what the phone model is); [`logger`]: the `log` backend.
 
@@ -13,6 +14,7 @@ pub mod atomic;
 pub mod clock;
 pub mod config;
 pub mod download;
+pub mod line_reader;
 pub mod logger;
 pub mod random;
 pub mod store;

@@ -58,10 +58,7 @@ fn parse(args: Vec<OsString>) -> Result<ServerOptions, String> {
             Arg::Long("storage") => storage = Some(text(&mut p)?.into()),
             Arg::Long("rtp-ports") => {
                 let v = text(&mut p)?;
-                let (lo, hi) = v
-                    .split_once('-')
-                    .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
-                    .filter(|&(a, b): &(u16, u16)| a > 0 && a <= b)
+                let (lo, hi) = callrec_core::port::parse_range(&v)
                     .ok_or_else(|| format!("bad --rtp-ports {v:?} (LOW-HIGH)"))?;
                 opts.rtp_ports = (lo, hi);
             }

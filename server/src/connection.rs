@@ -4,9 +4,9 @@
 use super::media::{Command, Ended, MediaSession};
 use super::store::Sidecar;
 use super::Shared;
+use callrec_core::line::Lines;
 use callrec_core::record_protocol::{
-    parse, split_line, Extensions, Message, Outcome, StartRequest, StartResponse, StopResponse,
-    MAX_LINE,
+    parse, Extensions, Message, Outcome, StartRequest, StartResponse, StopResponse, MAX_LINE,
 };
 use callrec_platform::clock::{local_time_of, Clock};
 use std::net::SocketAddr;
@@ -32,41 +32,37 @@ struct Active {
 /// Serves one connection until the phone closes it, an error, or its session ends.
 pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
     let local = stream.local_addr().ok();
-    let mut buf = vec![0u8; MAX_LINE];
-    let mut len = 0;
+    let mut lines = Lines::new(MAX_LINE);
     let mut active: Option<Active> = None;
     let mut out = String::new();
     let end_reason = loop {
         // Answer every whole line already here.
+        let mut close = false;
         loop {
-            match split_line(&buf[..len]) {
-                Ok(Some((line, used))) => {
+            match lines.next_line() {
+                Ok(Some(line)) => {
                     if let Some(a) = &active {
                         a.last_control_ms
                             .store(shared.clock.now_ms(), Ordering::Relaxed);
                     }
                     out.clear();
-                    let close =
-                        handle_line(&shared, line, peer, local, &mut active, &mut out).await;
+                    close = handle_line(&shared, line, peer, local, &mut active, &mut out).await;
                     if !out.is_empty() && stream.write_all(out.as_bytes()).await.is_err() {
-                        break;
+                        close = true;
                     }
-                    buf.copy_within(used..len, 0);
-                    len -= used;
                     if close {
-                        len = usize::MAX;
                         break;
                     }
                 }
                 Ok(None) => break,
-                Err(_) => {
-                    log::warn!("{peer}: control line over {MAX_LINE} bytes; closing");
-                    len = usize::MAX;
+                Err(e) => {
+                    log::warn!("{peer}: control line: {e}; closing");
+                    close = true;
                     break;
                 }
             }
         }
-        if len == usize::MAX {
+        if close {
             break "connection closed by server";
         }
         // A connection must start its session soon; once it has, the session's idle timer
@@ -83,9 +79,9 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
             }
         };
         tokio::select! {
-            r = stream.read(&mut buf[len..]) => match r {
+            r = stream.read(lines.spare()) => match r {
                 Ok(0) => break "connection closed",
-                Ok(n) => len += n,
+                Ok(n) => lines.filled(n),
                 Err(_) => break "connection reset",
             },
             () = tokio::time::sleep(patience.unwrap_or_default()), if patience.is_some() => {
@@ -331,7 +327,7 @@ fn failed_stop(id: &str, reason: &str, out: &mut String) {
     if out.ends_with('\n') {
         out.pop();
         out.push_str("&reason=");
-        callrec_core::record_protocol::encode_component(reason, out);
+        callrec_core::percent::encode(reason, out);
         out.push('\n');
     }
 }
@@ -341,7 +337,6 @@ fn field(text: &str, key: &str) -> Option<String> {
     text.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=')?;
         let mut s = String::new();
-        (k == key && callrec_core::record_protocol::decode_component(v.as_bytes(), &mut s).is_ok())
-            .then_some(s)
+        (k == key && callrec_core::percent::decode(v.as_bytes(), &mut s).is_ok()).then_some(s)
     })
 }

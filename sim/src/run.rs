@@ -24,8 +24,9 @@ use super::sip::{DEFAULT_LOCAL, DEFAULT_REMOTE};
 use super::sip_io::{Forwarder, Sip, SipConfig};
 use super::stream::{Stats, Stream, StreamConfig};
 use callrec_core::codec::Codec;
-use callrec_core::control_protocol::{encode_request, CallEvent, Command};
-use std::io::{BufRead, BufReader, ErrorKind, Write};
+use callrec_core::control_protocol::{encode_request, CallEvent, Command, MAX_ANSWER_LINE};
+use callrec_platform::line_reader::LineReader;
+use std::io::{ErrorKind, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -218,13 +219,13 @@ pub(super) fn ask(path: &Path, request: &str) -> Result<String, String> {
         .set_read_timeout(Some(ANSWER_TIMEOUT))
         .map_err(fail)?;
     stream.write_all(request.as_bytes()).map_err(fail)?;
-    let mut answer = String::new();
-    match BufReader::new(stream).read_line(&mut answer) {
-        Ok(0) => Err(format!(
+    let mut lines = LineReader::new(stream, MAX_ANSWER_LINE);
+    match lines.read_line() {
+        Ok(None) => Err(format!(
             "the agent at {} closed the connection without answering",
             path.display()
         )),
-        Ok(_) => Ok(answer),
+        Ok(Some(answer)) => Ok(format!("{}\n", String::from_utf8_lossy(answer))),
         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Err(format!(
             "no answer from the agent at {} within {} s",
             path.display(),
@@ -235,7 +236,7 @@ pub(super) fn ask(path: &Path, request: &str) -> Result<String, String> {
 }
 
 /// Opens the `watch` subscription; `None` (and a note) if the agent refuses it.
-fn subscribe(path: &Path) -> Result<Option<BufReader<UnixStream>>, String> {
+fn subscribe(path: &Path) -> Result<Option<LineReader<UnixStream>>, String> {
     let fail = |e: std::io::Error| unreachable(path, &e);
     let mut stream = UnixStream::connect(path).map_err(fail)?;
     stream
@@ -244,9 +245,11 @@ fn subscribe(path: &Path) -> Result<Option<BufReader<UnixStream>>, String> {
     stream
         .write_all(encode_request(&Command::Watch).as_bytes())
         .map_err(fail)?;
-    let mut reader = BufReader::new(stream);
-    let mut first = String::new();
-    reader.read_line(&mut first).map_err(fail)?;
+    let mut reader = LineReader::new(stream, MAX_ANSWER_LINE);
+    let first = match reader.read_line().map_err(fail)? {
+        Some(line) => String::from_utf8_lossy(line).into_owned(),
+        None => String::new(),
+    };
     match Answer::parse(&first) {
         Answer::Ok(_) => {}
         Answer::Refused(why) | Answer::Garbled(why) => {
@@ -265,28 +268,25 @@ fn subscribe(path: &Path) -> Result<Option<BufReader<UnixStream>>, String> {
 /// Prints each event line, prefixed `event ` (with `--watch`), and hands `sip_request` events
 /// to the SIP stack (with `--sip`), until the agent closes or the run ends.
 fn watch_events(
-    mut reader: BufReader<UnixStream>,
+    mut reader: LineReader<UnixStream>,
     stop: &AtomicBool,
     print: bool,
     forward: Option<Forwarder>,
 ) {
-    let mut line = Vec::new();
     loop {
-        // `read_until` keeps what it read before a timeout in `line`, so a line split across
-        // reads comes out whole.
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) => return,
-            Ok(_) if line.ends_with(b"\n") => {
-                let text = String::from_utf8_lossy(&line);
+        // A timeout keeps what was read before it, so a line split across reads comes out
+        // whole.
+        match reader.read_line() {
+            Ok(None) => return,
+            Ok(Some(line)) => {
+                let text = String::from_utf8_lossy(line);
                 if print {
                     println!("event {}", text.trim_end());
                 }
                 if let Some(f) = &forward {
                     f.event(text.trim_end());
                 }
-                line.clear();
             }
-            Ok(_) => {}
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 if stop.load(Ordering::Relaxed) {
                     return;

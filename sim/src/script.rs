@@ -339,12 +339,12 @@ fn call_info(words: &[Word]) -> Result<CallInfo, String> {
                 }
                 None => return Err(format!("codec {value:?}: PCMA, PCMU or G722")),
             },
-            "tap_port" => match value.parse::<u16>() {
-                Ok(p) if p > 0 => {
+            "tap_port" => match callrec_core::port::parse(&value) {
+                Some(p) => {
                     call.tap_port = Some(p);
                     "tap_port"
                 }
-                _ => return Err(format!("tap_port {value:?}: a port from 1 to 65535")),
+                None => return Err(format!("tap_port {value:?}: a port from 1 to 65535")),
             },
             other => {
                 return Err(format!(

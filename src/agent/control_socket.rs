@@ -4,6 +4,7 @@
 
 use callrec_core::calls::event::dropped_line;
 use callrec_core::control_protocol::{parse_request, Command, Request, Response, MAX_LINE};
+use callrec_core::line::Lines;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,12 +91,24 @@ async fn client(
     jobs: mpsc::Sender<Job>,
     events: broadcast::Sender<Arc<str>>,
 ) {
-    let mut buf = vec![0u8; MAX_LINE];
-    let mut len = 0;
+    let mut lines = Lines::new(MAX_LINE);
     loop {
         // Answer every whole line already buffered.
-        while let Some(nl) = buf[..len].iter().position(|&b| b == b'\n') {
-            let line = trim_cr(&buf[..nl]);
+        loop {
+            let line = match lines.next_line() {
+                Ok(Some(line)) => line,
+                Ok(None) => break,
+                Err(_) => {
+                    let r = Response::error(
+                        None,
+                        "line_too_long",
+                        format!("a line is at most {MAX_LINE} bytes"),
+                        None,
+                    );
+                    let _ = stream.write_all(r.encode().as_bytes()).await;
+                    return;
+                }
+            };
             let request = parse_request(line);
             if let Ok(Request {
                 command: Command::Watch,
@@ -122,22 +135,10 @@ async fn client(
             {
                 return;
             }
-            buf.copy_within(nl + 1..len, 0);
-            len -= nl + 1;
         }
-        if len == MAX_LINE {
-            let r = Response::error(
-                None,
-                "line_too_long",
-                format!("a line is at most {MAX_LINE} bytes"),
-                None,
-            );
-            let _ = stream.write_all(r.encode().as_bytes()).await;
-            return;
-        }
-        match tokio::time::timeout(IDLE_TIMEOUT, stream.read(&mut buf[len..])).await {
+        match tokio::time::timeout(IDLE_TIMEOUT, stream.read(lines.spare())).await {
             Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
-            Ok(Ok(n)) => len += n,
+            Ok(Ok(n)) => lines.filled(n),
         }
     }
 }
@@ -186,8 +187,4 @@ async fn watch(mut stream: UnixStream, mut events: broadcast::Receiver<Arc<str>>
             r = stream.read(&mut scratch) => if matches!(r, Ok(0) | Err(_)) { return },
         }
     }
-}
-
-fn trim_cr(line: &[u8]) -> &[u8] {
-    line.strip_suffix(b"\r").unwrap_or(line)
 }

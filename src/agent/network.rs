@@ -9,8 +9,9 @@ use callrec_core::backlog::Backlog;
 use callrec_core::calls::{Phase, StopWhy};
 use callrec_core::codec::Codec;
 use callrec_core::control_protocol::{CallInfo, Status};
+use callrec_core::line::Lines;
 use callrec_core::net_client::{Leg, LegEnd, LegState, LegTimeouts};
-use callrec_core::record_protocol::{split_line, Direction, Extensions, StartRequest, MAX_LINE};
+use callrec_core::record_protocol::{Direction, Extensions, StartRequest, MAX_LINE};
 use callrec_platform::clock::{Clock, SystemClock};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -419,8 +420,7 @@ async fn run_leg(
             return;
         }
     };
-    let mut buf = vec![0u8; MAX_LINE];
-    let mut len = 0;
+    let mut lines = Lines::new(MAX_LINE);
     let mut last = leg.state().clone();
     let _ = updates.send(report(&leg)).await;
     let mut commands_open = true;
@@ -442,17 +442,13 @@ async fn run_leg(
             .map(|ms| ms.saturating_sub(clock.now_ms()));
         let sleep = tokio::time::sleep(Duration::from_millis(deadline.unwrap_or(3_600_000)));
         tokio::select! {
-            r = stream.read(&mut buf[len..]) => match r {
+            r = stream.read(lines.spare()) => match r {
                 Ok(0) => leg.on_closed("closed by the server"),
                 Ok(n) => {
-                    len += n;
+                    lines.filled(n);
                     loop {
-                        match split_line(&buf[..len]) {
-                            Ok(Some((line, used))) => {
-                                leg.on_line(line);
-                                buf.copy_within(used..len, 0);
-                                len -= used;
-                            }
+                        match lines.next_line() {
+                            Ok(Some(line)) => leg.on_line(line),
                             Ok(None) => break,
                             Err(_) => {
                                 leg.on_closed("the server sent an over-long line");

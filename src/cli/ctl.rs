@@ -3,12 +3,13 @@
 use super::CliError;
 use callrec_core::control_protocol::{
     encode_call, encode_key, encode_request, encode_sip_response, encode_start, CallEvent,
-    CallInfo, Command, Key, SipReport,
+    CallInfo, Command, Key, SipReport, MAX_ANSWER_LINE,
 };
 use callrec_platform::config::board::Board;
+use callrec_platform::line_reader::LineReader;
 use lexopt::Arg;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -48,7 +49,11 @@ pub fn run(mut p: lexopt::Parser) -> Result<(), CliError> {
             }
             Arg::Long("tap-port") => {
                 has_call = true;
-                call.tap_port = Some(lexopt::ValueExt::parse(&p.value()?)?);
+                let v = super::string(&mut p)?;
+                let port = callrec_core::port::parse(&v).ok_or_else(|| {
+                    CliError::usage(format!("--tap-port {v:?}: a port from 1 to 65535"))
+                })?;
+                call.tap_port = Some(port);
             }
             Arg::Long("tid") => tid = Some(super::string(&mut p)?),
             Arg::Long("response-file") => response_file = Some(PathBuf::from(p.value()?)),
@@ -158,11 +163,11 @@ fn watch(socket: &PathBuf, line: &str, json: bool) -> Result<(), CliError> {
     };
     let mut stream = UnixStream::connect(socket).map_err(unreachable)?;
     stream.write_all(line.as_bytes()).map_err(unreachable)?;
-    let mut lines = BufReader::new(stream).lines();
-    let first = lines
-        .next()
-        .ok_or_else(|| CliError::failed("the agent closed the connection"))?
-        .map_err(unreachable)?;
+    let mut lines = LineReader::new(stream, MAX_ANSWER_LINE);
+    let first = match lines.read_line().map_err(unreachable)? {
+        Some(line) => String::from_utf8_lossy(line).into_owned(),
+        None => return Err(CliError::failed("the agent closed the connection")),
+    };
     let response = understood(&first)?;
     refusal(&response)?;
     if json {
@@ -176,10 +181,10 @@ fn watch(socket: &PathBuf, line: &str, json: bool) -> Result<(), CliError> {
         );
     }
     let mut out = std::io::stdout().lock();
-    for line in lines {
-        let line = line.map_err(unreachable)?;
+    while let Some(line) = lines.read_line().map_err(unreachable)? {
         // Each event as it comes (a pipe reader sees it at once).
-        writeln!(out, "{line}")
+        out.write_all(line)
+            .and_then(|()| out.write_all(b"\n"))
             .and_then(|()| out.flush())
             .map_err(|e| CliError::failed(format!("stdout: {e}")))?;
     }
@@ -210,12 +215,13 @@ fn ask(socket: &PathBuf, line: &str) -> Result<(String, Value), CliError> {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(unreachable)?;
     stream.write_all(line.as_bytes()).map_err(unreachable)?;
-    let mut line = String::new();
-    BufReader::new(stream)
-        .read_line(&mut line)
-        .map_err(unreachable)?;
+    let mut lines = LineReader::new(stream, MAX_ANSWER_LINE);
+    let line = match lines.read_line().map_err(unreachable)? {
+        Some(line) => String::from_utf8_lossy(line).into_owned(),
+        None => String::new(),
+    };
     let response = understood(&line)?;
-    Ok((line.trim_end().to_owned(), response))
+    Ok((line, response))
 }
 
 /// Prints a status as `callrec ctl status` shows it. The answer is read as plain JSON (the

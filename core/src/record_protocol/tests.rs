@@ -1,13 +1,14 @@
 use super::*;
+use crate::line::{split_line, FrameError};
 
-fn decode(s: &[u8]) -> Result<String, FieldError> {
+fn decode(s: &[u8]) -> Result<String, PercentError> {
     let mut out = String::new();
-    decode_component(s, &mut out).map(|()| out)
+    percent::decode(s, &mut out).map(|()| out)
 }
 
 fn encode(s: &str) -> String {
     let mut out = String::new();
-    encode_component(s, &mut out);
+    percent::encode(s, &mut out);
     out
 }
 
@@ -24,39 +25,40 @@ fn err(line: &str) -> ParseError {
 // ---------------------------------------------------------------------------------------------
 // Framing
 
-#[test]
-fn splits_whole_lines_and_waits_for_partial_ones() {
-    assert_eq!(split_line(b""), Ok(None));
-    assert_eq!(split_line(b"cmd=RecordStopRe"), Ok(None));
-    assert_eq!(split_line(b"\n"), Ok(Some((&b""[..], 1))));
-    assert_eq!(split_line(b"\r\n"), Ok(Some((&b""[..], 2))));
-    assert_eq!(split_line(b"a=1\nb=2\n"), Ok(Some((&b"a=1"[..], 4))));
-    assert_eq!(split_line(b"a=1\r\nb"), Ok(Some((&b"a=1"[..], 5))));
-    // Only the `\r` right before the `\n` goes; one inside the line stays.
-    assert_eq!(split_line(b"a\r=1\r\r\n"), Ok(Some((&b"a\r=1\r"[..], 7))));
-}
-
+/// The record protocol's own limit, through the one framer.
 #[test]
 fn a_line_of_exactly_max_line_bytes_is_accepted_and_one_more_is_not() {
     let mut buf = vec![b'a'; MAX_LINE - 1];
-    assert_eq!(split_line(&buf), Ok(None));
+    assert_eq!(split_line(&buf, MAX_LINE), Ok(None));
     buf.push(b'\n');
-    assert_eq!(split_line(&buf), Ok(Some((&buf[..MAX_LINE - 1], MAX_LINE))));
+    assert_eq!(
+        split_line(&buf, MAX_LINE),
+        Ok(Some((&buf[..MAX_LINE - 1], MAX_LINE)))
+    );
 
     let mut crlf = vec![b'a'; MAX_LINE - 2];
     crlf.extend_from_slice(b"\r\n");
     assert_eq!(
-        split_line(&crlf),
+        split_line(&crlf, MAX_LINE),
         Ok(Some((&crlf[..MAX_LINE - 2], MAX_LINE)))
     );
 
     let mut long = vec![b'a'; MAX_LINE];
-    assert_eq!(split_line(&long), Err(FrameError::TooLong));
-    long.push(b'\n');
-    assert_eq!(split_line(&long), Err(FrameError::TooLong));
-    assert_eq!(FrameError::TooLong.code(), "line_too_long");
     assert_eq!(
-        FrameError::TooLong.to_string(),
+        split_line(&long, MAX_LINE),
+        Err(FrameError::TooLong { max: MAX_LINE })
+    );
+    long.push(b'\n');
+    assert_eq!(
+        split_line(&long, MAX_LINE),
+        Err(FrameError::TooLong { max: MAX_LINE })
+    );
+    assert_eq!(
+        FrameError::TooLong { max: MAX_LINE }.code(),
+        "line_too_long"
+    );
+    assert_eq!(
+        FrameError::TooLong { max: MAX_LINE }.to_string(),
         "no end of line within 4096 bytes"
     );
 }
@@ -72,7 +74,7 @@ fn splits_a_buffer_of_several_lines_and_a_partial_one() {
 
     let mut got = Vec::new();
     let mut rest = &buf[..];
-    while let Some((l, used)) = split_line(rest).unwrap() {
+    while let Some((l, used)) = split_line(rest, MAX_LINE).unwrap() {
         got.push(parse(l).unwrap());
         rest = &rest[used..];
     }
@@ -114,7 +116,7 @@ fn refuses_bad_escapes() {
         b"%%41",
         b"%+1",
     ] {
-        assert_eq!(decode(bad), Err(FieldError::BadEscape), "{bad:?}");
+        assert_eq!(decode(bad), Err(PercentError::BadEscape), "{bad:?}");
     }
 }
 
@@ -131,28 +133,28 @@ fn refuses_what_is_not_utf8_once_decoded() {
         b"ok+\xe5\xbc%41",  // raw and cut off, escapes around it
         b"%F4%90%80%80abc", // above U+10FFFF
     ] {
-        assert_eq!(decode(bad), Err(FieldError::NotUtf8), "{bad:?}");
+        assert_eq!(decode(bad), Err(PercentError::NotUtf8), "{bad:?}");
     }
 }
 
 #[test]
 fn decoding_appends_and_leaves_out_unchanged_on_error() {
     let mut out = String::from("keep");
-    decode_component(b"+%E4%B8%89", &mut out).unwrap();
+    percent::decode(b"+%E4%B8%89", &mut out).unwrap();
     assert_eq!(out, "keep 三");
     let bad = [&[b'a'; 200][..], b"+%FF"].concat();
-    assert_eq!(decode_component(&bad, &mut out), Err(FieldError::NotUtf8));
+    assert_eq!(percent::decode(&bad, &mut out), Err(PercentError::NotUtf8));
     assert_eq!(out, "keep 三");
     assert_eq!(
-        decode_component(b"%E5%BC%A0%zz", &mut out),
-        Err(FieldError::BadEscape)
+        percent::decode(b"%E5%BC%A0%zz", &mut out),
+        Err(PercentError::BadEscape)
     );
     assert_eq!(out, "keep 三");
 }
 
 #[test]
 fn decodes_multibyte_characters_across_every_chunk_boundary() {
-    for k in 0..3 * CHUNK {
+    for k in 0..3 * crate::percent::CHUNK {
         let pad = "a".repeat(k);
         let encoded = format!("{pad}%E5%BC%A0+%F0%9F%93%9E{pad}");
         assert_eq!(
@@ -163,7 +165,7 @@ fn decodes_multibyte_characters_across_every_chunk_boundary() {
         let raw = format!("{pad}+张三📞");
         assert_eq!(decode(raw.as_bytes()).unwrap(), format!("{pad} 张三📞"));
         let cut = format!("{pad}+%E5%BC");
-        assert_eq!(decode(cut.as_bytes()), Err(FieldError::NotUtf8));
+        assert_eq!(decode(cut.as_bytes()), Err(PercentError::NotUtf8));
     }
 }
 
@@ -194,8 +196,8 @@ fn encoding_round_trips_every_character_class() {
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"-._~%".contains(&b)));
     assert_eq!(decode(encoded.as_bytes()).unwrap(), all);
-    assert_eq!(FieldError::BadEscape.code(), "bad_escape");
-    assert_eq!(FieldError::NotUtf8.code(), "not_utf8");
+    assert_eq!(PercentError::BadEscape.code(), "bad_escape");
+    assert_eq!(PercentError::NotUtf8.code(), "not_utf8");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -661,7 +663,7 @@ fn never_panics_on_any_prefix_or_byte_change_of_the_vectors() {
     for (vector, _) in vectors() {
         let bytes = vector.as_bytes();
         for len in 0..=bytes.len() {
-            let _ = split_line(&bytes[..len]);
+            let _ = split_line(&bytes[..len], MAX_LINE);
             check_round_trip(&bytes[..len]);
         }
         let mut b = bytes.to_vec();
@@ -669,7 +671,7 @@ fn never_panics_on_any_prefix_or_byte_change_of_the_vectors() {
             let original = b[i];
             for value in 0..=255u8 {
                 b[i] = value;
-                if let Ok(Some((l, used))) = split_line(&b) {
+                if let Ok(Some((l, used))) = split_line(&b, MAX_LINE) {
                     assert!(used <= b.len() && !l.contains(&b'\n'));
                     check_round_trip(l);
                 }
@@ -792,10 +794,10 @@ fn never_panics_on_random_lines_and_what_parses_round_trips() {
             parsed += 1;
         }
         bytes.push(b'\n');
-        match split_line(&bytes) {
+        match split_line(&bytes, MAX_LINE) {
             Ok(Some((l, used))) => assert!(used <= bytes.len() && l.len() < MAX_LINE),
             Ok(None) => panic!("a line ending in \\n within MAX_LINE is whole"),
-            Err(FrameError::TooLong) => assert!(bytes.len() > MAX_LINE),
+            Err(FrameError::TooLong { max }) => assert!(max == MAX_LINE && bytes.len() > MAX_LINE),
         }
     }
     // The generator reaches past the checks often enough to mean something.
@@ -943,12 +945,12 @@ fn encodes_and_parses_the_vectors_byte_exact() {
         );
         assert!(vector.starts_with(&format!("cmd={}&", m.cmd())));
 
-        let (l, used) = split_line(vector.as_bytes()).unwrap().unwrap();
+        let (l, used) = split_line(vector.as_bytes(), MAX_LINE).unwrap().unwrap();
         assert_eq!(used, vector.len());
         assert_eq!(parse(l), Ok(m.clone()), "{vector}");
 
         let crlf = vector.replace('\n', "\r\n");
-        let (l, used) = split_line(crlf.as_bytes()).unwrap().unwrap();
+        let (l, used) = split_line(crlf.as_bytes(), MAX_LINE).unwrap().unwrap();
         assert_eq!(used, crlf.len());
         assert_eq!(parse(l), Ok(m.clone()));
         // parse itself also drops a trailing `\r`.

@@ -1,4 +1,5 @@
 use super::*;
+use callrec_core::test_rng::Rng;
 
 use std::time::Instant;
 
@@ -192,7 +193,7 @@ fn never_panics_on_truncated_or_random_tables() {
             let _ = find_in_mountinfo_bytes(&text.as_bytes()[..end], &pats);
         }
     }
-    let mut rng = Lcg(0x5eed);
+    let mut rng = Rng(0x5eed);
     let alphabet = b"0123456789 :-/\\\nrwo,ab*?\xff\xc3\xa9";
     let mut buf = Vec::new();
     for _ in 0..5_000 {
@@ -252,7 +253,7 @@ fn reference_glob(pattern: &[char], text: &[char]) -> bool {
 #[test]
 fn glob_agrees_with_reference() {
     let alphabet = ['a', 'b', '/', 'é', '*', '?'];
-    let mut rng = Lcg(42);
+    let mut rng = Rng(42);
     for _ in 0..20_000 {
         let pattern: Vec<char> = (0..rng.below(7)).map(|_| alphabet[rng.below(6)]).collect();
         // Texts from the alphabet without the wildcards, which would only be literal there.
@@ -263,19 +264,6 @@ fn glob_agrees_with_reference() {
             reference_glob(&pattern, &text),
             "{p:?} vs {t:?}"
         );
-    }
-}
-
-/// Deterministic test randomness (a 64-bit LCG, Knuth's MMIX constants).
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 33) as usize) % n.max(1)
     }
 }
 

@@ -5,7 +5,7 @@
 
 use super::catalog::View;
 use super::query::Search;
-use callrec_core::record_protocol::encode_component;
+use callrec_core::percent;
 use core::fmt::Write;
 
 /// The page's Content-Security-Policy: no script at all, media and forms only from here.
@@ -159,9 +159,9 @@ fn duration(ms: u64) -> String {
 /// The page with the same search from match `offset` on.
 fn link(search: &Search, offset: usize) -> String {
     let mut q = String::from("/?number=");
-    encode_component(&search.number, &mut q);
+    percent::encode(&search.number, &mut q);
     q.push_str("&date=");
-    encode_component(search.date.as_deref().unwrap_or(""), &mut q);
+    percent::encode(search.date.as_deref().unwrap_or(""), &mut q);
     let _ = write!(q, "&offset={offset}");
     if let Some(limit) = search.limit {
         let _ = write!(q, "&limit={limit}");

@@ -3,7 +3,7 @@
 //! client's fault (400). Unknown keys are ignored; of duplicate keys the first counts.
 
 use super::rid::is_day;
-use callrec_core::record_protocol::decode_component;
+use callrec_core::percent;
 use core::fmt;
 
 /// The longest `number` worth searching for (the longest number the server accepts).
@@ -54,9 +54,9 @@ impl Search {
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let mut key = String::new();
-            decode_component(k.as_bytes(), &mut key).map_err(|_| QueryError::Encoding)?;
+            percent::decode(k.as_bytes(), &mut key).map_err(|_| QueryError::Encoding)?;
             let mut value = String::new();
-            decode_component(v.as_bytes(), &mut value).map_err(|_| QueryError::Encoding)?;
+            percent::decode(v.as_bytes(), &mut value).map_err(|_| QueryError::Encoding)?;
             let slot = match key.as_str() {
                 "number" => 0,
                 "date" => 1,
