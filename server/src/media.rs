@@ -5,12 +5,12 @@
 //! counted. Commands from the control connections arrive on a bounded channel.
 
 use super::store::{update_sidecar, write_sidecar, Sidecar, Slot};
-use callrec_core::record_file::{Header, FAT32_MAX_FILE};
+use callrec_core::record_file::FAT32_MAX_FILE;
 use callrec_core::recorder::{Recorder, RecorderConfig, StickState, StopReason};
-use callrec_core::writer::FileOp;
 use callrec_platform::clock::{unix_seconds, Clock, SystemClock};
 use callrec_platform::store::fs::{DirFile, DirStorage};
-use callrec_platform::store::{RecordSink, Storage, StorageError};
+use callrec_platform::store::writer::{Done, Durability, RecordWriter};
+use callrec_platform::store::{Storage, StorageError};
 use callrec_platform::udp::{arrival_ms, BatchReceiver};
 use std::net::{IpAddr, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,7 +59,7 @@ pub struct MediaSession {
     recorder: Recorder,
     slot: Slot,
     sidecar: Sidecar,
-    file: Option<(DirFile, Header)>,
+    writer: RecordWriter<DirFile>,
     files_opened: u32,
     last_rtp_ms: u64,
     strangers: u64,
@@ -97,7 +97,7 @@ impl MediaSession {
             recorder,
             slot,
             sidecar,
-            file: None,
+            writer: RecordWriter::new(Durability::SyncAtClose),
             files_opened: 0,
             last_rtp_ms: now_ms,
             strangers: 0,
@@ -128,48 +128,33 @@ impl MediaSession {
 
     fn perform_ops(&mut self) {
         while let Some(op) = self.recorder.poll_op() {
-            let result = match op {
-                FileOp::Open(header) => {
-                    self.files_opened += 1;
-                    let name = self.slot.file_name(self.files_opened);
-                    let mut storage = DirStorage::new(&self.slot.dir);
-                    match storage.create_new(&name) {
-                        Ok(Some(mut f)) => f.append(&header.encode()).map(|()| {
-                            self.file = Some((f, header));
-                            self.sidecar.files.push(name);
-                            // The sidecar lists every file from its opening on, so a restart
-                            // after a crash knows what to repair.
-                            if let Err(e) = update_sidecar(&self.slot, &self.sidecar) {
-                                log::warn!("session {}: sidecar: {e}", self.slot.stem);
-                            }
-                        }),
-                        Ok(None) => Err(StorageError::NamesExhausted),
-                        Err(e) => Err(e),
+            let (slot, opened) = (&self.slot, &mut self.files_opened);
+            let create = || {
+                *opened += 1;
+                let name = slot.file_name(*opened);
+                match DirStorage::new(&slot.dir).create_new(&name)? {
+                    Some(f) => Ok((f, name)),
+                    None => Err(StorageError::NamesExhausted),
+                }
+            };
+            match self.writer.perform(op, create) {
+                Ok(Done::Opened) => {
+                    if let Some(open) = self.writer.current() {
+                        self.sidecar.files.push(open.name.clone());
+                    }
+                    // The sidecar lists every file from its opening on, so a restart after a
+                    // crash knows what to repair.
+                    if let Err(e) = update_sidecar(&self.slot, &self.sidecar) {
+                        log::warn!("session {}: sidecar: {e}", self.slot.stem);
                     }
                 }
-                FileOp::Append(bytes) => match self.file.as_mut() {
-                    Some((f, _)) => f.append(bytes),
-                    None => Err(StorageError::Gone),
-                },
-                // kill -9 of the server loses nothing that reached the page cache: the header is
-                // rewritten once a second without a sync; the close syncs.
-                FileOp::Commit(header) => match self.file.as_mut() {
-                    Some((f, h)) => {
-                        *h = header;
-                        f.write_header(&header.encode())
-                    }
-                    None => Err(StorageError::Gone),
-                },
-                FileOp::Close(header) => match self.file.take() {
-                    Some((mut f, _)) => f.write_header(&header.encode()).and_then(|()| f.sync()),
-                    None => Err(StorageError::Gone),
-                },
-            };
-            if let Err(e) = result {
-                log::error!("session {}: storage: {e}", self.slot.stem);
-                self.recorder.abort(e.stop_reason());
-                self.file = None;
-                break;
+                Ok(Done::Wrote | Done::Closed(_)) => {}
+                Err(e) => {
+                    log::error!("session {}: storage: {e}", self.slot.stem);
+                    self.recorder.abort(e.stop_reason());
+                    self.writer.abandon();
+                    break;
+                }
             }
         }
     }

@@ -5,13 +5,13 @@
 use crate::config::settings::Settings;
 use callrec_core::calls::{BackendView, Phase};
 use callrec_core::control_protocol::{Counters, Status, StickStatus};
-use callrec_core::record_file::{file_name, Header, HEADER_LEN};
+use callrec_core::record_file::file_name;
 use callrec_core::recorder::{Recorder, State, StickState, StopReason};
 use callrec_core::rtp::RtpError;
-use callrec_core::writer::FileOp;
 use callrec_platform::clock::Clock;
 use callrec_platform::store::repair::repair_dir;
-use callrec_platform::store::{RecordSink, Storage, StorageError};
+use callrec_platform::store::writer::{Done, Durability, RecordWriter};
+use callrec_platform::store::{Storage, StorageError};
 use callrec_platform::usb::Stick;
 
 /// Files listed in the status of one recording; older names are dropped past this.
@@ -33,18 +33,12 @@ pub struct LocalSession<S: Storage> {
     stick: Option<Stick>,
     storage: Option<S>,
     free_bytes: Option<u64>,
-    file: Option<OpenRecord<S::File>>,
+    writer: RecordWriter<S::File>,
     files: Vec<String>,
     tap: String,
     /// False on a model without a USB host port: local recording is refused.
     usb_host: bool,
     packet_allocations: u64,
-}
-
-struct OpenRecord<F> {
-    file: F,
-    name: String,
-    header: Header,
 }
 
 impl<S: Storage> LocalSession<S> {
@@ -60,7 +54,7 @@ impl<S: Storage> LocalSession<S> {
             stick: None,
             storage: None,
             free_bytes: None,
-            file: None,
+            writer: RecordWriter::new(Durability::SyncEveryCommit),
             files: Vec::with_capacity(MAX_LISTED_FILES),
             tap,
             usb_host: true,
@@ -92,7 +86,7 @@ impl<S: Storage> LocalSession<S> {
                 if self.stick.is_some() {
                     log::warn!("USB stick removed");
                 }
-                if recording || self.file.is_some() {
+                if recording || self.writer.current().is_some() {
                     self.fail(StorageError::Gone);
                 }
                 self.storage = None;
@@ -100,7 +94,7 @@ impl<S: Storage> LocalSession<S> {
             }
             Some(s) if s.read_only => {
                 log::warn!("USB stick at {} is read-only", s.path.display());
-                if recording || self.file.is_some() {
+                if recording || self.writer.current().is_some() {
                     self.fail(StorageError::ReadOnly);
                 }
                 self.storage = None;
@@ -113,7 +107,7 @@ impl<S: Storage> LocalSession<S> {
                     .is_some_and(|old| old.mount_id == s.mount_id);
                 if !same {
                     log::info!("USB stick at {} ({})", s.path.display(), s.fs_type);
-                    if recording || self.file.is_some() {
+                    if recording || self.writer.current().is_some() {
                         // A different stick under the same path: the open file is not on it.
                         self.fail(StorageError::Gone);
                     }
@@ -208,7 +202,7 @@ impl<S: Storage> LocalSession<S> {
                 State::Recording => Phase::Recording,
                 State::Paused => Phase::Paused,
             },
-            file: self.file.as_ref().map(|r| r.name.as_str()),
+            file: self.writer.current().map(|r| r.name.as_str()),
             recorded_ms: self.recorder.stats().recorded_ms,
             failure: self
                 .recorder
@@ -240,42 +234,28 @@ impl<S: Storage> LocalSession<S> {
     fn drain(&mut self, clock: &impl Clock) -> bool {
         let mut opened = false;
         while let Some(op) = self.recorder.poll_op() {
-            let result = match op {
-                FileOp::Open(header) => {
+            let storage = &mut self.storage;
+            let result = self.writer.perform(op, || create_next(storage, clock));
+            match result {
+                Ok(Done::Opened) => {
                     opened = true;
-                    open_next(&mut self.storage, clock, header).map(|rec| {
-                        log::info!("writing {}", rec.name);
+                    let name = self.writer.current().map(|r| r.name.clone());
+                    if let Some(name) = name {
+                        log::info!("writing {name}");
                         if self.files.len() == MAX_LISTED_FILES {
                             self.files.remove(0);
                         }
-                        self.files.push(rec.name.clone());
-                        self.file = Some(rec);
-                    })
-                }
-                FileOp::Append(bytes) => match self.file.as_mut() {
-                    Some(rec) => rec.file.append(bytes),
-                    None => Err(StorageError::Gone),
-                },
-                FileOp::Commit(header) | FileOp::Close(header) => {
-                    let close = matches!(op, FileOp::Close(_));
-                    match self.file.as_mut() {
-                        Some(rec) => {
-                            rec.header = header;
-                            let r = rec.file.write_header(&header.encode());
-                            let r = r.and_then(|()| rec.file.sync());
-                            if close && r.is_ok() {
-                                log::info!("closed {} ({} ms)", rec.name, header.duration_ms());
-                                self.file = None;
-                            }
-                            r
-                        }
-                        None => Err(StorageError::Gone),
+                        self.files.push(name);
                     }
                 }
-            };
-            if let Err(e) = result {
-                self.fail(e);
-                break;
+                Ok(Done::Closed(rec)) => {
+                    log::info!("closed {} ({} ms)", rec.name, rec.header.duration_ms());
+                }
+                Ok(Done::Wrote) => {}
+                Err(e) => {
+                    self.fail(e);
+                    break;
+                }
             }
         }
         opened
@@ -286,8 +266,8 @@ impl<S: Storage> LocalSession<S> {
         let reason = e.stop_reason();
         log::warn!("recording stopped: {e}");
         self.recorder.abort(reason);
-        if let Some(mut rec) = self.file.take() {
-            salvage(&mut rec);
+        if let Some((name, header)) = self.writer.abandon() {
+            log::info!("kept {name} ({} ms)", header.duration_ms());
         }
     }
 
@@ -302,7 +282,7 @@ impl<S: Storage> LocalSession<S> {
         Status {
             state: self.recorder.state().name().into(),
             mode: self.settings.mode.name().into(),
-            file: self.file.as_ref().map(|r| r.name.clone()),
+            file: self.writer.current().map(|r| r.name.clone()),
             files: self.files.clone(),
             recorded_ms: s.recorded_ms,
             last_stop: self.recorder.last_stop().map(|r| r.name().into()),
@@ -342,43 +322,20 @@ impl<S: Storage> LocalSession<S> {
     }
 }
 
-/// Creates the next free `Record_…` name and writes the opening header.
-fn open_next<S: Storage>(
+/// Creates the next free `Record_` file of this second on the stick.
+fn create_next<S: Storage>(
     storage: &mut Option<S>,
     clock: &impl Clock,
-    header: Header,
-) -> Result<OpenRecord<S::File>, StorageError> {
+) -> Result<(S::File, String), StorageError> {
     let storage = storage.as_mut().ok_or(StorageError::Gone)?;
     let stamp = clock.local_time();
     for n in 1..=MAX_NAME_TRIES {
         let name = file_name(&stamp, n);
-        if let Some(mut file) = storage.create_new(&name)? {
-            // A plain write, so the appends that follow start after the header.
-            file.append(&header.encode())?;
-            return Ok(OpenRecord {
-                file,
-                name: name.as_str().to_owned(),
-                header,
-            });
+        if let Some(file) = storage.create_new(&name)? {
+            return Ok((file, name.as_str().to_owned()));
         }
     }
     Err(StorageError::NamesExhausted)
-}
-
-/// After a failure, makes the header agree with the whole frames that reached the file, if the
-/// stick still lets us. Errors are ignored: the file is repaired when the stick comes back.
-fn salvage<F: RecordSink>(rec: &mut OpenRecord<F>) {
-    let Ok(len) = rec.file.file_len() else { return };
-    let recovered = callrec_core::record_file::recover(rec.header, len);
-    let whole = HEADER_LEN as u64 + u64::from(recovered.header.data_size);
-    let result = rec
-        .file
-        .truncate(whole)
-        .and_then(|()| rec.file.write_header(&recovered.header.encode()))
-        .and_then(|()| rec.file.sync());
-    if result.is_ok() {
-        log::info!("kept {} ({} ms)", rec.name, recovered.header.duration_ms());
-    }
 }
 
 /// Repairs files a power cut or kill -9 left with a lagging header.

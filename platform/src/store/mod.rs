@@ -1,10 +1,12 @@
 //! The stick as storage: a narrow trait, the real directory, a fault-injecting fake, and the
-//! reader and repair of Record files.
+//! reader and repair of Record files, and the one executor of the recorder's file operations
+//! ([`writer`]).
 
 pub mod faulty;
 pub mod fs;
 pub mod reader;
 pub mod repair;
+pub mod writer;
 
 use callrec_core::record_file::HEADER_LEN;
 use callrec_core::recorder::StopReason;
