@@ -1,112 +1,80 @@
-"""The benchmark's stream: 20 ms G.711 A-law (PCMA) RTP packets and a sender paced by the clock.
+"""The benchmark's stream and a sender paced by the clock.
 
-Everything here is deterministic: the signal is a fixed mix of tones under a speech-like envelope,
-and the sequence number and timestamp bases come from a seeded generator. The sender paces packets
-on absolute deadlines (packet i leaves at t0 + i * period), so a late wake-up never drifts the
-stream, and sends each packet to every destination in turn (one stream, many recorders).
+The stream is made by the load generator (`callrec-loadgen --write`, tools/): 20 ms G.711 A-law
+(PCMA) RTP packets of a speech-like signal, encoded by callrec-core, with seeded numbering, and
+the RTCP BYE that ends it; every run gets the same bytes. This module only reads those files and
+sends them. The sender paces packets on absolute deadlines (packet i leaves at t0 + i * period),
+so a late wake-up never drifts the stream, and sends each packet to every destination in turn
+(one stream, many recorders).
 """
 
 from __future__ import annotations
 
-import math
-import random
+import json
 import socket
-import struct
+import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
+
+# What the benchmark sends (the load generator's `written` line must agree).
+CODEC = "PCMA"
+PT_PCMA = 8
 RATE_HZ = 8000
 PERIOD_S = 0.020
 FRAME_BYTES = 160  # 20 ms of 8 kHz A-law, one byte per sample
-PT_PCMA = 8
-SSRC = 0x5EED_BE4C
-SEED = 20240611
-
-# Upper ends of the A-law segments of a 13-bit magnitude (ITU-T G.711).
-_SEG_END = (0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF)
 
 
-def alaw_byte(sample: int) -> int:
-    """One signed 16-bit sample as a G.711 A-law byte (Sun's reference linear2alaw, which
-    truncates; ffmpeg rounds to the nearest step, so a few samples differ by one step)."""
-    pcm = sample >> 3
-    if pcm >= 0:
-        mask = 0xD5
-    else:
-        mask = 0x55
-        pcm = -pcm - 1
-    for seg, end in enumerate(_SEG_END):
-        if pcm <= end:
-            shift = 1 if seg < 2 else seg
-            return ((seg << 4) | ((pcm >> shift) & 0x0F)) ^ mask
-    return 0x7F ^ mask
-
-
-def _alaw_table() -> bytes:
-    """A-law bytes for every 16-bit sample, indexed by the sample's unsigned 16-bit value."""
-    return bytes(alaw_byte(v - 0x10000 if v >= 0x8000 else v) for v in range(0x10000))
-
-
-def speechlike(samples: int) -> list[int]:
-    """A real-ish signal: 220/440/1000 Hz under a 3 Hz syllable envelope, with short pauses and
-    a little seeded noise, so the payload is not one repeating byte pattern."""
-    rng = random.Random(SEED)
-    out = []
-    for n in range(samples):
-        t = n / RATE_HZ
-        envelope = max(0.0, math.sin(2 * math.pi * 3 * t)) * (0.2 if int(t) % 4 == 3 else 1.0)
-        tone = (
-            0.5 * math.sin(2 * math.pi * 220 * t)
-            + 0.3 * math.sin(2 * math.pi * 440 * t)
-            + 0.2 * math.sin(2 * math.pi * 1000 * t)
-        )
-        value = 12000 * envelope * tone + rng.gauss(0, 60)
-        out.append(max(-32768, min(32767, int(value))))
-    return out
+class StreamError(Exception):
+    """The load generator could not write the stream."""
 
 
 @dataclass(frozen=True)
 class Stream:
-    """The packets of one stream, and the payloads they carry in order."""
+    """The packets of one stream, the payloads they carry in order, and the RTCP BYE that ends
+    it (ffmpeg's SDP input ends its input cleanly on it)."""
 
     packets: list[bytes]
     payloads: bytes
+    bye: bytes
 
     @property
     def audio_bytes(self) -> int:
         return len(self.payloads)
 
-
-def build_stream(count: int) -> Stream:
-    """`count` PCMA packets of 20 ms: 12-byte RTP header (marker on the first) + 160 bytes."""
-    table = _alaw_table()
-    pcm = speechlike(count * FRAME_BYTES)
-    payloads = bytes(table[s & 0xFFFF] for s in pcm)
-    rng = random.Random(SEED)
-    seq0 = rng.randrange(0x10000)
-    ts0 = rng.randrange(0x1_0000_0000)
-    packets = []
-    for i in range(count):
-        marker = 0x80 if i == 0 else 0
-        header = struct.pack(
-            "!BBHII",
-            0x80,
-            marker | PT_PCMA,
-            (seq0 + i) & 0xFFFF,
-            (ts0 + i * FRAME_BYTES) & 0xFFFF_FFFF,
-            SSRC,
-        )
-        packets.append(header + payloads[i * FRAME_BYTES : (i + 1) * FRAME_BYTES])
-    return Stream(packets, payloads)
+    def first(self, count: int) -> Stream:
+        """The stream's first `count` packets."""
+        return Stream(self.packets[:count], self.payloads[: count * FRAME_BYTES], self.bye)
 
 
-def rtcp_bye() -> bytes:
-    """A compound RTCP packet, an empty receiver report then BYE (RFC 3550 6.6): how an RTP
-    stream says it has ended. ffmpeg's SDP input ends its input cleanly on it."""
-    rr = struct.pack("!BBHI", 0x80, 201, 1, SSRC)
-    bye = struct.pack("!BBHI", 0x81, 203, 1, SSRC)
-    return rr + bye
+def loadgen_argv(loadgen: str, seconds: float, out: Path) -> list[str]:
+    return [loadgen, "--write", str(out), "--seconds", f"{seconds:g}"]
+
+
+def write_stream(loadgen: str, seconds: float, out: Path) -> Stream:
+    """`seconds` of the stream, written by the load generator into `out` and read back."""
+    argv = loadgen_argv(loadgen, seconds, out)
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise StreamError(f"{' '.join(argv)} failed: {r.stderr.strip()}")
+    info = json.loads(r.stdout)
+    want = {"codec": CODEC, "payload_type": PT_PCMA, "clock_hz": RATE_HZ,
+            "period_ms": round(PERIOD_S * 1000), "frame_bytes": FRAME_BYTES}  # fmt: skip
+    if {k: info.get(k) for k in want} != want:
+        raise StreamError(f"callrec-loadgen --write made another stream: {info}, want {want}")
+    data = (out / "stream.rtp").read_bytes()
+    packets, at = [], 0
+    while at < len(data):  # each datagram after its 2-byte big-endian length
+        n = int.from_bytes(data[at : at + 2], "big")
+        packets.append(data[at + 2 : at + 2 + n])
+        at += 2 + n
+    stream = Stream(packets, (out / "stream.alaw").read_bytes(), (out / "bye.rtcp").read_bytes())
+    if len(packets) != info["packets"] or stream.audio_bytes != info["audio_bytes"]:
+        raise StreamError(f"{out}: {len(packets)} packets and {stream.audio_bytes} audio bytes, "
+                          f"callrec-loadgen says {info}")  # fmt: skip
+    return stream
 
 
 @dataclass

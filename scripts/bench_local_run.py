@@ -1,9 +1,11 @@
 """callrec agent vs `ffmpeg -c copy` recording the same 20 ms PCMA RTP stream (run by
 scripts/bench-local, which builds the binaries first).
 
-One sender paces one stream to both recorders at once: each packet goes to the agent's tap and to
-ffmpeg's RTP port. Both processes are started, bound and (for the agent) recording before the
-first packet, and their counters are read from /proc at fixed points of the stream:
+The stream is written by `callrec-loadgen --write` (bench_local_rtp.py); the agent's recording is
+read back through `callrec info --json`. One sender paces one stream to both recorders at once:
+each packet goes to the agent's tap and to ffmpeg's RTP port. Both processes are started, bound
+and (for the agent) recording before the first packet, and their counters are read from /proc at
+fixed points of the stream:
 
     S0  stream start, just before packet 0      (start-up of both processes excluded)
     SW  stream time 1 s, the end of the warm-up  (ffmpeg's probing, the agent's file open)
@@ -61,7 +63,6 @@ import bench_local_rtp as rtp
 
 PHASE_S = 0.5
 WARMUP_S = 1.0
-RECORD_HEADER = 76  # bytes before the audio in a Record_ file (docs/record-file.md)
 READY_TIMEOUT_S = 15.0
 
 RSS_TARGET_KIB = 4 * 1024
@@ -228,6 +229,7 @@ class MainRun:
     counters: dict = field(default_factory=dict)
     agent_data: bytes = b""
     agent_files: int = 0
+    agent_stale: int = 0  # files whose header `callrec info` finds stale
     ffmpeg_data: bytes = b""
     pacing: rtp.Pacing | None = None
     agent_argv: list[str] = field(default_factory=list)
@@ -275,7 +277,7 @@ def main_run(procs: proc.Processes, args, stream: rtp.Stream, workdir: Path) -> 
     run.s2 = proc.sample(agent.process.pid)
     run.counters = reply["status"]["counters"]
 
-    rtp.send_once(rtp.rtcp_bye(), ("127.0.0.1", ff_port + 1))
+    rtp.send_once(stream.bye, ("127.0.0.1", ff_port + 1))
     if not proc.wait_exited_unreaped(ff.pid, 15):
         raise BenchError("ffmpeg did not exit on the RTCP BYE")
     run.ffmpeg_final_io = proc.io_counters(ff.pid)
@@ -286,9 +288,25 @@ def main_run(procs: proc.Processes, args, stream: rtp.Stream, workdir: Path) -> 
 
     files = sorted(agent.stick.glob("Record_*"))
     run.agent_files = len(files)
-    run.agent_data = b"".join(f.read_bytes()[RECORD_HEADER:] for f in files)
+    run.agent_data, run.agent_stale = recorded_audio(args.bin, files)
     run.ffmpeg_data = (workdir / "ffmpeg.alaw").read_bytes()
     return run
+
+
+def recorded_audio(binary: str, files: list[Path]) -> tuple[bytes, int]:
+    """The audio of Record files, in order, and how many have a stale header. `callrec info
+    --json` gives dataSize; a header that is not stale means the file is the header and then
+    dataSize bytes of audio."""
+    audio, stale = [], 0
+    for f in files:
+        r = subprocess.run([binary, "info", str(f), "--json"], capture_output=True, timeout=15)
+        if r.returncode != 0:
+            raise BenchError(f"callrec info {f} failed: {r.stderr!r}")
+        info = json.loads(r.stdout)
+        stale += info["stale_header"]
+        data = f.read_bytes()
+        audio.append(data[len(data) - info["data_size"] :] if info["data_size"] else b"")
+    return b"".join(audio), stale
 
 
 @dataclass
@@ -401,11 +419,12 @@ def rows_for(run: MainRun, allocs: list[AllocRun]) -> list[Row]:
         rows.append(Row("packet-path heap allocations", "not reported", "n/a", "—",
                         "0 per packet", verdict(False)))  # fmt: skip
 
-    same_a = run.agent_data == run.sent and run.agent_files == 1
+    same_a = run.agent_data == run.sent and run.agent_files == 1 and not run.agent_stale
+    stale = f", {run.agent_stale} stale header" if run.agent_stale else ""
     same_f = run.ffmpeg_data == run.sent
     rows.append(Row("recording = the payload bytes sent, byte for byte",
                     f"{'yes' if same_a else 'no'} ({len(run.agent_data)} B, "
-                    f"{run.agent_files} file)", f"{'yes' if same_f else 'no'} "
+                    f"{run.agent_files} file{stale})", f"{'yes' if same_f else 'no'} "
                     f"({len(run.ffmpeg_data)} B)", "—", "both yes",
                     verdict(same_a and same_f)))  # fmt: skip
     c = run.counters
@@ -453,6 +472,7 @@ def markdown(rows: list[Row], run: MainRun, allocs: list[AllocRun], args) -> str
         "",
         "```",
         *args.command,
+        cmd(rtp.loadgen_argv(args.loadgen, args.stream_seconds, Path(args.workdir) / "stream")),
         cmd(["env", "CALLREC_LOG=warn", *run.agent_argv]),
         cmd([args.bin, "ctl", "--control-socket", socket_path, "start|stop|status", "--json"]),
         cmd(run.ffmpeg_argv),
@@ -487,6 +507,7 @@ def parse_args():
     a = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     a.add_argument("--bin", required=True)
     a.add_argument("--alloc-bin", required=True)
+    a.add_argument("--loadgen", required=True, help="callrec-loadgen, which writes the stream")
     a.add_argument("--board", required=True)
     a.add_argument("--seconds", type=float, default=60.0)
     a.add_argument("--alloc-seconds", default="10,20")
@@ -509,12 +530,9 @@ def main() -> int:
     procs = proc.Processes()
     try:
         alloc_lengths = [float(s) for s in args.alloc_seconds.split(",")]
-        count = round(max([args.seconds, *alloc_lengths]) / rtp.PERIOD_S)
-        full = rtp.build_stream(count)
-        stream = rtp.Stream(
-            full.packets[: round(args.seconds / rtp.PERIOD_S)],
-            full.payloads[: round(args.seconds / rtp.PERIOD_S) * rtp.FRAME_BYTES],
-        )
+        args.stream_seconds = max([args.seconds, *alloc_lengths])
+        full = rtp.write_stream(args.loadgen, args.stream_seconds, workdir / "stream")
+        stream = full.first(round(args.seconds / rtp.PERIOD_S))
         print(f"== main run: {args.seconds:g} s to callrec and ffmpeg -c copy", flush=True)
         run = main_run(procs, args, stream, workdir / "main")
         allocs = []
@@ -533,7 +551,7 @@ def main() -> int:
             print("bench-local: target missed: " + "; ".join(missed), file=sys.stderr)
             return 1
         return 0
-    except BenchError as e:
+    except (BenchError, rtp.StreamError) as e:
         print(f"bench-local: {e}", file=sys.stderr)
         return 2
     except Exception:  # a bug or a surprise: still "could not measure", not "target missed"

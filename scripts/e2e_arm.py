@@ -11,6 +11,9 @@ are compared, header included:
   storage; each agent with its own MAC), and the server's Record files of the two sessions are
   compared, with the sidecars' codec and duration (their ids and times differ).
 
+Where two files differ is told from the host build's `callrec info --json` of each: the header
+fields it reads differently, or the frame of the audio and its time.
+
 Each local recording is also exported to a PCM16 WAV (`callrec export`) by the host build and
 by the ARM build under qemu: the two WAVs must be identical too (the G.711 and G.722 decoders).
 The agents' packet counters (received, lost, reordered, late, …) are printed, and a difference
@@ -59,9 +62,9 @@ import arm_agent
 import bench_local_proc as proc
 from arm_agent import AgentError
 
-HEADER_LEN = 76
-HEADER_FIELDS = [(0, 64, "codec"), (64, 68, "rtpLen"), (68, 72, "increment"),
-                 (72, 76, "dataSize")]  # fmt: skip
+# The header as `callrec info --json` reports it (header_data_size: dataSize as written).
+INFO_FIELDS = ("codec", "frame_bytes", "increment", "header_data_size", "data_size",
+               "stale_header")  # fmt: skip
 SIM_TIMEOUT_S = 120.0
 SERVER_TIMEOUT_S = 30.0
 SEED = 7
@@ -129,29 +132,66 @@ class Failure(Exception):
 # Comparing
 
 
-def describe_offset(offset: int, header: bytes) -> str:
-    """Where `offset` is in a Record file: a header field, or a frame of the audio and its time."""
-    for start, end, name in HEADER_FIELDS:
-        if start <= offset < end:
-            return f"header field {name} (bytes {start}-{end - 1})"
-    rtp_len, increment = (int.from_bytes(header[o : o + 4], "little") for o in (64, 68))
-    if rtp_len <= 0 or increment <= 0:
-        return f"data byte {offset - HEADER_LEN}"
-    frame = (offset - HEADER_LEN) // rtp_len
-    return (f"data byte {offset - HEADER_LEN}, frame {frame} (at {frame * increment / 8:g} ms of "
-            f"the recording)")  # fmt: skip
+def record_info(callrec: str, path: Path) -> dict | str:
+    """`callrec info FILE --json` by the host build: the file's header as callrec reads it, or
+    why it cannot read it."""
+    argv = [callrec, "info", str(path), "--json"]
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        raise Failure(f"{' '.join(argv)}: no exit in 30 s") from None
+    if r.returncode != 0:
+        return r.stderr.strip() or f"callrec info exited {r.returncode}"
+    return json.loads(r.stdout)
 
 
-def header_summary(b: bytes) -> str:
-    if len(b) < HEADER_LEN:
-        return f"{len(b)} bytes, no whole header"
-    codec = b[:64].rstrip(b"\0").decode(errors="replace")
-    rtp_len, inc, size = (int.from_bytes(b[o : o + 4], "little") for o in (64, 68, 72))
-    return f"codec {codec} rtpLen {rtp_len} increment {inc} dataSize {size}"
+def audio_start(info: dict | str, size: int) -> int | None:
+    """Where the audio starts in a file of `size` bytes: a header callrec finds up to date is
+    followed by exactly its dataSize bytes. None if it is stale or unreadable."""
+    if isinstance(info, dict) and not info["stale_header"]:
+        return size - info["header_data_size"]
+    return None
 
 
-def compare_files(label: str, host: list[Path], arm: list[Path]) -> list[str]:
-    """Byte-for-byte comparison of two lists of Record files, in order; what differs."""
+def describe_offset(offset: int, start: int | None, info: dict | str) -> str:
+    """Where `offset` is in a Record file whose audio starts at `start`: the header, or a frame
+    of the audio and its time (frame size and duration from `info`)."""
+    if start is None:
+        return "header or audio unknown (neither header is up to date)"
+    if offset < start:
+        return f"in the header (bytes 0-{start - 1})"
+    byte = offset - start
+    if not isinstance(info, dict) or info["frame_bytes"] <= 0:
+        return f"data byte {byte}"
+    frame = byte // info["frame_bytes"]
+    text = f"data byte {byte}, frame {frame}"
+    if info["frames"]:
+        text += f" (at {frame * info['duration_ms'] / info['frames']:g} ms of the recording)"
+    return text
+
+
+def header_summary(info: dict | str) -> str:
+    if not isinstance(info, dict):
+        return f"unreadable ({info})"
+    stale = ", stale" if info["stale_header"] else ""
+    return (f"codec {info['codec']} frame_bytes {info['frame_bytes']} increment "
+            f"{info['increment']} dataSize {info['header_data_size']}{stale}")  # fmt: skip
+
+
+def header_differences(host: dict | str, arm: dict | str) -> str:
+    """The header fields `callrec info` reads differently from the two files."""
+    if not isinstance(host, dict) or not isinstance(arm, dict):
+        return "header fields: not compared (callrec info cannot read a file)"
+    differ = [k for k in INFO_FIELDS if host[k] != arm[k]]
+    if not differ:
+        return "header fields (callrec info): the same"
+    return "header fields that differ (callrec info): " + ", ".join(
+        f"{k} host {host[k]!r}, ARM {arm[k]!r}" for k in differ)  # fmt: skip
+
+
+def compare_files(label: str, host: list[Path], arm: list[Path], callrec: str) -> list[str]:
+    """Byte-for-byte comparison of two lists of Record files, in order; what differs (where,
+    from the host build's `callrec info` of each file)."""
     problems = []
     if len(host) != len(arm):
         problems.append(f"{label}: {len(host)} file(s) on the host, {len(arm)} on ARM: "
@@ -160,24 +200,50 @@ def compare_files(label: str, host: list[Path], arm: list[Path]) -> list[str]:
         hb, ab = h.read_bytes(), a.read_bytes()
         if hb == ab:
             continue
+        hi, ai = record_info(callrec, h), record_info(callrec, a)
+        start = audio_start(hi, len(hb))
+        start = audio_start(ai, len(ab)) if start is None else start
+        info = hi if isinstance(hi, dict) else ai
         n = min(len(hb), len(ab))
         differing = [k for k in range(n) if hb[k] != ab[k]]
         first = differing[0] if differing else n
-        header = hb[:HEADER_LEN].ljust(HEADER_LEN, b"\0")
         if first < n:
             what = f"host 0x{hb[first]:02x}, ARM 0x{ab[first]:02x}"
         else:
             what = f"one file ends there: host {len(hb)} bytes, ARM {len(ab)} bytes"
         text = (f"{label} file {i + 1} ({h.name} vs {a.name}): first difference at offset "
-                f"{first}, {describe_offset(first, header)}: {what}; {len(differing)} differing "
-                f"byte(s) in the common {n}")  # fmt: skip
-        in_data = next((k for k in differing if k >= HEADER_LEN), None)
-        if first < HEADER_LEN and in_data is not None:
-            text += (f"; the first in the audio at offset {in_data}, "
-                     f"{describe_offset(in_data, header)}")  # fmt: skip
-        problems.append(f"{text}; host header: {header_summary(hb)}; ARM header: "
-                        f"{header_summary(ab)}")  # fmt: skip
+                f"{first}, {describe_offset(first, start, info)}: {what}; {len(differing)} "
+                f"differing byte(s) in the common {n}")  # fmt: skip
+        if start is not None and first < start:
+            in_data = next((k for k in differing if k >= start), None)
+            if in_data is not None:
+                text += (f"; the first in the audio at offset {in_data}, "
+                         f"{describe_offset(in_data, start, info)}")  # fmt: skip
+        problems.append(f"{text}; {header_differences(hi, ai)}; host header: "
+                        f"{header_summary(hi)}; ARM header: {header_summary(ai)}")  # fmt: skip
     return problems
+
+
+def recorded_audio(callrec: str, files: list[Path]) -> tuple[int, list[str]]:
+    """The audio bytes of Record files by `callrec info`, and the files it cannot vouch for
+    (unreadable, or a stale header)."""
+    audio, bad = 0, []
+    for f in files:
+        info = record_info(callrec, f)
+        if isinstance(info, dict):
+            audio += info["data_size"]
+        if not isinstance(info, dict) or info["stale_header"]:
+            bad.append(f"{f.name}: {header_summary(info)}")
+    return audio, bad
+
+
+def clean_audio_problem(who: str, callrec: str, files: list[Path]) -> str | None:
+    """The clean run must record the script's audio in one file with an up-to-date header."""
+    audio, bad = recorded_audio(callrec, files)
+    if audio == CLEAN_AUDIO_BYTES and len(files) == 1 and not bad:
+        return None
+    return (f"{who} recorded {audio} audio bytes in {len(files)} file(s), the script sends "
+            f"{CLEAN_AUDIO_BYTES} in one" + "".join(f"; {b}" for b in bad))  # fmt: skip
 
 
 def sizes(files: list[Path]) -> int:
@@ -306,12 +372,11 @@ def counters_note(res) -> str:
             + ", ".join(f"{k} {c['arm'].get(k)}" for k in COUNTED))
 
 
-def check_local(run: Run, repeat: int, res) -> Result:
+def check_local(bins: Binaries, run: Run, repeat: int, res) -> Result:
     (hs, host), (as_, arm) = res["host"], res["arm"]
-    problems = compare_files(run.name, host, arm)
-    if run.impair == [] and sizes(host) != HEADER_LEN + CLEAN_AUDIO_BYTES:
-        problems.append(f"{run.name}: the host agent recorded {sizes(host)} bytes, the script "
-                        f"sends {HEADER_LEN} + {CLEAN_AUDIO_BYTES}")  # fmt: skip
+    problems = compare_files(run.name, host, arm, bins.host)
+    if run.impair == [] and (p := clean_audio_problem("the host agent", bins.host, host)):
+        problems.append(f"{run.name}: {p}")
     if not host:
         problems.append(f"{run.name}: nothing recorded")
     if problems:
@@ -354,7 +419,7 @@ def check_export(bins: Binaries, run: Run, repeat: int, files: list[Path], workd
                   not problems, problems, digest(out["host"]))  # fmt: skip
 
 
-def check_network(run: Run, repeat: int, res, storage: Path) -> Result:
+def check_network(bins: Binaries, run: Run, repeat: int, res, storage: Path) -> Result:
     want = {who: mac(repeat, who).replace(":", "") for who in ("host", "arm")}
 
     def finished():
@@ -368,14 +433,13 @@ def check_network(run: Run, repeat: int, res, storage: Path) -> Result:
         seen = {k: v[0].get("stop_ms") for k, v in server_sessions(storage).items()}
         raise Failure(f"{e}; finished sessions by MAC: {seen}") from e
     (hside, host), (aside, arm) = sessions[want["host"]], sessions[want["arm"]]
-    problems = compare_files(f"{run.name} (server)", host, arm)
+    problems = compare_files(f"{run.name} (server)", host, arm, bins.host)
     for key in ("codec", "duration_ms"):
         if hside.get(key) != aside.get(key):
             problems.append(f"{run.name}: server sidecar {key}: host session {hside.get(key)!r}, "
                             f"ARM session {aside.get(key)!r}")  # fmt: skip
-    if sizes(host) != HEADER_LEN + CLEAN_AUDIO_BYTES:
-        problems.append(f"{run.name}: the server recorded {sizes(host)} bytes from the host "
-                        f"agent, the script sends {HEADER_LEN} + {CLEAN_AUDIO_BYTES}")  # fmt: skip
+    if p := clean_audio_problem("the server, from the host agent,", bins.host, host):
+        problems.append(f"{run.name}: {p}")
     if problems:
         for who, side in (("host", hside), ("ARM", aside)):
             problems.append(f"  server session of the {who} agent: codec {side.get('codec')}, "
@@ -446,9 +510,9 @@ def main() -> int:
                       flush=True)  # fmt: skip
                 res = play(procs, bins, run, repeat, workdir / f"{run.name}-{repeat}", server)
                 if run.mode == "network":
-                    checked = [check_network(run, repeat, res, storage)]
+                    checked = [check_network(bins, run, repeat, res, storage)]
                 else:
-                    checked = [check_local(run, repeat, res)]
+                    checked = [check_local(bins, run, repeat, res)]
                     checked.append(check_export(bins, run, repeat, res["host"][1],
                                                 workdir / f"{run.name}-{repeat}"))  # fmt: skip
                 results += checked

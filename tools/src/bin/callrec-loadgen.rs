@@ -1,4 +1,5 @@
-//! Load generator for `callrec-server` (driven by `scripts/bench-server`; never a test).
+//! Load generator for `callrec-server` (driven by `scripts/bench-server`; never a test), and the
+//! writer of `scripts/bench-local`'s stream.
 //!
 //! Server mode opens N recording sessions the way a phone does (one TCP control connection each,
 //! `RecordStartRequest` with a unique id and a MAC), ramped at a fixed rate, then sends every
@@ -21,32 +22,45 @@
 //! refused and why, start latency), `send_start` (at the first deadline), `send_end` (one period
 //! after the last tick, with the sender's lateness and CPU time), `summary` (after the stops).
 //! `--sessions-out FILE` writes every stream (id, port, packets sent, send errors) as JSON.
+//!
+//! Write mode sends nothing: it writes the one stream `scripts/bench-local` paces to the agent
+//! and to ffmpeg, as files (see `write_stream`): 20 ms PCMA RTP of a speech-like signal, encoded
+//! by callrec-core's A-law encoder, and the RTCP BYE that ends it.
 
+use callrec_core::audio::g711::linear_to_alaw;
+use callrec_core::codec::Codec;
+use callrec_core::rtp::RtpPacket;
 use serde_json::json;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
 const USAGE: &str = "\
-loadgen: RTP load for callrec-server (scripts/bench-server)
+loadgen: RTP load for callrec-server (scripts/bench-server), and scripts/bench-local's stream
 
 usage:
   loadgen --server ADDR:PORT --sessions N --seconds D [--rate 200] [--concurrency 32]
           [--per-ip 50] [--ip-base 127.0.1.0] [--slots 10] [--sessions-out FILE]
   loadgen --raw ADDR:BASEPORT --count M --seconds D [--step 2] [--bye] [--slots 10]
           [--sessions-out FILE]
+  loadgen --write DIR --seconds D
 
 --server: open N sessions over the record protocol (--rate starts per second, at most
   --concurrency control exchanges at once), send RTP for D seconds, stop them.
 --raw: send M streams to ADDR:BASEPORT + k*STEP (k = 0..M) from 127.0.0.1; --bye ends each
-  with an RTCP BYE to the port above it (ffmpeg's SDP input ends on it), 1 s after send_end.";
+  with an RTCP BYE to the port above it (ffmpeg's SDP input ends on it), 1 s after send_end.
+--write: send nothing; write scripts/bench-local's stream of D seconds into DIR (made if
+  absent): stream.rtp (each RTP packet as a 2-byte big-endian length and the datagram),
+  stream.alaw (the payloads in order: what a recording of it holds) and bye.rtcp (the RTCP
+  BYE that ends it); then print one JSON line, `written`.";
 
 /// 20 ms of 8 kHz G.711.
 const PERIOD_NS: u64 = 20_000_000;
@@ -80,6 +94,9 @@ enum Mode {
         step: u16,
         bye: bool,
     },
+    Write {
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug)]
@@ -95,6 +112,7 @@ fn parse_args() -> Result<Options, String> {
     let mut p = lexopt::Parser::from_env();
     let mut server = None;
     let mut raw = None;
+    let mut write = None;
     let mut sessions = None;
     let mut count = None;
     let mut seconds = None;
@@ -113,6 +131,7 @@ fn parse_args() -> Result<Options, String> {
         match arg {
             Arg::Long("server") => server = Some(value::<SocketAddr>(&mut p, "server")?),
             Arg::Long("raw") => raw = Some(value::<SocketAddrV4>(&mut p, "raw")?),
+            Arg::Long("write") => write = Some(value::<PathBuf>(&mut p, "write")?),
             Arg::Long("sessions") => sessions = Some(value::<usize>(&mut p, "sessions")?),
             Arg::Long("count") => count = Some(value::<usize>(&mut p, "count")?),
             Arg::Long("seconds") => seconds = Some(value::<f64>(&mut p, "seconds")?),
@@ -135,8 +154,8 @@ fn parse_args() -> Result<Options, String> {
     if rate.is_nan() || rate <= 0.0 || concurrency == 0 || per_ip == 0 || slots == 0 || step == 0 {
         return Err("--rate, --concurrency, --per-ip, --slots and --step must be above 0".into());
     }
-    let mode = match (server, raw) {
-        (Some(addr), None) => Mode::Server {
+    let mode = match (server, raw, write) {
+        (Some(addr), None, None) => Mode::Server {
             addr,
             sessions: sessions.ok_or("--sessions is required with --server")?,
             rate,
@@ -144,13 +163,14 @@ fn parse_args() -> Result<Options, String> {
             per_ip,
             ip_base,
         },
-        (None, Some(dest)) => Mode::Raw {
+        (None, Some(dest), None) => Mode::Raw {
             dest,
             count: count.ok_or("--count is required with --raw")?,
             step,
             bye,
         },
-        _ => return Err("give one of --server and --raw".into()),
+        (None, None, Some(dir)) => Mode::Write { dir },
+        _ => return Err("give one of --server, --raw and --write".into()),
     };
     Ok(Options {
         mode,
@@ -303,6 +323,7 @@ fn run(opts: &Options, nofile: u64) -> Result<(), String> {
                 "pacing": pacing,
             }));
         }
+        Mode::Write { ref dir } => write_stream(dir, ticks)?,
     }
     Ok(())
 }
@@ -363,6 +384,101 @@ fn write_sessions<'a>(
         .collect();
     std::fs::write(path, serde_json::Value::Array(list).to_string())
         .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+// ------------------------------------------------------------------------------------------
+// Write mode: scripts/bench-local's stream as files
+
+/// The sample rate of G.711, and its RTP clock.
+const RATE_HZ: f64 = 8000.0;
+/// Seeds the signal's noise: every run writes the same bytes.
+const NOISE_SEED: u64 = 20_240_611;
+
+/// Writes `ticks` 20 ms PCMA packets of `speechlike` audio into `dir` (see USAGE): one SSRC,
+/// the marker on the first packet, the numbering of stream 0.
+fn write_stream(dir: &Path, ticks: u64) -> Result<(), String> {
+    let io_err = |path: &Path, e: std::io::Error| format!("{}: {e}", path.display());
+    std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    let create = |name: &str| -> Result<(PathBuf, BufWriter<File>), String> {
+        let path = dir.join(name);
+        let file = File::create(&path).map_err(|e| io_err(&path, e))?;
+        Ok((path, BufWriter::new(file)))
+    };
+    let (rtp_path, mut rtp) = create("stream.rtp")?;
+    let (audio_path, mut audio) = create("stream.alaw")?;
+    // Written, never sent: the address is not used.
+    let s = stream_for(None, 0, SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
+    let pt = Codec::Pcma.payload_type();
+    let mut noise = Noise(NOISE_SEED);
+    let mut payload = [0u8; FRAME];
+    let mut packet = [0u8; PACKET];
+    for tick in 0..ticks {
+        for (k, b) in payload.iter_mut().enumerate() {
+            *b = linear_to_alaw(speechlike(tick * FRAME as u64 + k as u64, &mut noise));
+        }
+        let seq = s.seq0.wrapping_add(tick as u16);
+        let ts = s.ts0.wrapping_add((tick as u32).wrapping_mul(FRAME as u32));
+        let len = RtpPacket::emit(&mut packet, tick == 0, pt, seq, ts, s.ssrc, &payload)
+            .expect("PACKET holds the header and one frame");
+        rtp.write_all(&(len as u16).to_be_bytes())
+            .and_then(|()| rtp.write_all(&packet[..len]))
+            .map_err(|e| io_err(&rtp_path, e))?;
+        audio
+            .write_all(&payload)
+            .map_err(|e| io_err(&audio_path, e))?;
+    }
+    rtp.flush().map_err(|e| io_err(&rtp_path, e))?;
+    audio.flush().map_err(|e| io_err(&audio_path, e))?;
+    let bye_path = dir.join("bye.rtcp");
+    std::fs::write(&bye_path, rtcp_bye(s.ssrc)).map_err(|e| io_err(&bye_path, e))?;
+    emit(json!({
+        "event": "written",
+        "dir": dir.display().to_string(),
+        "packets": ticks,
+        "period_ms": PERIOD_NS / 1_000_000,
+        "frame_bytes": FRAME,
+        "audio_bytes": ticks * FRAME as u64,
+        "codec": Codec::Pcma.name(),
+        "payload_type": pt,
+        "clock_hz": RATE_HZ as u32,
+        "ssrc": s.ssrc,
+    }));
+    Ok(())
+}
+
+/// Sample `n` of a speech-like 8 kHz signal: 220, 440 and 1000 Hz under a 3 Hz syllable
+/// envelope, quieter one second in four, with a little noise (σ 60), so the payload is not one
+/// repeating byte pattern.
+fn speechlike(n: u64, noise: &mut Noise) -> i16 {
+    use std::f64::consts::TAU;
+    let t = n as f64 / RATE_HZ;
+    let quiet = if (t as u64) % 4 == 3 { 0.2 } else { 1.0 };
+    let envelope = (TAU * 3.0 * t).sin().max(0.0) * quiet;
+    let tone = 0.5 * (TAU * 220.0 * t).sin()
+        + 0.3 * (TAU * 440.0 * t).sin()
+        + 0.2 * (TAU * 1000.0 * t).sin();
+    // `as` saturates and truncates toward zero.
+    (12_000.0 * envelope * tone + 60.0 * noise.gauss()) as i16
+}
+
+/// Seeded noise (xorshift64*, Box-Muller); the seed must not be 0.
+struct Noise(u64);
+
+impl Noise {
+    /// Uniform in (0, 1).
+    fn uniform(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let x = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        ((x >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    /// Standard normal.
+    fn gauss(&mut self) -> f64 {
+        let (u1, u2) = (self.uniform(), self.uniform());
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
 }
 
 // ------------------------------------------------------------------------------------------
