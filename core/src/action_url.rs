@@ -7,7 +7,7 @@
 //!   is a `call` event (`EVENT`: `started`, `answered`, `held`, `resumed`, `ended`);
 //! - `/action/key/record` and `/action/key/pause` are key presses.
 //!
-//! [`parse`] turns one request target into the [`Command`] (and the [`CallInfo`]) the control
+//! [`parse`] turns one request target into the [`Command`] (with its [`CallInfo`]) the control
 //! socket would carry. Query values are percent-decoded (`+` is a space) and checked like the
 //! JSON fields; an empty value counts as absent (phones substitute empty strings for variables
 //! they do not know) and an unknown parameter is ignored (phones add their own). Any input gives
@@ -176,7 +176,7 @@ impl Param {
 /// Parses one request target (`/action/…?…`, as the request line carries it) into the command
 /// the control socket would carry: a call event with its call (which has an `id`), or a key
 /// press (its query is ignored).
-pub fn parse(path_and_query: &str) -> Result<(Command, Option<CallInfo>), ActionError> {
+pub fn parse(path_and_query: &str) -> Result<Command, ActionError> {
     let (path, query) = match path_and_query.split_once('?') {
         Some((path, query)) => (path, Some(query)),
         None => (path_and_query, None),
@@ -200,7 +200,7 @@ pub fn parse(path_and_query: &str) -> Result<(Command, Option<CallInfo>), Action
                 },
             )
         })?;
-        return Ok((Command::Key(key), None));
+        return Ok(Command::Key(key));
     }
     let event = CallEvent::from_name(name).ok_or_else(|| {
         let allowed = "started, answered, held, resumed or ended";
@@ -213,7 +213,7 @@ pub fn parse(path_and_query: &str) -> Result<(Command, Option<CallInfo>), Action
         )
     })?;
     let call = call_info(query.unwrap_or(""))?;
-    Ok((Command::Call(event), Some(call)))
+    Ok(Command::Call { event, call })
 }
 
 /// The call described by the query of a call event.
@@ -331,7 +331,7 @@ mod tests {
 
     fn call(target: &str) -> (CallEvent, CallInfo) {
         match parse(target) {
-            Ok((Command::Call(e), Some(c))) => (e, c),
+            Ok(Command::Call { event: e, call: c }) => (e, c),
             other => panic!("{target}: {other:?}"),
         }
     }
@@ -364,14 +364,11 @@ mod tests {
         for e in CallEvent::ALL {
             assert_eq!(call(&format!("/action/call/{}?id=c1", e.name())).0, e);
         }
-        assert_eq!(
-            parse("/action/key/record"),
-            Ok((Command::Key(Key::Record), None))
-        );
+        assert_eq!(parse("/action/key/record"), Ok(Command::Key(Key::Record)));
         // A key's query is the phone's business.
         assert_eq!(
             parse("/action/key/pause?mac=001565AABBCC&x=%zz"),
-            Ok((Command::Key(Key::Pause), None))
+            Ok(Command::Key(Key::Pause))
         );
     }
 
@@ -647,12 +644,12 @@ mod tests {
                 }
             }
             match parse(&t) {
-                Ok((Command::Call(_), Some(call))) => {
+                Ok(Command::Call { call, .. }) => {
                     assert!(call.id.is_some(), "{t:?}");
                     assert_eq!(call.validate(), Ok(()), "{t:?}");
                     ok += 1;
                 }
-                Ok((Command::Key(_), None)) => ok += 1,
+                Ok(Command::Key(_)) => ok += 1,
                 Ok(other) => panic!("{t:?}: {other:?}"),
                 Err(e) => {
                     if let ActionError::TooLong(n) = e {

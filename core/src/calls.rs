@@ -16,7 +16,7 @@ pub mod rules;
 pub use event::{Event, Failure, View};
 pub use rules::{Policy, Rules};
 
-use crate::control_protocol::{CallEvent, CallInfo, Command, Key};
+use crate::control_protocol::{CallEvent, CallInfo, Key, Remote};
 use std::collections::VecDeque;
 
 /// Calls known at once (a desk phone has a handful of lines).
@@ -447,13 +447,13 @@ impl Controller {
 
     /// A remote command through the control API (`start`, `stop`, `pause`, `resume`).
     /// `call_id` picks the call for `start`.
-    pub fn remote(&mut self, cmd: Command, call_id: Option<&str>) -> Result<(), Refused> {
+    pub fn remote(&mut self, cmd: Remote, call_id: Option<&str>) -> Result<(), Refused> {
         self.remote_inner(cmd, call_id)
     }
 
-    fn remote_inner(&mut self, cmd: Command, call_id: Option<&str>) -> Result<(), Refused> {
+    fn remote_inner(&mut self, cmd: Remote, call_id: Option<&str>) -> Result<(), Refused> {
         match cmd {
-            Command::Start => {
+            Remote::Start => {
                 if !self.rules.enabled {
                     return refused("recording_off", "recording is switched off in the settings");
                 }
@@ -490,7 +490,7 @@ impl Controller {
                 }
                 Ok(())
             }
-            Command::Stop => {
+            Remote::Stop => {
                 let Some(w) = self.want.take() else {
                     return refused("not_recording", "no recording is running");
                 };
@@ -498,12 +498,12 @@ impl Controller {
                 self.leave_alone(w.call.as_deref());
                 Ok(())
             }
-            Command::Pause | Command::Resume if !self.rules.can_pause => refused(
+            Remote::Pause | Remote::Resume if !self.rules.can_pause => refused(
                 "pause_not_supported",
                 "recording through SIP INFO cannot pause",
             ),
-            Command::Pause | Command::Resume => {
-                let pause = cmd == Command::Pause;
+            Remote::Pause | Remote::Resume => {
+                let pause = cmd == Remote::Pause;
                 let Some(w) = self.want.as_mut() else {
                     return refused("not_recording", "no recording is running");
                 };
@@ -516,7 +516,6 @@ impl Controller {
                     }
                 }
             }
-            _ => Ok(()),
         }
     }
 

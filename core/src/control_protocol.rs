@@ -11,16 +11,47 @@ pub const MAX_LINE: usize = 16 * 1024;
 /// Longest answer or event line a client reads from the agent, newline included.
 pub const MAX_ANSWER_LINE: usize = 64 * 1024;
 
-/// A request from a client.
+/// A supervisor's remote control of the recording (`start`, `stop`, `pause`, `resume`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Command {
+pub enum Remote {
     Start,
     Stop,
     Pause,
     Resume,
+}
+
+impl Remote {
+    pub const ALL: [Remote; 4] = [Remote::Start, Remote::Stop, Remote::Pause, Remote::Resume];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Remote::Start => "start",
+            Remote::Stop => "stop",
+            Remote::Pause => "pause",
+            Remote::Resume => "resume",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Remote> {
+        Remote::ALL.into_iter().find(|r| r.name() == name)
+    }
+}
+
+/// What a request asks of the agent; each variant carries what it needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Remote control, of the call given (its `id`; for `start`, also the parties to record)
+    /// or of the active one.
+    Remote {
+        action: Remote,
+        call: Option<CallInfo>,
+    },
     Status,
-    /// A call event from the phone (`docs/integration.md`).
-    Call(CallEvent),
+    /// A call event from the phone (`docs/integration.md`); the call has its `id`.
+    Call {
+        event: CallEvent,
+        call: CallInfo,
+    },
     /// A key press on the phone.
     Key(Key),
     /// Subscribe to status events.
@@ -28,49 +59,90 @@ pub enum Command {
     /// Read the settings file again.
     Reload,
     /// The phone's SIP stack reports the answer to a request callrec built.
-    SipResponse,
+    SipResponse(SipReport),
     /// The settings, with what the page needs to offer (modes, limits).
     Settings,
-    /// Check, save and apply new settings.
-    SetSettings,
-    /// Delete a recording on the stick.
-    DeleteRecording,
+    /// Check, save and apply these new settings (checked field by field by the agent).
+    SetSettings(serde_json::Map<String, serde_json::Value>),
+    /// Delete this recording on the stick (a file name).
+    DeleteRecording(String),
 }
 
 impl Command {
+    /// A remote control command with no call named.
+    pub fn remote(action: Remote) -> Command {
+        Command::Remote { action, call: None }
+    }
+
+    /// The `cmd` of the request line.
     pub fn name(&self) -> &'static str {
         match self {
-            Command::Start => "start",
-            Command::Stop => "stop",
-            Command::Pause => "pause",
-            Command::Resume => "resume",
+            Command::Remote { action, .. } => action.name(),
             Command::Status => "status",
-            Command::Call(_) => "call",
+            Command::Call { .. } => "call",
             Command::Key(_) => "key",
             Command::Watch => "watch",
             Command::Reload => "reload",
-            Command::SipResponse => "sip_response",
+            Command::SipResponse(_) => "sip_response",
             Command::Settings => "settings",
-            Command::SetSettings => "set_settings",
-            Command::DeleteRecording => "delete_recording",
+            Command::SetSettings(_) => "set_settings",
+            Command::DeleteRecording(_) => "delete_recording",
         }
     }
 
-    /// The commands that take no argument.
+    /// The commands that take no argument, by name.
     pub fn from_name(name: &str) -> Option<Command> {
+        if let Some(action) = Remote::from_name(name) {
+            return Some(Command::remote(action));
+        }
         Some(match name {
-            "start" => Command::Start,
-            "stop" => Command::Stop,
-            "pause" => Command::Pause,
-            "resume" => Command::Resume,
             "status" => Command::Status,
             "watch" => Command::Watch,
             "reload" => Command::Reload,
             "settings" => Command::Settings,
-            "set_settings" => Command::SetSettings,
-            "delete_recording" => Command::DeleteRecording,
             _ => return None,
         })
+    }
+
+    /// The request line of this command (version 1), newline included. A command with no
+    /// argument, and a key, are `v` and `cmd` first; the others are JSON objects with their
+    /// keys in order.
+    pub fn encode(&self) -> String {
+        use serde_json::json;
+        match self {
+            Command::Remote { call: None, .. }
+            | Command::Status
+            | Command::Watch
+            | Command::Reload
+            | Command::Settings => {
+                return format!("{{\"v\":{VERSION},\"cmd\":\"{}\"}}\n", self.name())
+            }
+            Command::Key(k) => {
+                return format!(
+                    "{{\"v\":{VERSION},\"cmd\":\"key\",\"key\":\"{}\"}}\n",
+                    k.name()
+                )
+            }
+            _ => {}
+        }
+        let mut v = json!({ "v": VERSION, "cmd": self.name() });
+        let fields = match self {
+            Command::Remote {
+                call: Some(call), ..
+            } => json!({ "call": call }),
+            Command::Call { event, call } => json!({ "event": event.name(), "call": call }),
+            Command::SipResponse(r) => match &r.outcome {
+                Ok(response) => json!({ "tid": r.tid, "response": response }),
+                Err(error) => json!({ "tid": r.tid, "error": error }),
+            },
+            Command::SetSettings(settings) => json!({ "settings": settings }),
+            Command::DeleteRecording(name) => json!({ "name": name }),
+            _ => json!({}),
+        };
+        if let (Some(v), serde_json::Value::Object(fields)) = (v.as_object_mut(), fields) {
+            v.extend(fields);
+        }
+        format!("{v}\n")
     }
 }
 
@@ -139,27 +211,11 @@ pub struct Request {
     pub command: Command,
     /// Echoed back in the response, so a client can match answers to questions.
     pub id: Option<serde_json::Value>,
-    /// The call: its parties for `start`, the call itself for `call` (which needs its `id`).
-    pub call: Option<CallInfo>,
-    /// `sip_response` only: what the stack reports.
-    pub sip: Option<SipReport>,
-    /// `set_settings` only: the new settings, as given (checked field by field by the agent).
-    pub settings: Option<serde_json::Value>,
-    /// `delete_recording` only: the file's name.
-    pub name: Option<String>,
 }
 
 impl Request {
-    /// A request with no arguments.
     pub fn new(command: Command, id: Option<serde_json::Value>) -> Request {
-        Request {
-            command,
-            id,
-            call: None,
-            sip: None,
-            settings: None,
-            name: None,
-        }
+        Request { command, id }
     }
 }
 
@@ -343,34 +399,6 @@ pub fn parse_request(line: &[u8]) -> Result<Request, (RequestError, Option<serde
     let Some(cmd) = raw.cmd else {
         return Err((RequestError::MissingCommand, id));
     };
-    let command = match cmd.as_str() {
-        "call" => match raw
-            .event
-            .as_ref()
-            .and_then(|e| e.as_str())
-            .and_then(CallEvent::from_name)
-        {
-            Some(e) => Command::Call(e),
-            None => return Err((RequestError::BadEvent(shown(&raw.event)), id)),
-        },
-        "sip_response" => Command::SipResponse,
-        "key" => match raw
-            .key
-            .as_ref()
-            .and_then(|k| k.as_str())
-            .and_then(Key::from_name)
-        {
-            Some(k) => Command::Key(k),
-            None => return Err((RequestError::BadKey(shown(&raw.key)), id)),
-        },
-        other => match Command::from_name(other) {
-            Some(c) => c,
-            None => {
-                let shown: String = cmd.chars().take(64).collect();
-                return Err((RequestError::UnknownCommand(shown), id));
-            }
-        },
-    };
     let call = match raw.call {
         None | Some(serde_json::Value::Null) => None,
         Some(v) => {
@@ -381,46 +409,67 @@ pub fn parse_request(line: &[u8]) -> Result<Request, (RequestError, Option<serde
             Some(c)
         }
     };
-    if matches!(command, Command::Call(_)) && call.as_ref().and_then(|c| c.id.as_ref()).is_none() {
-        return Err((
-            RequestError::BadCall("a call event needs call.id".into()),
-            id,
-        ));
-    }
-    let sip = match command {
-        Command::SipResponse => {
-            Some(sip_report(&raw.tid, raw.response, raw.error).map_err(|e| (e, id.clone()))?)
+    let command = match cmd.as_str() {
+        "call" => {
+            let event = raw
+                .event
+                .as_ref()
+                .and_then(|e| e.as_str())
+                .and_then(CallEvent::from_name);
+            let Some(event) = event else {
+                return Err((RequestError::BadEvent(shown(&raw.event)), id));
+            };
+            match call {
+                Some(call) if call.id.is_some() => Command::Call { event, call },
+                _ => {
+                    return Err((
+                        RequestError::BadCall("a call event needs call.id".into()),
+                        id,
+                    ))
+                }
+            }
         }
-        _ => None,
+        "key" => match raw
+            .key
+            .as_ref()
+            .and_then(|k| k.as_str())
+            .and_then(Key::from_name)
+        {
+            Some(k) => Command::Key(k),
+            None => return Err((RequestError::BadKey(shown(&raw.key)), id)),
+        },
+        "sip_response" => match sip_report(&raw.tid, raw.response, raw.error) {
+            Ok(report) => Command::SipResponse(report),
+            Err(e) => return Err((e, id)),
+        },
+        "set_settings" => match raw.settings {
+            Some(serde_json::Value::Object(settings)) => Command::SetSettings(settings),
+            _ => {
+                return Err((
+                    RequestError::BadSettings("\"settings\" must be an object".into()),
+                    id,
+                ))
+            }
+        },
+        "delete_recording" => match raw.name {
+            Some(serde_json::Value::String(n)) if n.len() <= 255 => Command::DeleteRecording(n),
+            _ => {
+                return Err((
+                    RequestError::BadSettings("\"name\" must be a file name".into()),
+                    id,
+                ))
+            }
+        },
+        other => match (Command::from_name(other), Remote::from_name(other)) {
+            (_, Some(action)) => Command::Remote { action, call },
+            (Some(c), None) => c,
+            (None, None) => {
+                let shown: String = cmd.chars().take(64).collect();
+                return Err((RequestError::UnknownCommand(shown), id));
+            }
+        },
     };
-    let settings = match (command, raw.settings) {
-        (Command::SetSettings, Some(v @ serde_json::Value::Object(_))) => Some(v),
-        (Command::SetSettings, _) => {
-            return Err((
-                RequestError::BadSettings("\"settings\" must be an object".into()),
-                id,
-            ))
-        }
-        _ => None,
-    };
-    let name = match (command, raw.name) {
-        (Command::DeleteRecording, Some(serde_json::Value::String(n))) if n.len() <= 255 => Some(n),
-        (Command::DeleteRecording, _) => {
-            return Err((
-                RequestError::BadSettings("\"name\" must be a file name".into()),
-                id,
-            ))
-        }
-        _ => None,
-    };
-    Ok(Request {
-        command,
-        id,
-        call,
-        sip,
-        settings,
-        name,
-    })
+    Ok(Request { command, id })
 }
 
 fn sip_report(
@@ -447,42 +496,37 @@ fn sip_report(
     })
 }
 
-/// Encodes a request line (for `callrec ctl`).
+/// Encodes a request line (for `callrec ctl`): [`Command::encode`].
 pub fn encode_request(command: &Command) -> String {
-    format!("{{\"v\":{VERSION},\"cmd\":\"{}\"}}\n", command.name())
+    command.encode()
 }
 
 /// Encodes a `start` with the call's parties.
 pub fn encode_start(call: &CallInfo) -> String {
-    let v = serde_json::json!({ "v": VERSION, "cmd": "start", "call": call });
-    format!("{v}\n")
+    Command::Remote {
+        action: Remote::Start,
+        call: Some(call.clone()),
+    }
+    .encode()
 }
 
 /// Encodes a call event.
 pub fn encode_call(event: CallEvent, call: &CallInfo) -> String {
-    let v = serde_json::json!({ "v": VERSION, "cmd": "call", "event": event.name(), "call": call });
-    format!("{v}\n")
+    Command::Call {
+        event,
+        call: call.clone(),
+    }
+    .encode()
 }
 
 /// Encodes a SIP stack's report.
 pub fn encode_sip_response(report: &SipReport) -> String {
-    let v = match &report.outcome {
-        Ok(r) => {
-            serde_json::json!({ "v": VERSION, "cmd": "sip_response", "tid": report.tid, "response": r })
-        }
-        Err(e) => {
-            serde_json::json!({ "v": VERSION, "cmd": "sip_response", "tid": report.tid, "error": e })
-        }
-    };
-    format!("{v}\n")
+    Command::SipResponse(report.clone()).encode()
 }
 
 /// Encodes a key press.
 pub fn encode_key(key: Key) -> String {
-    format!(
-        "{{\"v\":{VERSION},\"cmd\":\"key\",\"key\":\"{}\"}}\n",
-        key.name()
-    )
+    Command::Key(key).encode()
 }
 
 /// An error in a response.
@@ -657,12 +701,8 @@ mod tests {
         assert_eq!(
             r,
             Request {
-                command: Command::Start,
+                command: Command::remote(Remote::Start),
                 id: Some(json!(7)),
-                call: None,
-                sip: None,
-                settings: None,
-                name: None,
             }
         );
         let r = parse_request(
@@ -670,13 +710,25 @@ mod tests {
                 .as_bytes(),
         )
         .unwrap();
-        let call = r.call.unwrap();
+        let Command::Remote {
+            action: Remote::Start,
+            call: Some(call),
+        } = r.command
+        else {
+            panic!("{r:?}");
+        };
         assert_eq!(
             (call.remote_name.as_str(), call.dir.as_deref()),
             ("张三", Some("in"))
         );
         let back = parse_request(encode_start(&call).trim_end().as_bytes()).unwrap();
-        assert_eq!(back.call, Some(call));
+        assert_eq!(
+            back.command,
+            Command::Remote {
+                action: Remote::Start,
+                call: Some(call)
+            }
+        );
         for c in ["start", "stop", "pause", "resume", "status"] {
             let line = format!("{{\"v\":1,\"cmd\":\"{c}\"}}");
             assert_eq!(parse_request(line.as_bytes()).unwrap().command.name(), c);
@@ -717,9 +769,49 @@ mod tests {
     }
 
     #[test]
+    fn every_command_round_trips_with_its_payload() {
+        let call = CallInfo {
+            id: Some("c1".into()),
+            remote_number: "1002".into(),
+            dir: Some("in".into()),
+            ..CallInfo::default()
+        };
+        let mut settings = serde_json::Map::new();
+        settings.insert("mode".into(), json!("network"));
+        let commands = [
+            Command::remote(Remote::Stop),
+            Command::Remote {
+                action: Remote::Start,
+                call: Some(call.clone()),
+            },
+            Command::Status,
+            Command::Call {
+                event: CallEvent::Held,
+                call,
+            },
+            Command::Key(Key::Pause),
+            Command::Watch,
+            Command::Reload,
+            Command::SipResponse(SipReport {
+                tid: "t1".into(),
+                outcome: Err("no route".into()),
+            }),
+            Command::Settings,
+            Command::SetSettings(settings),
+            Command::DeleteRecording("Record_20261203_090000.wav".into()),
+        ];
+        for c in commands {
+            let line = c.encode();
+            assert!(line.ends_with('\n') && !line[..line.len() - 1].contains('\n'));
+            let back = parse_request(line.trim_end().as_bytes()).unwrap();
+            assert_eq!(back.command, c, "{line}");
+        }
+    }
+
+    #[test]
     fn encodes_byte_exact() {
         assert_eq!(
-            encode_request(&Command::Pause),
+            encode_request(&Command::remote(Remote::Pause)),
             "{\"v\":1,\"cmd\":\"pause\"}\n"
         );
         let r = Response::error(Some(json!(3)), "no_stick", "no USB stick".into(), None);

@@ -23,8 +23,7 @@
 
 use callrec_core::codec::Codec;
 use callrec_core::control_protocol::{
-    encode_call, encode_key, encode_request, encode_start, valid_call_id, CallEvent, CallInfo,
-    Command, Key,
+    encode_call, encode_key, valid_call_id, CallEvent, CallInfo, Command, Key, Remote,
 };
 use core::fmt;
 
@@ -52,7 +51,7 @@ pub enum Action {
     Key(Key),
     /// `start` (optionally with the call's parties), `stop`, `pause`, `resume`, `status`,
     /// `reload`.
-    Control(Command, Option<CallInfo>),
+    Control(Command),
 }
 
 impl Action {
@@ -61,8 +60,7 @@ impl Action {
         match self {
             Action::Call(event, call) => encode_call(*event, call),
             Action::Key(key) => encode_key(*key),
-            Action::Control(Command::Start, Some(call)) => encode_start(call),
-            Action::Control(command, _) => encode_request(command),
+            Action::Control(command) => command.encode(),
         }
     }
 }
@@ -72,10 +70,12 @@ impl fmt::Display for Action {
         match self {
             Action::Call(event, call) => write!(f, "call {}{}", event.name(), Fields(call)),
             Action::Key(key) => write!(f, "key {}", key.name()),
-            Action::Control(command, None) => f.write_str(command.name()),
-            Action::Control(command, Some(call)) => {
-                write!(f, "{}{}", command.name(), Fields(call))
-            }
+            Action::Control(
+                command @ Command::Remote {
+                    call: Some(call), ..
+                },
+            ) => write!(f, "{}{}", command.name(), Fields(call)),
+            Action::Control(command) => f.write_str(command.name()),
         }
     }
 }
@@ -259,10 +259,14 @@ fn parse_line(line: &str, number: usize) -> Result<Option<Step>, String> {
         },
         "watch" => return Err("watch is not a step: use --watch".into()),
         name => match Command::from_name(name) {
-            Some(Command::Start) if !args.is_empty() => {
-                Action::Control(Command::Start, Some(call_info(args)?))
-            }
-            Some(command) if args.is_empty() => Action::Control(command, None),
+            Some(Command::Remote {
+                action: Remote::Start,
+                ..
+            }) if !args.is_empty() => Action::Control(Command::Remote {
+                action: Remote::Start,
+                call: Some(call_info(args)?),
+            }),
+            Some(command) if args.is_empty() => Action::Control(command),
             Some(command) => return Err(format!("{} takes no arguments", command.name())),
             None => {
                 return Err(format!(

@@ -335,14 +335,21 @@ fn serve(conn: UnixStream, log: &Mutex<Vec<(Instant, String)>>, answered: &Atomi
             tap: "127.0.0.1:50200".into(),
             ..Status::default()
         };
+        let watch = request.command == Command::Watch;
         let answer = match request.command {
             Command::Key(_) if !answered.load(Ordering::Relaxed) => {
                 Response::error(None, "no_call", "no call is up".into(), Some(status))
             }
             command => {
                 match command {
-                    Command::Call(CallEvent::Answered) => answered.store(true, Ordering::Relaxed),
-                    Command::Call(CallEvent::Ended) => answered.store(false, Ordering::Relaxed),
+                    Command::Call {
+                        event: CallEvent::Answered,
+                        ..
+                    } => answered.store(true, Ordering::Relaxed),
+                    Command::Call {
+                        event: CallEvent::Ended,
+                        ..
+                    } => answered.store(false, Ordering::Relaxed),
                     Command::Key(Key::Record) => {
                         status.state = "recording".into();
                         status.file = Some("Record_sim.wav".into());
@@ -355,7 +362,7 @@ fn serve(conn: UnixStream, log: &Mutex<Vec<(Instant, String)>>, answered: &Atomi
         if out.write_all(answer.encode().as_bytes()).is_err() {
             return;
         }
-        if request.command == Command::Watch {
+        if watch {
             let event = "{\"v\":1,\"event\":\"status\",\"seq\":1,\"state\":\"idle\"}\n";
             let _ = out.write_all(event.as_bytes());
         }

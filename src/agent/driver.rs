@@ -122,66 +122,52 @@ impl<S: Storage> Driver<S> {
     /// waits for a record server.
     pub fn job(&mut self, job: Job) -> Option<Pending> {
         let Job { request, reply } = job;
-        let cmd = request.command;
-        let (call, sip) = (request.call, request.sip);
         let failures = self.controller.failures();
         let now = self.clock.now_ms();
         let mut extra = Extra::default();
-        let result = match cmd {
+        let remote = matches!(request.command, Command::Remote { .. });
+        let result = match request.command {
             Command::Settings => {
                 extra.settings = Some(self.settings_view());
                 Ok(())
             }
-            Command::SetSettings => match request.settings.as_ref().and_then(|v| v.as_object()) {
-                Some(given) => self.set_settings(given, &mut extra),
-                None => Ok(()),
-            },
-            Command::DeleteRecording => {
-                self.delete_recording(request.name.as_deref().unwrap_or(""))
+            Command::SetSettings(given) => self.set_settings(&given, &mut extra),
+            Command::DeleteRecording(name) => self.delete_recording(&name),
+            Command::SipResponse(report) => {
+                log::debug!("SIP stack reports for {}: {:?}", report.tid, report.outcome);
+                let r = match &report.outcome {
+                    Ok(response) => self.sip.on_response(now, &report.tid, response.as_bytes()),
+                    Err(error) => self.sip.on_error(now, &report.tid, error),
+                };
+                r.map_err(|message| {
+                    log::warn!("SIP stack report not taken: {message}");
+                    Refused {
+                        code: "bad_sip_response",
+                        message,
+                    }
+                })
             }
-            Command::SipResponse => match sip {
-                Some(report) => {
-                    log::debug!("SIP stack reports for {}: {:?}", report.tid, report.outcome);
-                    let r = match &report.outcome {
-                        Ok(response) => self.sip.on_response(now, &report.tid, response.as_bytes()),
-                        Err(error) => self.sip.on_error(now, &report.tid, error),
-                    };
-                    r.map_err(|message| {
-                        log::warn!("SIP stack report not taken: {message}");
-                        Refused {
-                            code: "bad_sip_response",
-                            message,
-                        }
-                    })
-                }
-                None => Ok(()),
-            },
             Command::Status | Command::Watch => Ok(()),
             Command::Reload => self.reload(true).map_err(|message| Refused {
                 code: "bad_settings",
                 message,
             }),
-            Command::Call(ev) => {
-                let call = call.unwrap_or_default();
+            Command::Call { event, call } => {
                 // A dialog update for the call SIP INFO records (a re-INVITE, the stack's CSeq).
                 if let Some(d) = &call.dialog {
                     if call.id.is_some() && call.id.as_deref() == self.sip.call_id() {
                         self.sip.set_dialog(d);
                     }
                 }
-                self.controller.call_event(ev, &call)
+                self.controller.call_event(event, &call)
             }
             Command::Key(k) => self.controller.key(k),
-            Command::Start | Command::Stop | Command::Pause | Command::Resume => {
+            Command::Remote { action, call } => {
                 let call_id = call.as_ref().and_then(|c| c.id.as_deref());
-                self.controller.remote(cmd, call_id)
+                self.controller.remote(action, call_id)
             }
         };
         self.settle();
-        let remote = matches!(
-            cmd,
-            Command::Start | Command::Stop | Command::Pause | Command::Resume
-        );
         match result {
             // A remote command is answered with its outcome, once the server has answered;
             // call events and keys as soon as they are taken (their outcome is in the events).

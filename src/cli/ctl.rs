@@ -2,8 +2,7 @@
 
 use super::CliError;
 use callrec_core::control_protocol::{
-    encode_call, encode_key, encode_request, encode_sip_response, encode_start, CallEvent,
-    CallInfo, Command, Key, SipReport, MAX_ANSWER_LINE,
+    CallEvent, CallInfo, Command, Key, Remote, SipReport, MAX_ANSWER_LINE,
 };
 use callrec_platform::config::board::Board;
 use callrec_platform::line_reader::LineReader;
@@ -72,12 +71,12 @@ pub fn run(mut p: lexopt::Parser) -> Result<(), CliError> {
             other => return Err(other.unexpected().into()),
         }
     }
-    let command = command_of(&words)?;
+    let word = command_of(&words)?;
     let socket = socket.unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
     if has_call {
         call.validate().map_err(CliError::usage)?;
     }
-    let sip_line = |tid: Option<String>| -> Result<String, CliError> {
+    let sip_report = |tid: Option<String>| -> Result<SipReport, CliError> {
         let tid = tid.ok_or_else(|| CliError::usage("sip-response needs --tid"))?;
         let outcome = match (&response_file, &sip_error) {
             (Some(f), None) => Ok(std::fs::read_to_string(f)
@@ -89,17 +88,26 @@ pub fn run(mut p: lexopt::Parser) -> Result<(), CliError> {
                 ))
             }
         };
-        Ok(encode_sip_response(&SipReport { tid, outcome }))
+        Ok(SipReport { tid, outcome })
     };
-    let line = match (command, has_call) {
-        (Command::SipResponse, false) => sip_line(tid)?,
-        (Command::Start, true) => encode_start(&call),
-        (Command::Call(ev), true) if call.id.is_some() => encode_call(ev, &call),
-        (Command::Call(_), _) => return Err(CliError::usage("a call event needs --id")),
-        (Command::Key(k), false) => encode_key(k),
+    let command = match (word, has_call) {
+        (Word::SipResponse, false) => Command::SipResponse(sip_report(tid)?),
+        (Word::Call(event), true) if call.id.is_some() => Command::Call { event, call },
+        (Word::Call(_), _) => return Err(CliError::usage("a call event needs --id")),
+        (
+            Word::Other(Command::Remote {
+                action: Remote::Start,
+                ..
+            }),
+            true,
+        ) => Command::Remote {
+            action: Remote::Start,
+            call: Some(call),
+        },
         (_, true) => return Err(CliError::usage("call details go with start and call only")),
-        _ => encode_request(&command),
+        (Word::Other(command), false) => command,
     };
+    let line = command.encode();
     if command == Command::Watch {
         return watch(&socket, &line, json);
     }
@@ -126,8 +134,16 @@ fn refusal(response: &Value) -> Result<(), CliError> {
     )))
 }
 
+/// What the command line's words name; the payload comes from the options.
+enum Word {
+    Call(CallEvent),
+    SipResponse,
+    /// A command whose words are all it needs.
+    Other(Command),
+}
+
 /// `start`, `call answered`, `key record`, …
-fn command_of(words: &[String]) -> Result<Command, CliError> {
+fn command_of(words: &[String]) -> Result<Word, CliError> {
     let (first, second) = match words {
         [] => return Err(CliError::usage("ctl needs a command")),
         [a] => (a.as_str(), None),
@@ -135,17 +151,18 @@ fn command_of(words: &[String]) -> Result<Command, CliError> {
     };
     match (first, second) {
         ("call", Some(e)) => CallEvent::from_name(e)
-            .map(Command::Call)
+            .map(Word::Call)
             .ok_or_else(|| CliError::usage(format!("unknown call event {e:?}"))),
         ("call", None) => Err(CliError::usage(
             "call needs an event: started, answered, held, resumed or ended",
         )),
         ("key", Some(k)) => Key::from_name(k)
-            .map(Command::Key)
+            .map(|k| Word::Other(Command::Key(k)))
             .ok_or_else(|| CliError::usage(format!("unknown key {k:?}"))),
         ("key", None) => Err(CliError::usage("key needs record or pause")),
-        ("sip-response", None) => Ok(Command::SipResponse),
+        ("sip-response", None) => Ok(Word::SipResponse),
         (name, None) => Command::from_name(name)
+            .map(Word::Other)
             .ok_or_else(|| CliError::usage(format!("unknown ctl command {name:?}"))),
         (name, Some(extra)) => Err(CliError::usage(format!(
             "{name} takes no argument (got {extra:?})"

@@ -82,7 +82,7 @@ impl Rig {
         r
     }
 
-    fn remote(&mut self, cmd: Command) -> Result<(), Refused> {
+    fn remote(&mut self, cmd: Remote) -> Result<(), Refused> {
         let r = self.c.remote(cmd, None);
         self.settle();
         r
@@ -201,7 +201,7 @@ fn never_refuses_keys_and_remote_starts() {
     let mut r = Rig::policy(Policy::Never);
     r.call(Answered, "c1").unwrap();
     assert_eq!(code(r.key(Key::Record)), "policy_never");
-    assert_eq!(code(r.remote(Command::Start)), "policy_never");
+    assert_eq!(code(r.remote(Remote::Start)), "policy_never");
     assert_eq!(r.actions(), []);
     let mut off = Rig::new(Rules {
         enabled: false,
@@ -210,7 +210,7 @@ fn never_refuses_keys_and_remote_starts() {
     });
     off.call(Answered, "c1").unwrap();
     assert_eq!(code(off.key(Key::Record)), "recording_off");
-    assert_eq!(code(off.remote(Command::Start)), "recording_off");
+    assert_eq!(code(off.remote(Remote::Start)), "recording_off");
     assert_eq!(off.actions(), []);
 }
 
@@ -362,7 +362,7 @@ fn silent_remote_recordings_show_nothing_until_the_key() {
         ..Rules::default()
     });
     r.call(Answered, "c1").unwrap();
-    r.remote(Command::Start).unwrap();
+    r.remote(Remote::Start).unwrap();
     let v = r.c.view();
     assert_eq!((v.state, v.shown, v.silent), ("recording", "idle", true));
     assert_eq!(r.c.poll_timeout(), None, "no tone for a silent recording");
@@ -381,21 +381,21 @@ fn silent_remote_recordings_show_nothing_until_the_key() {
         }]
     );
     assert_eq!(r.c.poll_timeout(), Some(20_000));
-    r.remote(Command::Stop).unwrap();
+    r.remote(Remote::Stop).unwrap();
     assert_eq!(r.actions(), [Action::Stop(StopWhy::Requested)]);
 }
 
 #[test]
 fn remote_commands_without_calls_record_with_no_call() {
     let mut r = Rig::policy(Policy::OnDemand);
-    r.remote(Command::Start).unwrap();
-    assert_eq!(code(r.remote(Command::Start)), "already_recording");
-    assert_eq!(code(r.remote(Command::Resume)), "not_paused");
-    r.remote(Command::Pause).unwrap();
-    assert_eq!(code(r.remote(Command::Pause)), "already_paused");
-    r.remote(Command::Resume).unwrap();
-    r.remote(Command::Stop).unwrap();
-    assert_eq!(code(r.remote(Command::Stop)), "not_recording");
+    r.remote(Remote::Start).unwrap();
+    assert_eq!(code(r.remote(Remote::Start)), "already_recording");
+    assert_eq!(code(r.remote(Remote::Resume)), "not_paused");
+    r.remote(Remote::Pause).unwrap();
+    assert_eq!(code(r.remote(Remote::Pause)), "already_paused");
+    r.remote(Remote::Resume).unwrap();
+    r.remote(Remote::Stop).unwrap();
+    assert_eq!(code(r.remote(Remote::Stop)), "not_recording");
     assert_eq!(
         r.actions(),
         [
@@ -410,8 +410,8 @@ fn remote_commands_without_calls_record_with_no_call() {
     );
     // With calls up but none answered, a remote start has nothing to record.
     r.call(Started, "c1").unwrap();
-    assert_eq!(code(r.remote(Command::Start)), "call_not_answered");
-    assert_eq!(code(r.c.remote(Command::Start, Some("zz"))), "unknown_call");
+    assert_eq!(code(r.remote(Remote::Start)), "call_not_answered");
+    assert_eq!(code(r.c.remote(Remote::Start, Some("zz"))), "unknown_call");
 }
 
 #[test]
@@ -505,7 +505,7 @@ fn without_pause_the_keys_and_hold_leave_the_recording_alone() {
     r.call(Answered, "c1").unwrap();
     assert_eq!(code(r.key(Key::Pause)), "pause_not_supported");
     assert_eq!(code(r.key(Key::Record)), "pause_not_supported");
-    assert_eq!(code(r.remote(Command::Pause)), "pause_not_supported");
+    assert_eq!(code(r.remote(Remote::Pause)), "pause_not_supported");
     r.call(Held, "c1").unwrap();
     assert_eq!(r.actions(), [start_of("c1")]);
     assert_eq!(r.shown(), "recording");

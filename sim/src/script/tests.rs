@@ -58,8 +58,13 @@ fn requests_are_the_protocol_lines() {
         let r = callrec_core::control_protocol::parse_request(line.trim_end().as_bytes()).unwrap();
         match &step.action {
             Action::Call(e, c) => {
-                assert_eq!(r.command, Command::Call(*e));
-                assert_eq!(r.call.as_ref(), Some(c));
+                assert_eq!(
+                    r.command,
+                    Command::Call {
+                        event: *e,
+                        call: c.clone()
+                    }
+                );
             }
             Action::Key(k) => assert_eq!(r.command, Command::Key(*k)),
             Action::Control(..) => unreachable!(),
@@ -70,7 +75,7 @@ fn requests_are_the_protocol_lines() {
         "{\"v\":1,\"cmd\":\"key\",\"key\":\"record\"}\n"
     );
     assert_eq!(
-        Action::Control(Command::Reload, None).request(),
+        Action::Control(Command::Reload).request(),
         "{\"v\":1,\"cmd\":\"reload\"}\n"
     );
 }
@@ -89,12 +94,15 @@ fn plain_commands_and_start_with_parties() {
     assert_eq!(
         steps.iter().map(|s| s.action.clone()).collect::<Vec<_>>(),
         [
-            Action::Control(Command::Start, Some(start.clone())),
-            Action::Control(Command::Pause, None),
-            Action::Control(Command::Resume, None),
-            Action::Control(Command::Status, None),
-            Action::Control(Command::Stop, None),
-            Action::Control(Command::Reload, None),
+            Action::Control(Command::Remote {
+                action: Remote::Start,
+                call: Some(start.clone())
+            }),
+            Action::Control(Command::remote(Remote::Pause)),
+            Action::Control(Command::remote(Remote::Resume)),
+            Action::Control(Command::Status),
+            Action::Control(Command::remote(Remote::Stop)),
+            Action::Control(Command::Reload),
         ]
     );
     assert_eq!(steps[2].at_ms, 500);

@@ -20,7 +20,7 @@
 use super::control_socket::Job;
 use super::web::api::Web;
 use callrec_core::action_url::{self, ActionError};
-use callrec_core::control_protocol::{CallInfo, Command, Response as Reply};
+use callrec_core::control_protocol::{Command, Response as Reply};
 use std::net::IpAddr;
 use tokio::sync::mpsc;
 
@@ -57,7 +57,7 @@ impl Area {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// Hand this to the main loop and answer with its response.
-    Command(Command, Option<CallInfo>),
+    Command(Command),
     /// Answer at once.
     Refuse(Refusal),
 }
@@ -106,7 +106,7 @@ pub fn route(method: &str, target: &str, peer: IpAddr) -> Outcome {
                 return refuse(405, "method_not_allowed", "only GET and HEAD");
             }
             match action_url::parse(target) {
-                Ok((command, call)) => Outcome::Command(command, call),
+                Ok(command) => Outcome::Command(command),
                 Err(e) => Outcome::Refuse(e.into()),
             }
         }
@@ -133,11 +133,8 @@ async fn answer(req: &Request, jobs: &mpsc::Sender<Job>, web: &Web) -> Answer {
         return r;
     }
     let (status, reply) = match route(&req.method, &req.target, req.peer.ip()) {
-        Outcome::Command(command, call) => {
-            let request = callrec_core::control_protocol::Request {
-                call,
-                ..callrec_core::control_protocol::Request::new(command, None)
-            };
+        Outcome::Command(command) => {
+            let request = callrec_core::control_protocol::Request::new(command, None);
             let a = super::control_socket::ask(request, jobs).await;
             (status_of(&a), a)
         }

@@ -40,13 +40,16 @@ fn refused(method: &str, target: &str, peer: IpAddr) -> (u16, &'static str) {
 fn routes_action_urls_from_loopback() {
     assert_eq!(
         route("GET", "/action/key/record", LOOPBACK),
-        Outcome::Command(Command::Key(Key::Record), None)
+        Outcome::Command(Command::Key(Key::Record))
     );
     let v6: IpAddr = "::1".parse().unwrap();
     let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
     for peer in [v6, mapped, "127.1.2.3".parse().unwrap()] {
         match route("HEAD", "/action/call/ended?id=c1&remote=1002", peer) {
-            Outcome::Command(Command::Call(CallEvent::Ended), Some(call)) => {
+            Outcome::Command(Command::Call {
+                event: CallEvent::Ended,
+                call,
+            }) => {
                 assert_eq!(call.id.as_deref(), Some("c1"));
                 assert_eq!(call.remote_number, "1002");
             }
@@ -139,13 +142,13 @@ async fn serves_jobs_and_refusals_over_tcp() {
     let main_loop = tokio::spawn(async move {
         for _ in 0..2 {
             let Job { request, reply } = rx.recv().await.unwrap();
-            let (command, call) = (request.command, request.call);
-            let answer = match command {
+            let answer = match request.command {
                 Command::Key(_) => Reply::error(None, "no_call", "no call is up".into(), None),
-                _ => {
-                    assert_eq!(call.unwrap().remote_name, "Bob Smith");
+                Command::Call { call, .. } => {
+                    assert_eq!(call.remote_name, "Bob Smith");
                     Reply::ok(None, Status::default())
                 }
+                other => panic!("{other:?}"),
             };
             reply.send(answer).unwrap();
         }

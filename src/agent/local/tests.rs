@@ -1,7 +1,7 @@
 //! The session over a real directory wrapped in a fault-injecting stick, driven by a fake clock.
 
 use super::*;
-use callrec_core::control_protocol::{Command, Response};
+use callrec_core::control_protocol::{Remote, Response};
 use callrec_core::record_file::LocalTime;
 use callrec_core::rtp::RtpPacket;
 use callrec_platform::store::faulty::{FaultPlan, Faults, FaultyStorage};
@@ -73,14 +73,13 @@ fn stick(dir: &Path, id: u64) -> Stick {
 }
 
 impl Rig {
-    fn cmd(&mut self, c: Command) -> Response {
+    fn cmd(&mut self, c: Remote) -> Response {
         let now = self.clock.ms.get();
         let r = match c {
-            Command::Start => self.session.start(now, &self.clock),
-            Command::Stop => self.session.stop(&self.clock),
-            Command::Pause => self.session.pause(&self.clock),
-            Command::Resume => self.session.resume(now, &self.clock),
-            other => panic!("{other:?} is not for the session"),
+            Remote::Start => self.session.start(now, &self.clock),
+            Remote::Stop => self.session.stop(&self.clock),
+            Remote::Pause => self.session.pause(&self.clock),
+            Remote::Resume => self.session.resume(now, &self.clock),
         };
         let status = self.session.status();
         match r {
@@ -119,10 +118,10 @@ impl Rig {
 #[test]
 fn a_call_is_written_and_synced_once_a_second() {
     let mut r = rig("plain", FaultPlan::default());
-    assert!(r.cmd(Command::Start).ok);
+    assert!(r.cmd(Remote::Start).ok);
     r.play(5_000);
     assert_eq!(r.faults.plan().syncs, 5); // once a second; opening the file adds none
-    let resp = r.cmd(Command::Stop);
+    let resp = r.cmd(Remote::Stop);
     assert!(resp.ok);
     let st = resp.status.unwrap();
     assert_eq!(st.files, vec!["Record_20261121_093000.wav"]);
@@ -136,9 +135,9 @@ fn a_call_is_written_and_synced_once_a_second() {
 fn a_taken_name_gets_a_suffix() {
     let mut r = rig("names", FaultPlan::default());
     for _ in 0..3 {
-        assert!(r.cmd(Command::Start).ok);
+        assert!(r.cmd(Remote::Start).ok);
         r.play(100);
-        r.cmd(Command::Stop);
+        r.cmd(Remote::Stop);
     }
     for name in [
         "Record_20261121_093000.wav",
@@ -159,7 +158,7 @@ fn eio_mid_call_stops_with_a_reason_and_keeps_what_was_written() {
             ..Default::default()
         },
     );
-    assert!(r.cmd(Command::Start).ok);
+    assert!(r.cmd(Remote::Start).ok);
     r.play(6_000);
     let st = r.status();
     assert_eq!(st.state, "idle");
@@ -168,9 +167,9 @@ fn eio_mid_call_stops_with_a_reason_and_keeps_what_was_written() {
     assert!(rd.header().duration_ms() >= 2_000, "{:?}", rd.header());
     // The agent goes on: a new start works once the stick behaves.
     r.faults.plan().fail_after = None;
-    assert!(r.cmd(Command::Start).ok);
+    assert!(r.cmd(Remote::Start).ok);
     r.play(1_000);
-    assert!(r.cmd(Command::Stop).ok);
+    assert!(r.cmd(Remote::Stop).ok);
 }
 
 #[test]
@@ -182,14 +181,14 @@ fn a_full_stick_stops_with_stick_full() {
             ..Default::default()
         },
     );
-    assert!(r.cmd(Command::Start).ok);
+    assert!(r.cmd(Remote::Start).ok);
     r.play(20_000);
     let st = r.status();
     assert_eq!(st.last_stop.as_deref(), Some("stick_full"));
     let rd = r.read("Record_20261121_093000.wav");
     assert!(rd.header().duration_ms() >= 10_000, "{:?}", rd.header());
     // Starting again is refused with the reason while the stick is full.
-    let resp = r.cmd(Command::Start);
+    let resp = r.cmd(Remote::Start);
     assert!(!resp.ok);
     assert_eq!(resp.error.unwrap().code, "stick_full");
 }
@@ -197,7 +196,7 @@ fn a_full_stick_stops_with_stick_full() {
 #[test]
 fn a_removed_stick_stops_the_recording_and_the_agent_refuses_to_start() {
     let mut r = rig("removed", FaultPlan::default());
-    assert!(r.cmd(Command::Start).ok);
+    assert!(r.cmd(Remote::Start).ok);
     r.play(2_500);
     r.session.stick_changed(None);
     let st = r.status();
@@ -206,7 +205,7 @@ fn a_removed_stick_stops_the_recording_and_the_agent_refuses_to_start() {
         ("idle", Some("stick_removed"))
     );
     assert!(!st.stick.present);
-    let resp = r.cmd(Command::Start);
+    let resp = r.cmd(Remote::Start);
     assert_eq!(resp.error.unwrap().code, "no_stick");
     // What reached the file is readable.
     // At most one commit interval (1 s) and the reorder hold (200 ms) are lost.
@@ -215,7 +214,7 @@ fn a_removed_stick_stops_the_recording_and_the_agent_refuses_to_start() {
     // The stick comes back (a new mount): recording works again.
     let dir = r.dir.clone();
     r.session.stick_changed(Some(stick(&dir, 2)));
-    assert!(r.cmd(Command::Start).ok);
+    assert!(r.cmd(Remote::Start).ok);
 }
 
 #[test]
@@ -226,7 +225,7 @@ fn a_read_only_stick_is_refused() {
         read_only: true,
         ..stick(&dir, 3)
     }));
-    let resp = r.cmd(Command::Start);
+    let resp = r.cmd(Remote::Start);
     assert_eq!(resp.error.unwrap().code, "stick_read_only");
     assert!(r.status().stick.read_only);
 }
@@ -235,20 +234,20 @@ fn a_read_only_stick_is_refused() {
 fn commands_in_the_wrong_state_are_refused_with_codes() {
     let mut r = rig("states", FaultPlan::default());
     let code = |resp: Response| resp.error.map(|e| e.code);
-    assert_eq!(code(r.cmd(Command::Stop)).as_deref(), Some("not_recording"));
+    assert_eq!(code(r.cmd(Remote::Stop)).as_deref(), Some("not_recording"));
     assert_eq!(
-        code(r.cmd(Command::Resume)).as_deref(),
+        code(r.cmd(Remote::Resume)).as_deref(),
         Some("not_recording")
     );
-    assert!(r.cmd(Command::Start).ok);
+    assert!(r.cmd(Remote::Start).ok);
     assert_eq!(
-        code(r.cmd(Command::Start)).as_deref(),
+        code(r.cmd(Remote::Start)).as_deref(),
         Some("already_recording")
     );
-    assert_eq!(code(r.cmd(Command::Resume)).as_deref(), Some("not_paused"));
-    assert!(r.cmd(Command::Pause).ok);
+    assert_eq!(code(r.cmd(Remote::Resume)).as_deref(), Some("not_paused"));
+    assert!(r.cmd(Remote::Pause).ok);
     assert_eq!(
-        code(r.cmd(Command::Pause)).as_deref(),
+        code(r.cmd(Remote::Pause)).as_deref(),
         Some("already_paused")
     );
 }
@@ -260,7 +259,7 @@ fn a_stick_turning_read_only_mid_call_stops_with_stick_read_only() {
         ..Default::default()
     };
     let mut r = rig("erofs", plan);
-    assert!(r.cmd(Command::Start).ok);
+    assert!(r.cmd(Remote::Start).ok);
     r.play(6_000);
     let st = r.status();
     assert_eq!(
@@ -275,7 +274,7 @@ fn a_stick_turning_read_only_mid_call_stops_with_stick_read_only() {
 fn a_model_without_usb_refuses_local_recording() {
     let mut r = rig("nousb", FaultPlan::default());
     r.session.set_usb_host(false);
-    let resp = r.cmd(Command::Start);
+    let resp = r.cmd(Remote::Start);
     assert_eq!(resp.error.unwrap().code, "no_usb_host");
     assert_eq!(r.status().state, "idle");
 }

@@ -144,18 +144,11 @@ pub async fn handle(web: &Web, jobs: &mpsc::Sender<Job>, req: &Request) -> Answe
         }
         ("PUT", "/api/settings") => {
             let given = match json_body(req) {
-                Ok(v @ Value::Object(_)) => v,
+                Ok(Value::Object(v)) => v,
                 Ok(_) => return error(400, "bad_request", "send the settings as a JSON object"),
                 Err(r) => return r,
             };
-            let a = control_socket::ask(
-                Ask {
-                    settings: Some(given),
-                    ..Ask::new(Command::SetSettings, None)
-                },
-                jobs,
-            )
-            .await;
+            let a = control_socket::ask(Ask::new(Command::SetSettings(given), None), jobs).await;
             match (a.ok, &a.settings) {
                 (true, Some(view)) => {
                     let mut view = view.clone();
@@ -280,14 +273,7 @@ async fn recordings_request(web: &Web, jobs: &mpsc::Sender<Job>, req: &Request) 
             r
         }
         recordings::Outcome::Delete(name) => {
-            let a = control_socket::ask(
-                Ask {
-                    name: Some(name),
-                    ..Ask::new(Command::DeleteRecording, None)
-                },
-                jobs,
-            )
-            .await;
+            let a = control_socket::ask(Ask::new(Command::DeleteRecording(name), None), jobs).await;
             if a.ok {
                 json_answer(200, &json!({"ok": true}))
             } else {
