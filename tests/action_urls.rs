@@ -50,7 +50,10 @@ fn a_phone_drives_a_call_through_action_urls() {
     assert_eq!(code, 200, "{body}");
     let st = agent.status();
     assert_eq!(st.calls[0].id, "3f2a@pbx");
-    assert_eq!(st.calls[0].dir.as_deref(), Some("in"));
+    assert_eq!(
+        st.calls[0].dir,
+        Some(callrec_core::direction::Direction::In)
+    );
     let (code, body) = http(at, "GET", "/action/key/record");
     assert_eq!(code, 200, "{body}");
     assert_eq!(json(&body)["status"]["state"], "recording");

@@ -17,6 +17,7 @@ use super::codec::Codec;
 use super::control_protocol::{
     valid_call_id, CallEvent, CallInfo, Command, Key, MAX_CALL_ID, MAX_CALL_NAME, MAX_CALL_NUMBER,
 };
+use super::direction::Direction;
 use super::percent::{self, PercentError};
 use core::fmt;
 
@@ -245,8 +246,11 @@ fn call_info(query: &str) -> Result<CallInfo, ActionError> {
     if !valid_call_id(&id) {
         return Err(bad("id", Problem::NotVisibleAscii));
     }
-    if let Some(d) = &dir {
-        if d != "in" && d != "out" {
+    let dir = match dir.as_deref() {
+        None => None,
+        Some("in") => Some(Direction::In),
+        Some("out") => Some(Direction::Out),
+        Some(d) => {
             let got = shown(d);
             return Err(bad(
                 "dir",
@@ -256,11 +260,11 @@ fn call_info(query: &str) -> Result<CallInfo, ActionError> {
                 },
             ));
         }
-    }
+    };
     let codec = match codec {
         None => None,
         Some(c) => match Codec::from_name(&c) {
-            Some(codec) => Some(codec.name().to_owned()),
+            Some(codec) => Some(codec),
             None => {
                 let allowed = "PCMA, PCMU or G722";
                 let got = shown(&c);
@@ -351,7 +355,7 @@ mod tests {
                 remote_name: "Bob Smith".into(),
                 local_number: "1001".into(),
                 local_name: "Desk".into(),
-                dir: Some("in".into()),
+                dir: Some(Direction::In),
                 codec: None,
                 tap_port: None,
                 dialog: None,
@@ -382,7 +386,7 @@ mod tests {
         assert_eq!(c.remote_name, "张三");
         assert_eq!(c.local_name, "a b+c");
         assert_eq!(c.remote_number, "+491701234");
-        assert_eq!(c.codec.as_deref(), Some("PCMU"));
+        assert_eq!(c.codec, Some(Codec::Pcmu));
         assert_eq!(c.tap_port, Some(50202));
         // Raw UTF-8 is taken as it is.
         assert_eq!(

@@ -17,6 +17,7 @@ pub use event::{Event, Failure, View};
 pub use rules::{Policy, Rules};
 
 use crate::control_protocol::{CallEvent, CallInfo, Key, Remote};
+use crate::direction::Direction;
 use std::collections::VecDeque;
 
 /// Calls known at once (a desk phone has a handful of lines).
@@ -264,10 +265,8 @@ impl Controller {
     }
 
     /// The known calls: id, state, direction.
-    pub fn calls(&self) -> impl Iterator<Item = (&str, CallState, Option<&str>)> {
-        self.calls
-            .iter()
-            .map(|c| (c.id(), c.state, c.info.dir.as_deref()))
+    pub fn calls(&self) -> impl Iterator<Item = (&str, CallState, Option<Direction>)> {
+        self.calls.iter().map(|c| (c.id(), c.state, c.info.dir))
     }
 
     /// The active call (answered, not held), if any.

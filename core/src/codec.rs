@@ -96,6 +96,21 @@ pub fn classify_payload_type(pt: u8, telephone_event_pt: u8) -> Option<PayloadKi
     }
 }
 
+/// As its name, `"PCMA"`, `"PCMU"` or `"G722"` (read ignoring ASCII case).
+impl serde::Serialize for Codec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Codec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Codec, D::Error> {
+        let name = String::deserialize(d)?;
+        Codec::from_name(&name)
+            .ok_or_else(|| serde::de::Error::custom("codec must be PCMA, PCMU or G722"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

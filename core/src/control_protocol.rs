@@ -1,6 +1,8 @@
 //! The agent's control protocol: JSON lines over a Unix socket (documented in
 //! `docs/control-protocol.md`). Parsing and encoding only; the socket is the shell's.
 
+use crate::codec::Codec;
+use crate::direction::Direction;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -242,10 +244,10 @@ pub struct CallInfo {
     pub local_number: String,
     pub local_name: String,
     /// `in` or `out`.
-    pub dir: Option<String>,
+    pub dir: Option<Direction>,
     /// `PCMA`, `PCMU` or `G722`: what the media engine sends for this call.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub codec: Option<String>,
+    pub codec: Option<Codec>,
     /// The loopback port this call's mixed RTP goes to, if not the board's tap.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tap_port: Option<u16>,
@@ -275,11 +277,6 @@ impl CallInfo {
                 ));
             }
         }
-        if let Some(codec) = &self.codec {
-            if crate::codec::Codec::from_name(codec).is_none() {
-                return Err("call.codec must be PCMA, PCMU or G722".into());
-            }
-        }
         if self.tap_port == Some(0) {
             return Err("call.tap_port must be 1 to 65535".into());
         }
@@ -299,10 +296,7 @@ impl CallInfo {
                 return Err(format!("call.{field} contains control characters"));
             }
         }
-        match self.dir.as_deref() {
-            None | Some("in") | Some("out") => Ok(()),
-            Some(_) => Err("call.dir must be \"in\" or \"out\"".into()),
-        }
+        Ok(())
     }
 }
 
@@ -648,7 +642,7 @@ pub struct CallStatus {
     pub id: String,
     /// `started`, `answered` or `held`.
     pub state: String,
-    pub dir: Option<String>,
+    pub dir: Option<Direction>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -718,8 +712,8 @@ mod tests {
             panic!("{r:?}");
         };
         assert_eq!(
-            (call.remote_name.as_str(), call.dir.as_deref()),
-            ("张三", Some("in"))
+            (call.remote_name.as_str(), call.dir),
+            ("张三", Some(Direction::In))
         );
         let back = parse_request(encode_start(&call).trim_end().as_bytes()).unwrap();
         assert_eq!(
@@ -773,7 +767,7 @@ mod tests {
         let call = CallInfo {
             id: Some("c1".into()),
             remote_number: "1002".into(),
-            dir: Some("in".into()),
+            dir: Some(Direction::In),
             ..CallInfo::default()
         };
         let mut settings = serde_json::Map::new();

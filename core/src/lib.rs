@@ -20,6 +20,7 @@ pub mod backlog;
 pub mod calls;
 pub mod codec;
 pub mod control_protocol;
+pub mod direction;
 pub mod line;
 pub mod net_client;
 pub mod percent;

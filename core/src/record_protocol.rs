@@ -58,6 +58,7 @@
 use core::fmt::{self, Write as _};
 
 use crate::codec::Codec;
+pub use crate::direction::Direction;
 use crate::percent::{self, PercentError};
 
 /// Longest line, `\n` included; a longer one is refused and the connection closed.
@@ -67,38 +68,6 @@ pub const MAX_FIELD: usize = 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Messages
-
-/// The call's direction, as the phone sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Direction {
-    /// An incoming call (`in`).
-    In,
-    /// An outgoing call (`out`).
-    Out,
-}
-
-impl Direction {
-    /// The wire name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Direction::In => "in",
-            Direction::Out => "out",
-        }
-    }
-
-    /// Parses a wire name, ignoring ASCII case.
-    pub fn from_name(name: &str) -> Option<Direction> {
-        [Direction::In, Direction::Out]
-            .into_iter()
-            .find(|d| d.name().eq_ignore_ascii_case(name))
-    }
-}
-
-impl fmt::Display for Direction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// The `result` of a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -13,6 +13,7 @@ use super::script::{parse_script, parse_seconds, Step};
 use super::sip_io::SipConfig;
 use super::wav::parse_wav;
 use callrec_core::codec::Codec;
+use callrec_core::direction::Direction;
 use callrec_platform::config::board::Board;
 use lexopt::Arg;
 use std::ffi::OsString;
@@ -350,7 +351,12 @@ fn dispatch(args: Vec<OsString>) -> Result<(), SimError> {
 fn call_flag(name: &str, p: &mut lexopt::Parser, f: &mut CallFlags) -> Result<(), SimError> {
     match name {
         "id" => f.id = Some(string(p)?),
-        "dir" => f.dir = Some(string(p)?),
+        "dir" => {
+            let v = string(p)?;
+            let dir = Direction::from_name(&v)
+                .ok_or_else(|| SimError::usage(format!("--dir {v:?}: in or out")))?;
+            f.dir = Some(dir);
+        }
         "remote" => f.remote = Some(string(p)?),
         "remote-name" => f.remote_name = Some(string(p)?),
         "answer-at" => f.answer_at = Some(time(p, "--answer-at")?),

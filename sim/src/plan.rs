@@ -84,11 +84,7 @@ pub fn segments(steps: &[Step]) -> Vec<Segment> {
         };
         let call = &mut calls[i];
         call.tap_port = info.tap_port.or(call.tap_port);
-        call.codec = info
-            .codec
-            .as_deref()
-            .and_then(Codec::from_name)
-            .or(call.codec);
+        call.codec = info.codec.or(call.codec);
         match event {
             CallEvent::Started => {}
             CallEvent::Answered => {

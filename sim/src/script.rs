@@ -25,6 +25,7 @@ use callrec_core::codec::Codec;
 use callrec_core::control_protocol::{
     encode_call, encode_key, valid_call_id, CallEvent, CallInfo, Command, Key, Remote,
 };
+use callrec_core::direction::Direction;
 use core::fmt;
 
 /// Latest step time accepted, in seconds (a day).
@@ -102,14 +103,15 @@ impl fmt::Display for Fields<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = self.0;
         let port = c.tap_port.map(|p| p.to_string());
+        let (dir, codec) = (c.dir.map(Direction::name), c.codec.map(Codec::name));
         let fields = [
             ("id", c.id.as_deref()),
-            ("dir", c.dir.as_deref()),
+            ("dir", dir),
             ("remote", Some(c.remote_number.as_str())),
             ("remote_name", Some(c.remote_name.as_str())),
             ("local", Some(c.local_number.as_str())),
             ("local_name", Some(c.local_name.as_str())),
-            ("codec", c.codec.as_deref()),
+            ("codec", codec),
             ("tap_port", port.as_deref()),
         ];
         for (name, value) in fields {
@@ -316,10 +318,13 @@ fn call_info(words: &[Word]) -> Result<CallInfo, String> {
                 call.id = Some(value);
                 "id"
             }
-            "dir" => {
-                call.dir = Some(value);
-                "dir"
-            }
+            "dir" => match Direction::from_name(&value) {
+                Some(d) => {
+                    call.dir = Some(d);
+                    "dir"
+                }
+                None => return Err(format!("dir {value:?}: in or out")),
+            },
             "remote" | "remote_number" => {
                 call.remote_number = value;
                 "remote"
@@ -338,7 +343,7 @@ fn call_info(words: &[Word]) -> Result<CallInfo, String> {
             }
             "codec" => match Codec::from_name(&value) {
                 Some(c) => {
-                    call.codec = Some(c.name().to_string());
+                    call.codec = Some(c);
                     "codec"
                 }
                 None => return Err(format!("codec {value:?}: PCMA, PCMU or G722")),

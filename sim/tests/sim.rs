@@ -403,10 +403,10 @@ fn a_script_drives_the_call_and_rtp_flows_only_while_answered_and_not_held() {
         ..CallInfo::default()
     };
     let first = CallInfo {
-        dir: Some("out".into()),
+        dir: Some(callrec_core::direction::Direction::Out),
         remote_number: "1002".into(),
         remote_name: "Bob Smith".into(),
-        codec: Some("PCMU".into()),
+        codec: Some(callrec_core::codec::Codec::Pcmu),
         tap_port: Some(call_port),
         ..c1.clone()
     };
@@ -549,7 +549,10 @@ fn bad_input_exits_2_and_sends_nothing() {
         (argv("play --seconds 0", &[]), "above 0"),
         (argv("call --answer-at 1", &[]), "--hangup-at"),
         (argv("call --hangup-at soon", &[]), "not a time"),
-        (argv("call --hangup-at 2 --dir up", &[]), "call.dir"),
+        (
+            argv("call --hangup-at 2 --dir up", &[]),
+            "--dir \"up\": in or out",
+        ),
         (argv("dance", &[]), "unknown command"),
     ];
     for (mut args, want) in cases {

@@ -556,7 +556,7 @@ impl<S: Storage> Driver<S> {
             .map(|(id, state, dir)| CallStatus {
                 id: id.into(),
                 state: state.name().into(),
-                dir: dir.map(str::to_owned),
+                dir,
             })
             .collect();
         st

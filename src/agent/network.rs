@@ -192,9 +192,7 @@ impl Network {
         // The call's own codec, else the settings' (validated when loaded).
         let codec = call
             .codec
-            .as_deref()
-            .or(Some(settings.codec.as_str()))
-            .and_then(Codec::from_name)
+            .or_else(|| Codec::from_name(&settings.codec))
             .unwrap_or(Codec::Pcma);
         let request = StartRequest {
             id: random_id(),
@@ -203,11 +201,7 @@ impl Network {
             remote_name: call.remote_name.clone(),
             local_number: call.local_number.clone(),
             local_name: call.local_name.clone(),
-            dir: if call.dir.as_deref() == Some("in") {
-                Direction::In
-            } else {
-                Direction::Out
-            },
+            dir: call.dir.unwrap_or(Direction::Out),
             codec,
             extensions: Extensions::default(),
         };

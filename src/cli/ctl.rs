@@ -1,9 +1,11 @@
 //! `callrec ctl`: one command to the agent over its control socket.
 
 use super::CliError;
+use callrec_core::codec::Codec;
 use callrec_core::control_protocol::{
     CallEvent, CallInfo, Command, Key, Remote, SipReport, MAX_ANSWER_LINE,
 };
+use callrec_core::direction::Direction;
 use callrec_platform::config::board::Board;
 use callrec_platform::line_reader::LineReader;
 use lexopt::Arg;
@@ -36,7 +38,10 @@ pub fn run(mut p: lexopt::Parser) -> Result<(), CliError> {
             Arg::Long("local-name") => field(&mut p, |c| &mut c.local_name)?,
             Arg::Long("dir") => {
                 has_call = true;
-                call.dir = Some(super::string(&mut p)?);
+                let v = super::string(&mut p)?;
+                let dir = Direction::from_name(&v)
+                    .ok_or_else(|| CliError::usage(format!("--dir {v:?}: in or out")))?;
+                call.dir = Some(dir);
             }
             Arg::Long("id") => {
                 has_call = true;
@@ -44,7 +49,10 @@ pub fn run(mut p: lexopt::Parser) -> Result<(), CliError> {
             }
             Arg::Long("codec") => {
                 has_call = true;
-                call.codec = Some(super::string(&mut p)?);
+                let v = super::string(&mut p)?;
+                let codec = Codec::from_name(&v)
+                    .ok_or_else(|| CliError::usage(format!("--codec {v:?}: PCMA, PCMU or G722")))?;
+                call.codec = Some(codec);
             }
             Arg::Long("tap-port") => {
                 has_call = true;

@@ -32,10 +32,10 @@ fn parses_the_example() {
     let lines: Vec<usize> = steps.iter().map(|s| s.line).collect();
     assert_eq!(lines, [3, 4, 5, 6, 7, 8, 9, 10]);
     let started = CallInfo {
-        dir: Some("out".into()),
+        dir: Some(Direction::Out),
         remote_number: "1002".into(),
         remote_name: "Bob Smith".into(),
-        codec: Some("PCMA".into()),
+        codec: Some(Codec::Pcma),
         ..call("c1")
     };
     assert_eq!(steps[0].action, Action::Call(CallEvent::Started, started));
@@ -88,7 +88,7 @@ fn plain_commands_and_start_with_parties() {
     .unwrap();
     let start = CallInfo {
         remote_number: "1002".into(),
-        dir: Some("in".into()),
+        dir: Some(Direction::In),
         ..CallInfo::default()
     };
     assert_eq!(
@@ -136,7 +136,7 @@ fn quotes_escapes_comments_and_line_endings() {
         (c.remote_number.as_str(), c.local_number.as_str()),
         ("7", "8")
     );
-    assert_eq!(c.codec.as_deref(), Some("G722"));
+    assert_eq!(c.codec, Some(Codec::G722));
 }
 
 #[test]
@@ -191,7 +191,10 @@ fn errors_name_the_line() {
         ("5 call ended id=c1 codec=G729", "PCMA, PCMU or G722"),
         ("5 call ended id=c1 tap_port=0", "1 to 65535"),
         ("5 call ended id=c1 tap_port=70000", "1 to 65535"),
-        ("5 call ended id=c1 dir=sideways", "call.dir"),
+        (
+            "5 call ended id=c1 dir=sideways",
+            "dir \"sideways\": in or out",
+        ),
         ("5 call ended id=c1 remote_name=\"a", "quote is not closed"),
         ("5 key", "one key name"),
         ("5 key mute", "unknown key \"mute\""),
