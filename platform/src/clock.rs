@@ -40,6 +40,49 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock that moves only when told: simulated time for tests of the agent's state machines
+/// (settings, waiters, login throttling, SIP INFO), which run in milliseconds. Clones share
+/// the time.
+#[derive(Debug, Clone, Default)]
+pub struct ManualClock {
+    ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl ManualClock {
+    pub fn new(start_ms: u64) -> ManualClock {
+        let clock = ManualClock::default();
+        clock.set(start_ms);
+        clock
+    }
+
+    pub fn set(&self, ms: u64) {
+        self.ms.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn advance(&self, ms: u64) {
+        self.ms.fetch_add(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> u64 {
+        self.ms.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// 2026-11-21 09:30:00 at 0 ms, moving with the simulated seconds (within that half hour).
+    fn local_time(&self) -> LocalTime {
+        let s = self.now_ms() / 1000;
+        LocalTime {
+            year: 2026,
+            month: 11,
+            day: 21,
+            hour: 9,
+            minute: (30 + (s / 60) % 30) as u8,
+            second: (s % 60) as u8,
+        }
+    }
+}
+
 /// Seconds since the epoch from the system's real-time clock.
 pub fn unix_seconds() -> i64 {
     std::time::SystemTime::now()

@@ -1,20 +1,24 @@
 //! The agent's state in one place: the call controller, the two backends (the stick, the record
 //! server), the settings and the subscribers. The main loop hands it every input; after each it
 //! settles: carries out the controller's steps, applies settings that waited for the end of a
-//! recording, answers clients that wait for an outcome, and sends the events.
+//! recording, answers clients that wait for an outcome, and queues the events.
+//!
+//! It sends nothing itself: what it asks of the shell comes out as [`Output`]s, in order
+//! ([`Driver::poll_output`]), and its time comes from a [`Clock`], so tests drive it in
+//! simulated time (`tests.rs` beside this file).
 
-use super::control_socket::Job;
 use super::local::LocalSession;
-use super::network::Network;
+use super::network::{Network, NewLeg};
 use crate::config::settings::{Mode, Settings};
 use callrec_core::calls::{Action, BackendView, Controller, Phase, Refused};
+use callrec_core::control_protocol::Request;
 use callrec_core::control_protocol::{CallStatus, Command, Response, Status};
 use callrec_core::sip::client::InfoClient;
-use callrec_platform::clock::{Clock, SystemClock};
+use callrec_platform::clock::Clock;
 use callrec_platform::store::Storage;
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::sync::{broadcast, oneshot};
 
 /// Clients waiting for a record server's answer; more are answered at once.
 const MAX_WAITERS: usize = 32;
@@ -27,9 +31,25 @@ enum Backend {
     SipInfo,
 }
 
+/// Which command an answer is for: the shell keeps the way back to its client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct JobId(pub u64);
+
+/// What the driver asks of the shell, in the order it must happen.
+#[derive(Debug)]
+pub enum Output {
+    /// Send `response` to the client of `job`.
+    Reply { job: JobId, response: Box<Response> },
+    /// Send this line to every subscriber. `sip_request`: it is a request for the phone's SIP
+    /// stack, which must be subscribed to send it.
+    Event { line: Arc<str>, sip_request: bool },
+    /// Run this record server leg (network mode) in a task of its own.
+    OpenLeg(Box<NewLeg>),
+}
+
 /// A command's answer, ready to send.
 pub struct Pending {
-    reply: oneshot::Sender<Response>,
+    job: JobId,
     failures: u64,
     refused: Option<Refused>,
     extra: Extra,
@@ -43,7 +63,7 @@ struct Extra {
 }
 
 struct Waiter {
-    reply: oneshot::Sender<Response>,
+    job: JobId,
     /// The controller's failure count when the command came: more at the answer means it failed.
     failures: u64,
 }
@@ -69,10 +89,10 @@ impl FileStamp {
 }
 
 /// See the module doc.
-pub struct Driver<S: Storage> {
+pub struct Driver<S: Storage, C: Clock> {
     controller: Controller,
     pub local: LocalSession<S>,
-    pub network: Network,
+    pub network: Network<C>,
     sip: InfoClient,
     backend: Backend,
     settings: Settings,
@@ -82,21 +102,20 @@ pub struct Driver<S: Storage> {
     stamp: Option<FileStamp>,
     usb_host: bool,
     waiters: Vec<Waiter>,
-    events: broadcast::Sender<Arc<str>>,
+    outputs: VecDeque<Output>,
     seq: u64,
-    clock: SystemClock,
+    clock: C,
 }
 
-impl<S: Storage> Driver<S> {
+impl<S: Storage, C: Clock> Driver<S, C> {
     pub fn new(
         settings: Settings,
         settings_path: PathBuf,
         local: LocalSession<S>,
-        network: Network,
+        network: Network<C>,
         usb_host: bool,
-        events: broadcast::Sender<Arc<str>>,
-        clock: SystemClock,
-    ) -> Driver<S> {
+        clock: C,
+    ) -> Driver<S, C> {
         let d = Driver {
             controller: Controller::new(settings.rules()),
             local,
@@ -109,7 +128,7 @@ impl<S: Storage> Driver<S> {
             settings_path,
             usb_host,
             waiters: Vec::with_capacity(MAX_WAITERS),
-            events,
+            outputs: VecDeque::new(),
             seq: 0,
             clock,
         };
@@ -120,8 +139,7 @@ impl<S: Storage> Driver<S> {
     /// A command from a control client or an action URL. Its answer is returned, for
     /// [`reply`](Self::reply) once the main loop has done its part (moving the tap), unless it
     /// waits for a record server.
-    pub fn job(&mut self, job: Job) -> Option<Pending> {
-        let Job { request, reply } = job;
+    pub fn job(&mut self, job: JobId, request: Request) -> Option<Pending> {
         let failures = self.controller.failures();
         let now = self.clock.now_ms();
         let mut extra = Extra::default();
@@ -172,11 +190,11 @@ impl<S: Storage> Driver<S> {
             // A remote command is answered with its outcome, once the server has answered;
             // call events and keys as soon as they are taken (their outcome is in the events).
             Ok(()) if remote && self.phase().settling() && self.waiters.len() < MAX_WAITERS => {
-                self.waiters.push(Waiter { reply, failures });
+                self.waiters.push(Waiter { job, failures });
                 None
             }
             result => Some(Pending {
-                reply,
+                job,
                 failures,
                 refused: result.err(),
                 extra,
@@ -275,7 +293,7 @@ impl<S: Storage> Driver<S> {
     }
 
     /// Answers a command [`job`](Self::job) returned.
-    pub fn reply(&self, p: Pending) {
+    pub fn reply(&mut self, p: Pending) {
         match p.refused {
             Some(e) => {
                 let status = Some(self.status());
@@ -283,14 +301,14 @@ impl<S: Storage> Driver<S> {
                 if let Some(error) = r.error.as_mut() {
                     error.fields = p.extra.fields;
                 }
-                let _ = p.reply.send(r);
+                self.send_reply(p.job, r);
             }
             None if p.extra.settings.is_some() => {
                 let mut r = Response::ok(None, self.status());
                 r.settings = p.extra.settings;
-                let _ = p.reply.send(r);
+                self.send_reply(p.job, r);
             }
-            None => self.answer(p.reply, p.failures),
+            None => self.answer(p.job, p.failures),
         }
     }
 
@@ -404,33 +422,47 @@ impl<S: Storage> Driver<S> {
         if !self.phase().settling() && !self.waiters.is_empty() {
             let waiters = std::mem::take(&mut self.waiters);
             for w in waiters {
-                self.answer(w.reply, w.failures);
+                self.answer(w.job, w.failures);
             }
         }
         while let Some(e) = self.controller.poll_event() {
             self.seq += 1;
             let line = e.encode(self.seq);
-            self.publish(line);
+            self.publish(line, false);
         }
         while let Some(request) = self.sip.poll_request() {
             self.seq += 1;
-            if self.events.receiver_count() == 0 {
-                log::warn!("SIP INFO: no SIP stack is subscribed to send the request");
-            }
             log::info!(
                 "SIP INFO: Record: {} ({})",
                 if request.record { "on" } else { "off" },
                 request.tid
             );
             let line = request.encode(self.seq);
-            self.publish(line);
+            self.publish(line, true);
+        }
+        while let Some(leg) = self.network.poll_new_leg() {
+            self.outputs.push_back(Output::OpenLeg(Box::new(leg)));
         }
     }
 
-    fn publish(&self, line: String) {
+    fn publish(&mut self, line: String, sip_request: bool) {
         log::debug!("event {}", line.trim_end());
-        // No subscriber is fine; a lagging one notices by itself.
-        let _ = self.events.send(Arc::from(line));
+        self.outputs.push_back(Output::Event {
+            line: Arc::from(line),
+            sip_request,
+        });
+    }
+
+    /// The next thing the shell must do, oldest first.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    fn send_reply(&mut self, job: JobId, response: Response) {
+        self.outputs.push_back(Output::Reply {
+            job,
+            response: Box::new(response),
+        });
     }
 
     fn phase(&self) -> Phase {
@@ -506,7 +538,7 @@ impl<S: Storage> Driver<S> {
         }
     }
 
-    fn answer(&self, reply: oneshot::Sender<Response>, failures_before: u64) {
+    fn answer(&mut self, job: JobId, failures_before: u64) {
         let status = self.status();
         let response = match self.controller.last_problem() {
             Some(f) if self.controller.failures() > failures_before => {
@@ -514,7 +546,7 @@ impl<S: Storage> Driver<S> {
             }
             _ => Response::ok(None, status),
         };
-        let _ = reply.send(response);
+        self.send_reply(job, response);
     }
 
     pub fn status(&self) -> Status {
@@ -568,3 +600,6 @@ fn log_refusal(r: Result<(), (&'static str, &'static str)>) {
         log::warn!("recorder refused a step ({code}): {message}");
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -13,21 +13,24 @@ pub mod web;
 
 use crate::config::settings::Settings;
 use crate::config::ConfigError;
+use callrec_core::control_protocol::Response;
 use callrec_platform::clock::{Clock, SystemClock};
 use callrec_platform::config::board::Board;
 use callrec_platform::store::fs::DirStorage;
 use callrec_platform::udp;
 use callrec_platform::usb::{StickSource, StickWatcher};
 use core::fmt;
-use driver::Driver;
+use driver::{Driver, JobId, Output};
 use local::LocalSession;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::signal::unix::SignalKind;
-use tokio::sync::broadcast;
 use tokio::sync::mpsc;
+use tokio::sync::{broadcast, oneshot};
 
 /// How the agent is started: the board, and overrides for the host and tests.
 #[derive(Debug, Clone)]
@@ -126,7 +129,7 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
     let clock = SystemClock::new();
     let (net_tx, mut net_updates) = mpsc::channel(16);
     let mac = opts.mac.clone().unwrap_or_else(|| board.mac_address());
-    let network = network::Network::new(mac, clock.clone(), net_tx);
+    let network = network::Network::new(mac, clock.clone());
     let factory: local::StorageFactory<DirStorage> = Box::new(|s| DirStorage::new(&s.path));
     let mut session = LocalSession::new(settings.clone(), factory, tap_local.to_string());
     session.set_usb_host(board.usb_host);
@@ -138,9 +141,15 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
         session,
         network,
         board.usb_host,
-        events.clone(),
         clock.clone(),
     );
+    let mut shell = Shell {
+        replies: HashMap::new(),
+        next_job: 0,
+        events: events.clone(),
+        net_updates: net_tx,
+        clock: clock.clone(),
+    };
 
     let (job_tx, mut jobs) = mpsc::channel(control_socket::QUEUE);
     tokio::spawn(control_socket::serve(listener, job_tx.clone(), events));
@@ -197,7 +206,8 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
             Some(job) = jobs.recv() => {
                 // Every datagram that reached the tap before the command is handled first.
                 drain(&mut tap, &mut driver, &clock);
-                answer = driver.job(job);
+                let control_socket::Job { request, reply } = job;
+                answer = driver.job(shell.take(reply), request);
             }
             Some(update) = net_updates.recv() => {
                 driver.network.on_update(update);
@@ -247,13 +257,65 @@ async fn main_loop(opts: AgentOptions) -> Result<(), AgentError> {
         if let Some(a) = answer {
             driver.reply(a);
         }
+        shell.carry_out(&mut driver);
     }
     drain(&mut tap, &mut driver, &clock);
+    shell.carry_out(&mut driver);
     driver.network.shutdown(&mut net_updates).await;
     log::info!("agent stopping");
     driver.local.shutdown(&clock);
+    shell.carry_out(&mut driver);
     let _ = std::fs::remove_file(&socket_path);
     Ok(())
+}
+
+/// What the main loop keeps to carry out the driver's [`Output`]s.
+struct Shell {
+    /// The way back to each client whose command the driver has not answered yet.
+    replies: HashMap<u64, oneshot::Sender<Response>>,
+    next_job: u64,
+    events: broadcast::Sender<Arc<str>>,
+    net_updates: mpsc::Sender<network::LegUpdate>,
+    clock: SystemClock,
+}
+
+impl Shell {
+    /// Keeps a client's way back; the driver's answer names it.
+    fn take(&mut self, reply: oneshot::Sender<Response>) -> JobId {
+        self.next_job += 1;
+        self.replies.insert(self.next_job, reply);
+        JobId(self.next_job)
+    }
+
+    fn carry_out<S: callrec_platform::store::Storage>(
+        &mut self,
+        driver: &mut Driver<S, SystemClock>,
+    ) {
+        while let Some(output) = driver.poll_output() {
+            match output {
+                Output::Reply { job, response } => {
+                    if let Some(reply) = self.replies.remove(&job.0) {
+                        // A client that went away is fine.
+                        let _ = reply.send(*response);
+                    }
+                }
+                Output::Event { line, sip_request } => {
+                    if sip_request && self.events.receiver_count() == 0 {
+                        log::warn!("SIP INFO: no SIP stack is subscribed to send the request");
+                    }
+                    // No subscriber is fine; a lagging one notices by itself.
+                    let _ = self.events.send(line);
+                }
+                Output::OpenLeg(leg) => {
+                    tokio::spawn(network::run_leg(
+                        *leg,
+                        self.net_updates.clone(),
+                        self.clock.clone(),
+                    ));
+                }
+            }
+        }
+    }
 }
 
 /// Binds the tap.
@@ -303,7 +365,7 @@ pub const TICK: Duration = Duration::from_millis(500);
 /// time, then serves the recorder's deadlines and lets the driver settle.
 fn drain<S: callrec_platform::store::Storage>(
     tap: &mut udp::TapReader,
-    driver: &mut Driver<S>,
+    driver: &mut Driver<S, SystemClock>,
     clock: &SystemClock,
 ) {
     let now = clock.now_ms();

@@ -47,12 +47,29 @@ struct LegHandle {
     rtp: Option<SocketAddr>,
 }
 
+/// A leg the shell must run: [`run_leg`] in a task of its own, reporting to the main loop.
+pub struct NewLeg {
+    pub leg: Leg,
+    pub server: SocketAddr,
+    pub commands: mpsc::Receiver<LegCommand>,
+}
+
+impl std::fmt::Debug for NewLeg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewLeg")
+            .field("id", &self.leg.id())
+            .field("server", &self.server)
+            .finish()
+    }
+}
+
 /// The network side of the agent. See the module doc.
-pub struct Network {
+pub struct Network<C: Clock = SystemClock> {
     mac: String,
-    clock: SystemClock,
-    updates: mpsc::Sender<LegUpdate>,
+    clock: C,
     legs: Vec<LegHandle>,
+    /// Legs started and not yet handed to the shell.
+    new_legs: Vec<NewLeg>,
     forward: Option<(bool, UdpSocket)>,
     /// The server of the current or last recording, else the settings'.
     server: Option<SocketAddr>,
@@ -67,14 +84,14 @@ pub struct Network {
     streaming_since: Option<u64>,
 }
 
-impl Network {
-    /// Legs report to `updates`.
-    pub fn new(mac: String, clock: SystemClock, updates: mpsc::Sender<LegUpdate>) -> Network {
+impl<C: Clock> Network<C> {
+    /// Its legs report through [`Network::on_update`].
+    pub fn new(mac: String, clock: C) -> Network<C> {
         Network {
             mac,
             clock,
-            updates,
             legs: Vec::new(),
+            new_legs: Vec::new(),
             forward: None,
             server: None,
             failure: None,
@@ -208,13 +225,11 @@ impl Network {
         let id = request.id.clone();
         let leg = Leg::new(request, LegTimeouts::default(), self.clock.now_ms());
         let (tx, rx) = mpsc::channel(8);
-        tokio::spawn(run_leg(
+        self.new_legs.push(NewLeg {
             leg,
             server,
-            rx,
-            self.updates.clone(),
-            self.clock.clone(),
-        ));
+            commands: rx,
+        });
         log::info!("network recording to {server} starting");
         log::debug!(
             "call: remote {:?} {:?}, local {:?} {:?}",
@@ -289,6 +304,11 @@ impl Network {
         if let Some(t) = self.streaming_since.take() {
             self.streamed_ms += self.clock.now_ms().saturating_sub(t);
         }
+    }
+
+    /// The next leg to run, started since the last call.
+    pub fn poll_new_leg(&mut self) -> Option<NewLeg> {
+        (!self.new_legs.is_empty()).then(|| self.new_legs.remove(0))
     }
 
     /// A leg's task reported.
@@ -376,13 +396,12 @@ fn random_id() -> String {
 }
 
 /// Drives one leg: connects, exchanges lines, reports every change of state, until it ends.
-async fn run_leg(
-    mut leg: Leg,
-    server: SocketAddr,
-    mut commands: mpsc::Receiver<LegCommand>,
-    updates: mpsc::Sender<LegUpdate>,
-    clock: SystemClock,
-) {
+pub async fn run_leg(new: NewLeg, updates: mpsc::Sender<LegUpdate>, clock: SystemClock) {
+    let NewLeg {
+        mut leg,
+        server,
+        mut commands,
+    } = new;
     let id = leg.id().to_owned();
     let report = |leg: &Leg| LegUpdate {
         id: id.clone(),

@@ -141,9 +141,8 @@ fn is_host_port_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-.:[]".contains(&b)
 }
 
-/// The dialog of RFC 3261's examples, for the SIP tests.
-#[cfg(test)]
-pub(crate) fn sample() -> Dialog {
+/// The dialog of RFC 3261's examples, for the SIP tests (the core's and the agent's).
+pub fn sample() -> Dialog {
     Dialog {
         call_id: "a84b4c76e66710@pc33.example.com".into(),
         local_tag: "1928301774".into(),
