@@ -12,6 +12,9 @@
 //! - Protocols: [`record_protocol`] (the record server's control lines), [`net_client`] (the
 //!   phone's side of a network recording), [`control_protocol`] (the agent's control protocol),
 //!   [`action_url`], [`sip`] (the SIP INFO exchange).
+//! - The record server's side of a session: [`net_server`] (admission, start, pause, stop, idle;
+//!   a sans-IO state machine beside the phone's [`net_client`] leg, tested against it in
+//!   simulated time).
 //! - The phone's calls: [`calls`] (which call is recorded, under which policy), [`backlog`].
 
 pub mod action_url;
@@ -23,6 +26,7 @@ pub mod control_protocol;
 pub mod direction;
 pub mod line;
 pub mod net_client;
+pub mod net_server;
 pub mod percent;
 pub mod port;
 pub mod record_file;

@@ -1,342 +1,280 @@
-//! One phone's control connection: framing, the session's start and stop, and the answers to
-//! bad input. One connection carries one session; its end ends the session.
+//! One phone's control connection: the thin shell around the core's [`ServerSession`], which
+//! decides everything the protocol says (the answers, when a session starts, pauses, stops or
+//! idles, and why). This file only moves bytes and carries out what the session asks: it reads
+//! lines with [`Lines`], feeds them in with the time, performs the session's [`Action`]s
+//! (admission and ports in [`Shared`], the files in the store, the media in a shard), writes the
+//! answers, and sleeps until the session's deadline.
 
 use super::media::{Command, Ended, MediaSession};
 use super::store::Sidecar;
 use super::Shared;
 use callrec_core::line::Lines;
-use callrec_core::record_protocol::{
-    parse, Extensions, Message, Outcome, StartRequest, StartResponse, StopResponse, MAX_LINE,
+use callrec_core::net_server::{
+    Action, AdmitRefusal, ConnectionEnd, MediaEnd, MediaFailure, ServerEnd, ServerSession,
 };
+use callrec_core::record_protocol::{StartRequest, MAX_LINE};
 use callrec_platform::clock::{local_time_of, Clock};
-use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
-/// How long a connection may stay open without starting a session.
-pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// The session a connection runs.
-struct Active {
-    id: String,
+/// A port admitted for the session, until its media starts.
+struct Granted {
     shard: usize,
     port: u16,
-    last_control_ms: Arc<std::sync::atomic::AtomicU64>,
-    ended: oneshot::Receiver<Ended>,
-    pause_ext: bool,
+    socket: UdpSocket,
 }
 
-/// Serves one connection until the phone closes it, an error, or its session ends.
+/// The session's media, in its shard.
+struct Running {
+    id: String,
+    shard: usize,
+    /// When the shard last drained RTP from the phone (ms on the shared clock).
+    last_rtp_ms: Arc<AtomicU64>,
+    /// Told when the media ends by itself (a storage failure).
+    ended: oneshot::Receiver<Ended>,
+}
+
+/// What the shell holds for one connection besides the socket.
+struct Shell {
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    granted: Option<Granted>,
+    running: Option<Running>,
+}
+
+/// Serves one connection until its session says to close it.
 pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
-    let local = stream.local_addr().ok();
+    let mut session = ServerSession::new(shared.clock.now_ms(), shared.timeouts);
+    let mut shell = Shell {
+        local: stream.local_addr().ok(),
+        shared,
+        peer,
+        granted: None,
+        running: None,
+    };
     let mut lines = Lines::new(MAX_LINE);
-    let mut active: Option<Active> = None;
-    let mut out = String::new();
-    let end_reason = loop {
-        // Answer every whole line already here.
-        let mut close = false;
-        loop {
-            match lines.next_line() {
-                Ok(Some(line)) => {
-                    if let Some(a) = &active {
-                        a.last_control_ms
-                            .store(shared.clock.now_ms(), Ordering::Relaxed);
-                    }
-                    out.clear();
-                    close = handle_line(&shared, line, peer, local, &mut active, &mut out).await;
-                    if !out.is_empty() && stream.write_all(out.as_bytes()).await.is_err() {
-                        close = true;
-                    }
-                    if close {
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    log::warn!("{peer}: control line: {e}; closing");
-                    close = true;
-                    break;
-                }
-            }
+    'serve: loop {
+        if shell.run(&mut session, &mut stream).await {
+            break;
         }
-        if close {
-            break "connection closed by server";
-        }
-        // A connection must start its session soon; once it has, the session's idle timer
-        // (RTP or control traffic) decides.
-        let patience = if active.is_some() {
-            None
-        } else {
-            Some(HANDSHAKE_TIMEOUT)
-        };
+        let now = shell.shared.clock.now_ms();
+        let deadline = session.poll_timeout();
+        let wait = Duration::from_millis(deadline.map_or(0, |t| t.saturating_sub(now)));
         let ended = async {
-            match active.as_mut() {
-                Some(a) => (&mut a.ended).await.ok(),
+            match shell.running.as_mut() {
+                Some(r) => (&mut r.ended).await.ok(),
                 None => std::future::pending().await,
             }
         };
         tokio::select! {
             r = stream.read(lines.spare()) => match r {
-                Ok(0) => break "connection closed",
-                Ok(n) => lines.filled(n),
-                Err(_) => break "connection reset",
+                Ok(0) => session.on_closed(ConnectionEnd::Closed),
+                Ok(n) => {
+                    lines.filled(n);
+                    // Each whole line is answered before the next is read, as it came.
+                    loop {
+                        match lines.next_line() {
+                            Ok(Some(line)) => {
+                                session.on_line(shell.shared.clock.now_ms(), line);
+                                if shell.run(&mut session, &mut stream).await {
+                                    break 'serve;
+                                }
+                            }
+                            Ok(None) => break,
+                            Err(e) => {
+                                log::warn!("{peer}: control line: {e}; closing");
+                                session.on_closed(ConnectionEnd::LineTooLong);
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(_) => session.on_closed(ConnectionEnd::Reset),
             },
-            () = tokio::time::sleep(patience.unwrap_or_default()), if patience.is_some() => {
-                log::warn!("{peer}: no session started within {HANDSHAKE_TIMEOUT:?}; closing");
-                break "no session started";
+            () = tokio::time::sleep(wait), if deadline.is_some() => {
+                // What the shard last saw counts as activity before the session judges idle.
+                if let Some(r) = &shell.running {
+                    session.on_rtp(r.last_rtp_ms.load(Ordering::Relaxed));
+                }
+                session.handle_timeout(shell.shared.clock.now_ms());
             }
             e = ended => {
-                // The session ended by itself (idle, storage): nothing left to serve.
-                let reason = e.map_or_else(|| "ended".to_string(), |e| e.reason);
-                log::info!("{peer}: session ended ({reason}); closing");
-                if let Some(a) = active.take() {
-                    shared.release(&a.id, a.port);
-                }
-                return;
+                // The media ended by itself and has finished the recording.
+                shell.running = None;
+                let how = match e {
+                    Some(_) => MediaEnd::StorageFailure,
+                    None => MediaEnd::Gone,
+                };
+                session.on_media_ended(how);
             }
         }
-    };
-    if let Some(a) = active.take() {
-        stop(&shared, a, end_reason).await;
+    }
+    match session.ended() {
+        Some(ServerEnd::NoSessionStarted) => {
+            log::warn!("{peer}: no session started in time; closed");
+        }
+        Some(end) => log::info!("{peer}: closed ({end})"),
+        None => {}
     }
 }
 
-/// Handles one line; returns true when the connection must close.
-async fn handle_line(
-    shared: &Arc<Shared>,
-    line: &[u8],
-    peer: SocketAddr,
-    local: Option<SocketAddr>,
-    active: &mut Option<Active>,
-    out: &mut String,
-) -> bool {
-    let message = match parse(line) {
-        Ok(m) => m,
-        Err(e) => {
-            log::warn!("{peer}: bad control line: {e}");
-            // Answer where the protocol has an answer for the command that was meant.
-            let text = String::from_utf8_lossy(line);
-            let id = field(&text, "id").unwrap_or_default();
-            if text.starts_with("cmd=RecordStartRequest") {
-                failed_start(&id, &e.to_string(), out);
-            } else if text.starts_with("cmd=RecordStopRequest") {
-                failed_stop(&id, &e.to_string(), out);
+impl Shell {
+    /// Carries out the session's actions and writes its answers; true once the connection must
+    /// close.
+    async fn run(&mut self, session: &mut ServerSession, stream: &mut TcpStream) -> bool {
+        let mut close = false;
+        let mut out = String::new();
+        loop {
+            while let Some(action) = session.poll_action() {
+                close |= self.perform(session, action).await;
             }
-            return false;
+            out.clear();
+            while let Some(line) = session.poll_transmit() {
+                out.push_str(&line);
+            }
+            if out.is_empty() {
+                return close;
+            }
+            if stream.write_all(out.as_bytes()).await.is_err() {
+                // What the session asks now (the end of its recording) is carried out next.
+                session.on_closed(ConnectionEnd::WriteFailed);
+            }
         }
-    };
-    match message {
-        Message::StartRequest(req) => {
-            if active.is_some() {
-                failed_start(
-                    &req.id,
-                    "a session is already running on this connection",
-                    out,
-                );
-                return false;
+    }
+
+    /// One action; true for [`Action::Close`].
+    async fn perform(&mut self, session: &mut ServerSession, action: Action) -> bool {
+        match action {
+            Action::Admit(request) => match self.admit(&request) {
+                Ok((server, port)) => session.on_admitted(&server, port),
+                Err(refusal) => session.on_refused(&refusal),
+            },
+            Action::StartMedia { request, port } => match self.start_media(&request, port) {
+                Ok(()) => session.on_media_started(self.shared.clock.now_ms()),
+                Err(failure) => session.on_media_failed(failure),
+            },
+            Action::Pause { id } => {
+                let ok = self.toggle(id, true).await;
+                session.on_paused(ok);
             }
-            match start(shared, &req, peer, local) {
-                Ok((a, response)) => {
-                    *active = Some(a);
-                    Message::StartResponse(response).encode(out);
-                }
-                Err(reason) => failed_start(&req.id, &reason, out),
+            Action::Resume { id } => {
+                let ok = self.toggle(id, false).await;
+                session.on_resumed(ok);
             }
-            false
-        }
-        Message::StopRequest(req) => {
-            match active.take() {
-                Some(a) if a.id == req.id => {
-                    let reason = if req.reason.is_empty() {
-                        "stop"
-                    } else {
-                        &req.reason
-                    };
-                    stop(shared, a, reason).await;
-                    let r = StopResponse {
-                        id: req.id,
-                        result: Outcome::Success,
-                    };
-                    Message::StopResponse(r).encode(out);
-                    // The session is over, and with it the connection.
-                    return true;
-                }
-                other => {
-                    *active = other;
-                    failed_stop(&req.id, "no such session on this connection", out);
-                }
-            }
-            false
-        }
-        m @ (Message::PauseRequest { .. } | Message::ResumeRequest { .. }) => {
-            let pause = matches!(m, Message::PauseRequest { .. });
-            let id = m.id().to_owned();
-            let ok = match active.as_ref() {
-                Some(a) if a.id == id && a.pause_ext => {
+            Action::Stop { id, reason } => {
+                if let Some(r) = self.running.take() {
                     let (tx, rx) = oneshot::channel();
-                    let cmd = if pause {
-                        Command::Pause {
-                            id: id.clone(),
-                            reply: tx,
-                        }
-                    } else {
-                        Command::Resume {
-                            id: id.clone(),
-                            reply: tx,
-                        }
+                    let cmd = Command::Stop {
+                        id,
+                        reason,
+                        reply: tx,
                     };
-                    shared.send(a.shard, cmd) && rx.await.unwrap_or(false)
+                    if self.shared.send(r.shard, cmd) {
+                        let _ = rx.await;
+                    }
                 }
-                _ => false,
-            };
-            let result = if ok {
-                Outcome::Success
-            } else {
-                Outcome::Failed
-            };
-            let m = if pause {
-                Message::PauseResponse { id, result }
-            } else {
-                Message::ResumeResponse { id, result }
-            };
-            m.encode(out);
-            false
+                session.on_stopped();
+            }
+            Action::Release { id, port } => {
+                // An admitted port whose media never started: its socket closes here.
+                self.granted = None;
+                self.shared.release(&id, port);
+            }
+            Action::Close => return true,
         }
-        other => {
-            log::warn!(
-                "{peer}: unexpected {:?} from a phone; ignored",
-                kind(&other)
-            );
-            false
-        }
+        false
     }
-}
 
-fn kind(m: &Message) -> &'static str {
-    match m {
-        Message::StartRequest(_) => "RecordStartRequest",
-        Message::StartResponse(_) => "RecordStartResponse",
-        Message::StopRequest(_) => "RecordStopRequest",
-        Message::StopResponse(_) => "RecordStopResponse",
-        Message::PauseRequest { .. } => "RecordPauseRequest",
-        Message::ResumeRequest { .. } => "RecordResumeRequest",
-        Message::PauseResponse { .. } => "RecordPauseResponse",
-        Message::ResumeResponse { .. } => "RecordResumeResponse",
+    /// The fields, this connection's address, then the server's room and a port.
+    fn admit(&mut self, req: &StartRequest) -> Result<(String, u16), AdmitRefusal> {
+        super::validate::start_request(req).map_err(AdmitRefusal::Field)?;
+        let local_ip = self
+            .local
+            .map(|l| l.ip())
+            .ok_or(AdmitRefusal::NoLocalAddress)?;
+        let (shard, port, socket) = self.shared.admit(&req.id, local_ip)?;
+        self.granted = Some(Granted {
+            shard,
+            port,
+            socket,
+        });
+        Ok((local_ip.to_string(), port))
     }
-}
 
-/// Starts a session; the error is the reason sent to the phone.
-fn start(
-    shared: &Arc<Shared>,
-    req: &StartRequest,
-    peer: SocketAddr,
-    local: Option<SocketAddr>,
-) -> Result<(Active, StartResponse), String> {
-    super::validate::start_request(req)?;
-    let local_ip = local.map(|l| l.ip()).ok_or("no local address")?;
-    let (shard, port, socket) = shared.admit(&req.id, local_ip)?;
-    let now = shared.clock.now_ms();
-    let sidecar = Sidecar {
-        id: req.id.clone(),
-        device: req.device.clone(),
-        remote_number: req.remote_number.clone(),
-        remote_name: req.remote_name.clone(),
-        local_number: req.local_number.clone(),
-        local_name: req.local_name.clone(),
-        dir: req.dir.name().into(),
-        codec: req.codec.name().into(),
-        peer: peer.ip().to_string(),
-        start_ms: super::media::unix_ms(),
-        ..Sidecar::default()
-    };
-    let t = local_time_of(callrec_platform::clock::unix_seconds());
-    let slot = match shared.store.create(&t, &sidecar) {
-        Ok(slot) => slot,
-        Err(e) => {
+    /// The sidecar and the files, then the session in its shard.
+    fn start_media(&mut self, req: &StartRequest, port: u16) -> Result<(), MediaFailure> {
+        let Some(granted) = self.granted.take().filter(|g| g.port == port) else {
+            // The session asks only for the port it was granted.
+            log::error!("{}: media asked for port {port}, not granted", self.peer);
+            return Err(MediaFailure::Busy);
+        };
+        let shared = &self.shared;
+        let now = shared.clock.now_ms();
+        let sidecar = Sidecar {
+            id: req.id.clone(),
+            device: req.device.clone(),
+            remote_number: req.remote_number.clone(),
+            remote_name: req.remote_name.clone(),
+            local_number: req.local_number.clone(),
+            local_name: req.local_name.clone(),
+            dir: req.dir.name().into(),
+            codec: req.codec.name().into(),
+            peer: self.peer.ip().to_string(),
+            start_ms: super::media::unix_ms(),
+            ..Sidecar::default()
+        };
+        let t = local_time_of(callrec_platform::clock::unix_seconds());
+        let slot = shared.store.create(&t, &sidecar).map_err(|e| {
             log::error!("storage: {e}");
-            shared.release(&req.id, port);
-            return Err("server storage error".into());
+            MediaFailure::Storage
+        })?;
+        let mut media = MediaSession::new(
+            req.id.clone(),
+            self.peer.ip(),
+            granted.socket,
+            slot,
+            sidecar,
+            now,
+        );
+        let (ended_tx, ended_rx) = oneshot::channel();
+        media.ended = Some(ended_tx);
+        let last_rtp_ms = media.last_rtp_ms.clone();
+        if !shared.send(granted.shard, Command::Add(Box::new(media))) {
+            return Err(MediaFailure::Busy);
         }
-    };
-    let mut session = MediaSession::new(req.id.clone(), peer.ip(), socket, slot, sidecar, now);
-    let (ended_tx, ended_rx) = oneshot::channel();
-    session.ended = Some(ended_tx);
-    let last_control_ms = session.last_control_ms.clone();
-    if !shared.send(shard, Command::Add(Box::new(session))) {
-        shared.release(&req.id, port);
-        return Err("server busy".into());
+        log::info!("{}: session started on port {port}", self.peer);
+        log::debug!(
+            "{}: session id {:?} device {:?}",
+            self.peer,
+            req.id,
+            req.device
+        );
+        self.running = Some(Running {
+            id: req.id.clone(),
+            shard: granted.shard,
+            last_rtp_ms,
+            ended: ended_rx,
+        });
+        Ok(())
     }
-    log::info!("{peer}: session started on port {port}");
-    log::debug!("{peer}: session id {:?} device {:?}", req.id, req.device);
-    let pause_ext = req.extensions.pause;
-    let response = StartResponse {
-        id: req.id.clone(),
-        result: Outcome::Success,
-        reason: String::new(),
-        server: local_ip.to_string(),
-        port,
-        extensions: Extensions { pause: pause_ext },
-    };
-    let active = Active {
-        id: req.id.clone(),
-        shard,
-        port,
-        last_control_ms,
-        ended: ended_rx,
-        pause_ext,
-    };
-    Ok((active, response))
-}
 
-async fn stop(shared: &Arc<Shared>, a: Active, reason: &str) {
-    let (tx, rx) = oneshot::channel();
-    let cmd = Command::Stop {
-        id: a.id.clone(),
-        reason: reason.to_owned(),
-        reply: tx,
-    };
-    if shared.send(a.shard, cmd) {
-        let _ = rx.await;
+    /// Pauses (`pause`) or resumes the media; true if it did.
+    async fn toggle(&self, id: String, pause: bool) -> bool {
+        let Some(r) = self.running.as_ref().filter(|r| r.id == id) else {
+            return false;
+        };
+        let (tx, rx) = oneshot::channel();
+        let cmd = if pause {
+            Command::Pause { id, reply: tx }
+        } else {
+            Command::Resume { id, reply: tx }
+        };
+        self.shared.send(r.shard, cmd) && rx.await.unwrap_or(false)
     }
-    shared.release(&a.id, a.port);
-}
-
-fn failed_start(id: &str, reason: &str, out: &mut String) {
-    let r = StartResponse {
-        id: id.to_owned(),
-        result: Outcome::Failed,
-        reason: reason.to_owned(),
-        server: String::new(),
-        port: 0,
-        extensions: Extensions::default(),
-    };
-    Message::StartResponse(r).encode(out);
-}
-
-fn failed_stop(id: &str, reason: &str, out: &mut String) {
-    // The guide's StopResponse has only `success`; `failed` with a reason is what a phone that
-    // sent a bad stop can be told, and a plain phone ignores the extra key.
-    let r = StopResponse {
-        id: id.to_owned(),
-        result: Outcome::Failed,
-    };
-    Message::StopResponse(r).encode(out);
-    if out.ends_with('\n') {
-        out.pop();
-        out.push_str("&reason=");
-        callrec_core::percent::encode(reason, out);
-        out.push('\n');
-    }
-}
-
-/// A raw `key=value` from a line that did not parse (for the id in a failure answer).
-fn field(text: &str, key: &str) -> Option<String> {
-    text.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        let mut s = String::new();
-        (k == key && callrec_core::percent::decode(v.as_bytes(), &mut s).is_ok()).then_some(s)
-    })
 }

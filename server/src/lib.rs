@@ -1,6 +1,7 @@
 //! `callrec-server`: the record server of the guide's network recording.
 //!
-//! Phones open a TCP control connection per session ([`connection`]), the server hands each session a
+//! Phones open a TCP control connection per session ([`connection`], a shell around the core's
+//! `net_server::ServerSession`, which decides the protocol), the server hands each session a
 //! UDP port of its range ([`ports`]) and records the phone's RTP there with the same core as the
 //! phone's local recording, in shard threads ([`media`]), into a Record file with a JSON sidecar
 //! ([`store`]). The protocol is `../shared/spec/record-protocol.md`.
@@ -14,6 +15,7 @@ pub mod recover;
 pub mod store;
 pub mod validate;
 
+use callrec_core::net_server::{AdmitRefusal, ServerTimeouts};
 use callrec_platform::clock::SystemClock;
 use media::Command;
 use ports::PortPool;
@@ -65,6 +67,8 @@ const SHARD_QUEUE: usize = 1024;
 pub struct Shared {
     pub store: Store,
     pub clock: SystemClock,
+    /// Every connection's handshake and idle time ([`connection`]).
+    pub timeouts: ServerTimeouts,
     shards: Vec<SyncSender<Command>>,
     registry: Mutex<Registry>,
     max_sessions: usize,
@@ -85,23 +89,20 @@ impl Shared {
     }
 
     /// Admits a new session: a unique id, room under the limits, a port. Returns the shard, the
-    /// port and its socket, or the reason for the phone.
-    pub fn admit(&self, id: &str, ip: IpAddr) -> Result<(usize, u16, UdpSocket), String> {
+    /// port and its socket, or why not.
+    pub fn admit(&self, id: &str, ip: IpAddr) -> Result<(usize, u16, UdpSocket), AdmitRefusal> {
         let free = callrec_platform::store::fs::free_bytes(self.store.root()).unwrap_or(0);
         if free < MIN_FREE {
-            return Err("server storage full".into());
+            return Err(AdmitRefusal::StorageFull);
         }
         let mut r = self.registry();
         if r.ids.contains(id) {
-            return Err("duplicate id: a session with this id is running".into());
+            return Err(AdmitRefusal::DuplicateId);
         }
         if r.ids.len() >= self.max_sessions {
-            return Err("server busy: session limit reached".into());
+            return Err(AdmitRefusal::SessionLimit);
         }
-        let (socket, port) = r
-            .ports
-            .bind(ip)
-            .map_err(|_| "no free RTP port".to_string())?;
+        let (socket, port) = r.ports.bind(ip).map_err(|_| AdmitRefusal::NoFreePort)?;
         let shard = (0..r.load.len()).min_by_key(|&i| r.load[i]).unwrap_or(0);
         r.load[shard] += 1;
         r.ids.insert(id.to_owned());
@@ -169,10 +170,9 @@ pub fn run(opts: ServerOptions) -> Result<(), String> {
     for i in 0..opts.shards.max(1) {
         let (tx, rx) = sync_channel(SHARD_QUEUE);
         let c = clock.clone();
-        let idle = opts.idle_timeout;
         let t = std::thread::Builder::new()
             .name(format!("media-{i}"))
-            .spawn(move || media::run_shard(rx, c, idle))
+            .spawn(move || media::run_shard(rx, c))
             .map_err(|e| format!("shard thread: {e}"))?;
         shards.push(tx);
         threads.push(t);
@@ -180,6 +180,10 @@ pub fn run(opts: ServerOptions) -> Result<(), String> {
     let shared = Arc::new(Shared {
         store,
         clock,
+        timeouts: ServerTimeouts {
+            idle_ms: u64::try_from(opts.idle_timeout.as_millis()).unwrap_or(u64::MAX),
+            ..ServerTimeouts::default()
+        },
         registry: Mutex::new(Registry {
             ids: HashSet::new(),
             ports: PortPool::new(opts.rtp_ports.0, opts.rtp_ports.1),

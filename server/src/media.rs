@@ -2,9 +2,13 @@
 //! shard drains all its sessions' UDP sockets in batches (with kernel arrival times), feeds the
 //! phone's packets to each session's [`Recorder`] (the same core as the phone's local recording)
 //! and performs the file operations. Datagrams from any address but the phone's are dropped and
-//! counted. Commands from the control connections arrive on a bounded channel.
+//! counted. Commands from the control connections arrive on a bounded channel. When a session
+//! ends is its connection's business (`callrec_core::net_server`): a shard ends one by itself
+//! only when its storage fails, and keeps the time of its last RTP for the connection's idle
+//! timer.
 
 use super::store::{update_sidecar, write_sidecar, Sidecar, Slot};
+use callrec_core::net_server::MediaEnd;
 use callrec_core::record_file::FAT32_MAX_FILE;
 use callrec_core::recorder::{Recorder, RecorderConfig, StickState, StopReason};
 use callrec_platform::clock::{unix_seconds, Clock, SystemClock};
@@ -52,16 +56,16 @@ pub struct MediaSession {
     pub id: String,
     pub peer: IpAddr,
     pub socket: UdpSocket,
-    /// Last activity on the control connection (ms on the shared clock), kept by its task.
-    pub last_control_ms: Arc<AtomicU64>,
-    /// Told when the session ends by itself (idle, storage failure).
+    /// When RTP from the phone last arrived (ms on the shared clock), for the connection's idle
+    /// timer.
+    pub last_rtp_ms: Arc<AtomicU64>,
+    /// Told when the session ends by itself (a storage failure).
     pub ended: Option<oneshot::Sender<Ended>>,
     recorder: Recorder,
     slot: Slot,
     sidecar: Sidecar,
     writer: RecordWriter<DirFile>,
     files_opened: u32,
-    last_rtp_ms: u64,
     strangers: u64,
 }
 
@@ -92,14 +96,13 @@ impl MediaSession {
             id,
             peer,
             socket,
-            last_control_ms: Arc::new(AtomicU64::new(now_ms)),
+            last_rtp_ms: Arc::new(AtomicU64::new(now_ms)),
             ended: None,
             recorder,
             slot,
             sidecar,
             writer: RecordWriter::new(Durability::SyncAtClose),
             files_opened: 0,
-            last_rtp_ms: now_ms,
             strangers: 0,
         }
     }
@@ -118,7 +121,7 @@ impl MediaSession {
             log::warn!("session {}: receive: {e}", self.slot.stem);
         }
         if got {
-            self.last_rtp_ms = now_ms;
+            self.last_rtp_ms.store(now_ms, Ordering::Relaxed);
         }
         while self.recorder.poll_timeout().is_some_and(|t| t <= now_ms) {
             self.recorder.handle_timeout(now_ms);
@@ -195,11 +198,6 @@ impl MediaSession {
             sidecar: self.sidecar.clone(),
         }
     }
-
-    fn idle_since(&self) -> u64 {
-        self.last_rtp_ms
-            .max(self.last_control_ms.load(Ordering::Relaxed))
-    }
 }
 
 /// Unix time in ms.
@@ -210,10 +208,9 @@ pub fn unix_ms() -> u64 {
 }
 
 /// Runs one shard until its command channel closes, then ends its sessions.
-pub fn run_shard(commands: Receiver<Command>, clock: SystemClock, idle_timeout: Duration) {
+pub fn run_shard(commands: Receiver<Command>, clock: SystemClock) {
     let mut rx = BatchReceiver::new();
     let mut sessions: Vec<MediaSession> = Vec::new();
-    let idle_ms = idle_timeout.as_millis() as u64;
     let mut next = Instant::now() + CYCLE;
     loop {
         // Commands, as they come, until the cycle is due.
@@ -240,12 +237,10 @@ pub fn run_shard(commands: Receiver<Command>, clock: SystemClock, idle_timeout: 
         let mut i = 0;
         while i < sessions.len() {
             sessions[i].receive(&mut rx, now);
-            let idle = now.saturating_sub(sessions[i].idle_since()) > idle_ms;
-            let failed = sessions[i].recorder.state() == callrec_core::recorder::State::Idle;
-            if idle || failed {
+            // The recorder stops by itself only when its storage fails.
+            if sessions[i].recorder.state() == callrec_core::recorder::State::Idle {
                 let mut s = sessions.swap_remove(i);
-                let reason = if failed { "storage failure" } else { "idle" };
-                let ended = s.finish(reason);
+                let ended = s.finish(MediaEnd::StorageFailure.reason());
                 if let Some(tx) = s.ended.take() {
                     let _ = tx.send(ended);
                 }
