@@ -5,10 +5,12 @@ use core::fmt;
 /// RTP clock rate of every codec we record (RFC 3551; G.722 too, although it samples at 16 kHz).
 pub const RTP_CLOCK_HZ: u32 = 8000;
 
-/// An audio codec that callrec records. Each carries one byte per RTP clock tick.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// An audio codec that callrec records. Each carries one byte per RTP clock tick. The default
+/// is PCMA, the settings' default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum Codec {
     /// G.711 A-law, static payload type 8.
+    #[default]
     Pcma,
     /// G.711 μ-law, static payload type 0.
     Pcmu,

@@ -4,11 +4,13 @@
 use core::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The default is `out`, what the agent tells a record server when the phone does not say.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum Direction {
     /// An incoming call (`in`).
     In,
     /// An outgoing call (`out`).
+    #[default]
     Out,
 }
 

@@ -223,8 +223,8 @@ impl Shell {
             remote_name: req.remote_name.clone(),
             local_number: req.local_number.clone(),
             local_name: req.local_name.clone(),
-            dir: req.dir.name().into(),
-            codec: req.codec.name().into(),
+            dir: req.dir,
+            codec: req.codec,
             peer: self.peer.ip().to_string(),
             start_ms: super::media::unix_ms(),
             ..Sidecar::default()

@@ -5,6 +5,8 @@
 //! Paths are built only from the server's clock and a counter; ids, MACs, numbers and names are
 //! data in the sidecar, never path parts.
 
+use callrec_core::codec::Codec;
+use callrec_core::direction::Direction;
 use callrec_core::record_file::LocalTime;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
@@ -24,8 +26,8 @@ pub struct Sidecar {
     pub local_number: String,
     pub local_name: String,
     /// `in` or `out`.
-    pub dir: String,
-    pub codec: String,
+    pub dir: Direction,
+    pub codec: Codec,
     /// The phone's address (the control connection's peer).
     pub peer: String,
     /// Unix time in ms.

@@ -4,7 +4,6 @@
 
 use super::rid::Rid;
 use crate::store::{read_sidecar, Sidecar, Slot, Store};
-use callrec_core::codec::Codec;
 use callrec_platform::clock::local_time_of;
 use callrec_platform::download::wav::{Part, WavPlan};
 use callrec_platform::store::reader::RecordReader;
@@ -72,7 +71,7 @@ impl Entry {
                 Err(e) => log::warn!("{}: {name}: {e}", self.rid),
             }
         }
-        let codec = Codec::from_name(&self.sidecar.codec).unwrap_or(Codec::Pcma);
+        let codec = self.sidecar.codec;
         (WavPlan::new(parts, codec), paths)
     }
 

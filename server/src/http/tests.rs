@@ -195,8 +195,6 @@ fn the_page_escapes_everything_from_a_sidecar_and_the_query() {
             remote_name: hostile.into(),
             local_number: hostile.into(),
             local_name: hostile.into(),
-            dir: hostile.into(),
-            codec: hostile.into(),
             peer: hostile.into(),
             stop_ms: Some(1),
             stop_reason: Some(hostile.into()),
