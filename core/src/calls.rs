@@ -18,6 +18,7 @@ pub use rules::{Policy, Rules};
 
 use crate::control_protocol::{CallEvent, CallInfo, Key, Remote};
 use crate::direction::Direction;
+use core::fmt;
 use std::collections::VecDeque;
 
 /// Calls known at once (a desk phone has a handful of lines).
@@ -113,19 +114,79 @@ pub enum Action {
     Resume,
 }
 
-/// Why a key press, call event or command did nothing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refused {
-    pub code: &'static str,
-    pub message: String,
+/// Why a key press, call event or command did nothing. The user or the client is at fault;
+/// [`Refused::code`] is the stable code of the control protocol's error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// A call event without the call's id.
+    BadCall,
+    /// More calls at once than the agent follows.
+    TooManyCalls,
+    /// No such call is up.
+    UnknownCall,
+    /// No call is up.
+    NoCall,
+    /// The call is still ringing.
+    CallNotAnswered,
+    RecordingOff,
+    PolicyNever,
+    /// Under `always` the keys do nothing.
+    PolicyAlways,
+    /// SIP INFO recording cannot pause.
+    PauseNotSupported,
+    NotRecording,
+    AlreadyRecording,
+    AlreadyPaused,
+    NotPaused,
 }
 
-fn refused<T>(code: &'static str, message: &str) -> Result<T, Refused> {
-    Err(Refused {
-        code,
-        message: message.into(),
-    })
+impl Refused {
+    pub fn code(self) -> &'static str {
+        match self {
+            Refused::BadCall => "bad_call",
+            Refused::TooManyCalls => "too_many_calls",
+            Refused::UnknownCall => "unknown_call",
+            Refused::NoCall => "no_call",
+            Refused::CallNotAnswered => "call_not_answered",
+            Refused::RecordingOff => "recording_off",
+            Refused::PolicyNever => "policy_never",
+            Refused::PolicyAlways => "policy_always",
+            Refused::PauseNotSupported => "pause_not_supported",
+            Refused::NotRecording => "not_recording",
+            Refused::AlreadyRecording => "already_recording",
+            Refused::AlreadyPaused => "already_paused",
+            Refused::NotPaused => "not_paused",
+        }
+    }
+
+    pub fn message(self) -> String {
+        match self {
+            Refused::BadCall => "a call event needs call.id".into(),
+            Refused::TooManyCalls => format!("the agent follows at most {MAX_CALLS} calls"),
+            Refused::UnknownCall => "no such call is up".into(),
+            Refused::NoCall => "no call is up".into(),
+            Refused::CallNotAnswered => "the call is not answered yet".into(),
+            Refused::RecordingOff => "recording is switched off in the settings".into(),
+            Refused::PolicyNever => "the recording policy is never".into(),
+            Refused::PolicyAlways => {
+                "every call is recorded; the keys do nothing under the policy always".into()
+            }
+            Refused::PauseNotSupported => "recording through SIP INFO cannot pause".into(),
+            Refused::NotRecording => "no recording is running".into(),
+            Refused::AlreadyRecording => "a recording is already running".into(),
+            Refused::AlreadyPaused => "the recording is already paused".into(),
+            Refused::NotPaused => "the recording is not paused".into(),
+        }
+    }
 }
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for Refused {}
 
 /// Where a known call is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,7 +346,7 @@ impl Controller {
 
     fn call_event_inner(&mut self, ev: CallEvent, info: &CallInfo) -> Result<(), Refused> {
         let Some(id) = info.id.as_deref() else {
-            return refused("bad_call", "a call event needs call.id");
+            return Err(Refused::BadCall);
         };
         let known = self.calls.iter().position(|c| c.id() == id);
         let i = match (known, ev) {
@@ -295,10 +356,7 @@ impl Controller {
             }
             (None, CallEvent::Started | CallEvent::Answered) => {
                 if self.calls.len() == MAX_CALLS {
-                    return refused(
-                        "too_many_calls",
-                        &format!("the agent follows at most {MAX_CALLS} calls"),
-                    );
+                    return Err(Refused::TooManyCalls);
                 }
                 self.calls.push(Call {
                     info: info.clone(),
@@ -307,7 +365,7 @@ impl Controller {
                 });
                 self.calls.len() - 1
             }
-            (None, _) => return refused("unknown_call", "no such call is up"),
+            (None, _) => return Err(Refused::UnknownCall),
         };
         let wanted_here = self.want_is_for(id);
         match ev {
@@ -386,14 +444,11 @@ impl Controller {
 
     fn key_inner(&mut self, key: Key) -> Result<(), Refused> {
         if !self.rules.enabled {
-            return refused("recording_off", "recording is switched off in the settings");
+            return Err(Refused::RecordingOff);
         }
         match (self.rules.policy, key) {
-            (Policy::Never, _) => refused("policy_never", "the recording policy is never"),
-            (Policy::Always, _) => refused(
-                "policy_always",
-                "every call is recorded; the keys do nothing under the policy always",
-            ),
+            (Policy::Never, _) => Err(Refused::PolicyNever),
+            (Policy::Always, _) => Err(Refused::PolicyAlways),
             (Policy::AlwaysPause, _) | (Policy::OnDemand, Key::Pause) => self.toggle_pause(),
             (Policy::OnDemand, Key::Record) => self.record_key(),
         }
@@ -430,17 +485,14 @@ impl Controller {
 
     fn toggle_pause(&mut self) -> Result<(), Refused> {
         if !self.rules.can_pause {
-            return refused(
-                "pause_not_supported",
-                "recording through SIP INFO cannot pause",
-            );
+            return Err(Refused::PauseNotSupported);
         }
         match self.want.as_mut() {
             Some(w) if !w.silent => {
                 w.user_paused = !w.user_paused;
                 Ok(())
             }
-            _ => refused("not_recording", "no recording is running"),
+            _ => Err(Refused::NotRecording),
         }
     }
 
@@ -454,21 +506,21 @@ impl Controller {
         match cmd {
             Remote::Start => {
                 if !self.rules.enabled {
-                    return refused("recording_off", "recording is switched off in the settings");
+                    return Err(Refused::RecordingOff);
                 }
                 if self.rules.policy == Policy::Never {
-                    return refused("policy_never", "the recording policy is never");
+                    return Err(Refused::PolicyNever);
                 }
                 if self.want.is_some() {
-                    return refused("already_recording", "a recording is already running");
+                    return Err(Refused::AlreadyRecording);
                 }
                 let target = match call_id {
                     Some(id) => {
                         let Some(c) = self.calls.iter().find(|c| c.id() == id) else {
-                            return refused("unknown_call", "no such call is up");
+                            return Err(Refused::UnknownCall);
                         };
                         if c.state == CallState::Started {
-                            return refused("call_not_answered", "the call is not answered yet");
+                            return Err(Refused::CallNotAnswered);
                         }
                         Some(id.to_owned())
                     }
@@ -491,24 +543,23 @@ impl Controller {
             }
             Remote::Stop => {
                 let Some(w) = self.want.take() else {
-                    return refused("not_recording", "no recording is running");
+                    return Err(Refused::NotRecording);
                 };
                 self.stop_why = StopWhy::Requested;
                 self.leave_alone(w.call.as_deref());
                 Ok(())
             }
-            Remote::Pause | Remote::Resume if !self.rules.can_pause => refused(
-                "pause_not_supported",
-                "recording through SIP INFO cannot pause",
-            ),
+            Remote::Pause | Remote::Resume if !self.rules.can_pause => {
+                Err(Refused::PauseNotSupported)
+            }
             Remote::Pause | Remote::Resume => {
                 let pause = cmd == Remote::Pause;
                 let Some(w) = self.want.as_mut() else {
-                    return refused("not_recording", "no recording is running");
+                    return Err(Refused::NotRecording);
                 };
                 match (pause, w.user_paused) {
-                    (true, true) => refused("already_paused", "the recording is already paused"),
-                    (false, false) => refused("not_paused", "the recording is not paused"),
+                    (true, true) => Err(Refused::AlreadyPaused),
+                    (false, false) => Err(Refused::NotPaused),
                     _ => {
                         w.user_paused = pause;
                         Ok(())
@@ -740,15 +791,9 @@ impl Controller {
 
     fn no_active_call(&self) -> Refused {
         if self.calls.iter().any(|c| c.state == CallState::Started) {
-            Refused {
-                code: "call_not_answered",
-                message: "the call is not answered yet".into(),
-            }
+            Refused::CallNotAnswered
         } else {
-            Refused {
-                code: "no_call",
-                message: "no call is up".into(),
-            }
+            Refused::NoCall
         }
     }
 
@@ -796,8 +841,8 @@ impl Controller {
     fn refused_event(&mut self, what: String, e: &Refused) {
         self.push(Event::Refused {
             what,
-            code: e.code,
-            message: e.message.clone(),
+            code: e.code(),
+            message: e.message(),
         });
     }
 

@@ -1,5 +1,6 @@
 //! `callrec-server` command line.
 
+use super::error::ServerError;
 use super::{run, ServerOptions};
 use lexopt::Arg;
 use std::ffi::OsString;
@@ -22,22 +23,20 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
     }
-    match parse(args) {
-        Ok(opts) => match run(opts) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("callrec-server: {e}");
-                ExitCode::from(1)
-            }
-        },
-        Err(e) => {
+    match parse(args).and_then(run) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e @ ServerError::Usage(_)) => {
             eprintln!("callrec-server: {e}\n\n{USAGE}");
-            ExitCode::from(2)
+            ExitCode::from(e.exit_code())
+        }
+        Err(e) => {
+            eprintln!("callrec-server: {e}");
+            ExitCode::from(e.exit_code())
         }
     }
 }
 
-fn parse(args: Vec<OsString>) -> Result<ServerOptions, String> {
+fn parse(args: Vec<OsString>) -> Result<ServerOptions, ServerError> {
     let mut p = lexopt::Parser::from_args(args);
     let mut opts = ServerOptions::default();
     let mut listen = None;
@@ -78,7 +77,7 @@ fn parse(args: Vec<OsString>) -> Result<ServerOptions, String> {
                 let v = text(&mut p)?;
                 opts.http = Some(v.parse().map_err(|_| format!("bad --http {v:?}"))?);
             }
-            other => return Err(other.unexpected().to_string()),
+            other => return Err(ServerError::usage(other.unexpected().to_string())),
         }
     }
     callrec_platform::logger::init(&level)?;

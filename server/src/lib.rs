@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod connection;
+pub mod error;
 pub mod http;
 pub mod media;
 pub mod ports;
@@ -17,6 +18,7 @@ pub mod validate;
 
 use callrec_core::net_server::{AdmitRefusal, ServerTimeouts};
 use callrec_platform::clock::SystemClock;
+use error::ServerError;
 use media::Command;
 use ports::PortPool;
 use std::collections::{HashMap, HashSet};
@@ -160,9 +162,11 @@ impl Shared {
 }
 
 /// Runs the server until SIGTERM or SIGINT.
-pub fn run(opts: ServerOptions) -> Result<(), String> {
-    let store = Store::open(&opts.storage)
-        .map_err(|e| format!("storage {}: {e}", opts.storage.display()))?;
+pub fn run(opts: ServerOptions) -> Result<(), ServerError> {
+    let store = Store::open(&opts.storage).map_err(ServerError::setup(format!(
+        "storage {}",
+        opts.storage.display()
+    )))?;
     recover::unfinished(&store);
     let clock = SystemClock::new();
     let mut shards = Vec::new();
@@ -173,7 +177,7 @@ pub fn run(opts: ServerOptions) -> Result<(), String> {
         let t = std::thread::Builder::new()
             .name(format!("media-{i}"))
             .spawn(move || media::run_shard(rx, c))
-            .map_err(|e| format!("shard thread: {e}"))?;
+            .map_err(ServerError::setup("shard thread"))?;
         shards.push(tx);
         threads.push(t);
     }
@@ -197,7 +201,7 @@ pub fn run(opts: ServerOptions) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("runtime: {e}"))?;
+        .map_err(ServerError::setup("runtime"))?;
     let result = runtime.block_on(accept_loop(shared.clone(), &opts));
     // Closing the shards' channels ends their sessions cleanly.
     drop(runtime);
@@ -208,14 +212,16 @@ pub fn run(opts: ServerOptions) -> Result<(), String> {
     result
 }
 
-async fn accept_loop(shared: Arc<Shared>, opts: &ServerOptions) -> Result<(), String> {
+async fn accept_loop(shared: Arc<Shared>, opts: &ServerOptions) -> Result<(), ServerError> {
     use tokio::signal::unix::{signal, SignalKind};
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
-        .map_err(|e| format!("listen {}: {e}", opts.listen))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
-    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+        .map_err(ServerError::setup(format!("listen {}", opts.listen)))?;
+    let local = listener
+        .local_addr()
+        .map_err(ServerError::setup("listener"))?;
+    let mut term = signal(SignalKind::terminate()).map_err(ServerError::setup("signal handler"))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(ServerError::setup("signal handler"))?;
     log::info!(
         "record server on {local}, RTP ports {}-{}",
         opts.rtp_ports.0,
@@ -225,8 +231,10 @@ async fn accept_loop(shared: Arc<Shared>, opts: &ServerOptions) -> Result<(), St
         Some(addr) => {
             let l = tokio::net::TcpListener::bind(addr)
                 .await
-                .map_err(|e| format!("http listen {addr}: {e}"))?;
-            let web = l.local_addr().map_err(|e| e.to_string())?;
+                .map_err(ServerError::setup(format!("http listen {addr}")))?;
+            let web = l
+                .local_addr()
+                .map_err(ServerError::setup("http listener"))?;
             log::info!("web page and API on http://{web}/");
             tokio::spawn(http::serve(l, shared.store.clone()));
             format!(" http={web}")

@@ -17,6 +17,7 @@ use callrec_core::direction::Direction;
 use callrec_platform::config::board::Board;
 use lexopt::Arg;
 use std::ffi::OsString;
+use std::fmt;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -89,36 +90,48 @@ const DEFAULT_SINE_HZ: f64 = 440.0;
 /// Highest tone: the Nyquist frequency of G.722's 16 kHz.
 const MAX_SINE_HZ: f64 = 8000.0;
 
-/// A failure: what to print and the exit status.
+/// Why the simulator stopped, by who is at fault: the command line (exit 2, with a pointer to
+/// the usage), the script or a file it names (exit 2), or the run: the agent, a socket (exit 1).
 #[derive(Debug)]
-pub struct SimError {
-    pub message: String,
-    pub code: u8,
+pub enum SimError {
+    Usage(String),
+    /// Bad input that is not an option: the message alone says enough.
+    Input(String),
+    Failed(String),
 }
 
 impl SimError {
     fn usage(message: impl Into<String>) -> SimError {
-        SimError {
-            message: format!("{}\n(callrec-sim --help for usage)", message.into()),
-            code: 2,
-        }
+        SimError::Usage(message.into())
     }
 
-    /// Bad input that is not an option: the message alone says enough.
     fn input(message: impl Into<String>) -> SimError {
-        SimError {
-            message: message.into(),
-            code: 2,
-        }
+        SimError::Input(message.into())
     }
 
     fn failed(message: impl Into<String>) -> SimError {
-        SimError {
-            message: message.into(),
-            code: 1,
+        SimError::Failed(message.into())
+    }
+
+    /// The exit status.
+    pub fn code(&self) -> u8 {
+        match self {
+            SimError::Usage(_) | SimError::Input(_) => 2,
+            SimError::Failed(_) => 1,
         }
     }
 }
+
+impl fmt::Display for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SimError::Usage(m) => write!(f, "{m}\n(callrec-sim --help for usage)"),
+            SimError::Input(m) | SimError::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for SimError {}
 
 impl From<lexopt::Error> for SimError {
     fn from(e: lexopt::Error) -> Self {
@@ -130,8 +143,8 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     match dispatch(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("callrec-sim: {}", e.message);
-            ExitCode::from(e.code)
+            eprintln!("callrec-sim: {e}");
+            ExitCode::from(e.code())
         }
     }
 }

@@ -9,8 +9,9 @@
 
 use super::local::LocalSession;
 use super::network::{Network, NewLeg};
+use super::refusal::{DeleteRefusal, Refusal, ReloadError};
 use crate::config::settings::{Mode, Settings};
-use callrec_core::calls::{Action, BackendView, Controller, Phase, Refused};
+use callrec_core::calls::{Action, BackendView, Controller, Phase};
 use callrec_core::control_protocol::Request;
 use callrec_core::control_protocol::{CallStatus, Command, Response, Status};
 use callrec_core::sip::client::InfoClient;
@@ -51,7 +52,7 @@ pub enum Output {
 pub struct Pending {
     job: JobId,
     failures: u64,
-    refused: Option<Refused>,
+    refused: Option<Refusal>,
     extra: Extra,
 }
 
@@ -157,19 +158,13 @@ impl<S: Storage, C: Clock> Driver<S, C> {
                     Ok(response) => self.sip.on_response(now, &report.tid, response.as_bytes()),
                     Err(error) => self.sip.on_error(now, &report.tid, error),
                 };
-                r.map_err(|message| {
-                    log::warn!("SIP stack report not taken: {message}");
-                    Refused {
-                        code: "bad_sip_response",
-                        message,
-                    }
+                r.map_err(|e| {
+                    log::warn!("SIP stack report not taken: {e}");
+                    Refusal::SipReport(e)
                 })
             }
             Command::Status | Command::Watch => Ok(()),
-            Command::Reload => self.reload(true).map_err(|message| Refused {
-                code: "bad_settings",
-                message,
-            }),
+            Command::Reload => self.reload(true).map_err(Refusal::Reload),
             Command::Call { event, call } => {
                 // A dialog update for the call SIP INFO records (a re-INVITE, the stack's CSeq).
                 if let Some(d) = &call.dialog {
@@ -177,12 +172,16 @@ impl<S: Storage, C: Clock> Driver<S, C> {
                         self.sip.set_dialog(d);
                     }
                 }
-                self.controller.call_event(event, &call)
+                self.controller
+                    .call_event(event, &call)
+                    .map_err(Refusal::from)
             }
-            Command::Key(k) => self.controller.key(k),
+            Command::Key(k) => self.controller.key(k).map_err(Refusal::from),
             Command::Remote { action, call } => {
                 let call_id = call.as_ref().and_then(|c| c.id.as_deref());
-                self.controller.remote(action, call_id)
+                self.controller
+                    .remote(action, call_id)
+                    .map_err(Refusal::from)
             }
         };
         self.settle();
@@ -214,29 +213,19 @@ impl<S: Storage, C: Clock> Driver<S, C> {
         &mut self,
         given: &serde_json::Map<String, serde_json::Value>,
         extra: &mut Extra,
-    ) -> Result<(), Refused> {
+    ) -> Result<(), Refusal> {
         let base = self.pending.as_ref().unwrap_or(&self.settings).clone();
         let new = match crate::config::form::apply(&base, given, self.usb_host) {
             Ok(s) => s,
             Err(fields) => {
-                let message = format!(
-                    "{} setting(s) not valid: {}",
-                    fields.len(),
-                    fields.keys().cloned().collect::<Vec<_>>().join(", ")
-                );
+                let names = fields.keys().cloned().collect();
                 extra.fields = Some(fields);
-                return Err(Refused {
-                    code: "invalid",
-                    message,
-                });
+                return Err(Refusal::InvalidSettings { fields: names });
             }
         };
         if let Err(e) = new.save(&self.settings_path) {
             log::warn!("cannot save {}: {e}", self.settings_path.display());
-            return Err(Refused {
-                code: "save_failed",
-                message: format!("the settings could not be saved: {e}"),
-            });
+            return Err(Refusal::SaveFailed(e));
         }
         // The file is ours now: the tick must not read it back as a change.
         self.stamp = FileStamp::of(&self.settings_path);
@@ -268,27 +257,25 @@ impl<S: Storage, C: Clock> Driver<S, C> {
     }
 
     /// Deletes a recording on the stick, never the one being written.
-    fn delete_recording(&mut self, name: &str) -> Result<(), Refused> {
-        let refuse = |code, message: String| Err(Refused { code, message });
+    fn delete_recording(&mut self, name: &str) -> Result<(), Refusal> {
+        let refuse = |d| Err(Refusal::Delete(d));
         if !callrec_core::record_file::is_record_name(name) {
-            return refuse("bad_name", "not the name of a recording".into());
+            return refuse(DeleteRefusal::BadName);
         }
         let status = self.local.status();
         if status.file.as_deref() == Some(name) {
-            return refuse("recording", "this recording is being written".into());
+            return refuse(DeleteRefusal::BeingWritten);
         }
         let Some(dir) = status.stick.path.filter(|_| status.stick.present) else {
-            return refuse("no_stick", "no USB stick is inserted".into());
+            return refuse(DeleteRefusal::NoStick);
         };
         match std::fs::remove_file(std::path::Path::new(&dir).join(name)) {
             Ok(()) => {
                 log::info!("deleted {name}");
                 Ok(())
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                refuse("not_found", "no such recording".into())
-            }
-            Err(e) => refuse("io_error", format!("cannot delete it: {e}")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => refuse(DeleteRefusal::NotFound),
+            Err(e) => refuse(DeleteRefusal::Io(e)),
         }
     }
 
@@ -297,7 +284,7 @@ impl<S: Storage, C: Clock> Driver<S, C> {
         match p.refused {
             Some(e) => {
                 let status = Some(self.status());
-                let mut r = Response::error(None, e.code, e.message, status);
+                let mut r = Response::error(None, e.code(), e.to_string(), status);
                 if let Some(error) = r.error.as_mut() {
                     error.fields = p.extra.fields;
                 }
@@ -327,16 +314,16 @@ impl<S: Storage, C: Clock> Driver<S, C> {
 
     /// Reads the settings file again if it changed (or `force`). A bad file is ignored; the
     /// error names the field.
-    pub fn reload(&mut self, force: bool) -> Result<(), String> {
+    pub fn reload(&mut self, force: bool) -> Result<(), ReloadError> {
         let stamp = FileStamp::of(&self.settings_path);
         if !force && stamp == self.stamp {
             return Ok(());
         }
         self.stamp = stamp;
         if stamp.is_none() {
-            let message = format!("no settings file at {}", self.settings_path.display());
-            log::warn!("{message}; the settings stay as they are");
-            return Err(message);
+            let e = ReloadError::Missing(self.settings_path.clone());
+            log::warn!("{e}; the settings stay as they are");
+            return Err(e);
         }
         let new = match Settings::load(&self.settings_path) {
             Ok(s) => s,
@@ -348,7 +335,7 @@ impl<S: Storage, C: Clock> Driver<S, C> {
                     Some(e.to_string()),
                 );
                 self.settle();
-                return Err(e.to_string());
+                return Err(ReloadError::Invalid(e));
             }
         };
         if new == self.settings {
@@ -508,9 +495,15 @@ impl<S: Storage, C: Clock> Driver<S, C> {
                     Backend::Local => self
                         .local
                         .start(now, clock)
-                        .map_err(|(c, m)| (c, m.to_owned())),
-                    Backend::Network => self.network.start(&self.settings, &call),
-                    Backend::SipInfo => self.sip.start(now, &call),
+                        .map_err(|e| (e.code(), e.message().to_owned())),
+                    Backend::Network => self
+                        .network
+                        .start(&self.settings, &call)
+                        .map_err(|e| (e.code(), e.to_string())),
+                    Backend::SipInfo => self
+                        .sip
+                        .start(now, &call)
+                        .map_err(|e| (e.code(), e.to_string())),
                 };
                 if let Err((code, message)) = r {
                     log::warn!("recording not started: {message}");
@@ -595,9 +588,9 @@ impl<S: Storage, C: Clock> Driver<S, C> {
     }
 }
 
-fn log_refusal(r: Result<(), (&'static str, &'static str)>) {
-    if let Err((code, message)) = r {
-        log::warn!("recorder refused a step ({code}): {message}");
+fn log_refusal(r: Result<(), super::local::Refusal>) {
+    if let Err(e) = r {
+        log::warn!("recorder refused a step ({}): {}", e.code(), e.message());
     }
 }
 

@@ -20,7 +20,33 @@ const MAX_LISTED_FILES: usize = 64;
 const MAX_NAME_TRIES: u32 = 99;
 
 /// Why a step was refused: (code, message).
-pub type Refusal = (&'static str, &'static str);
+/// Why the local recording did not take a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The model has no USB host port.
+    NoUsbHost,
+    /// The recorder's own refusal (no stick, stick full, not recording, …).
+    Recorder(callrec_core::recorder::Refusal),
+}
+
+impl Refusal {
+    /// The stable code of the control protocol's error and the status's failure.
+    pub fn code(self) -> &'static str {
+        match self {
+            Refusal::NoUsbHost => "no_usb_host",
+            Refusal::Recorder(r) => r.name(),
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Refusal::NoUsbHost => {
+                "this phone model has no USB host port: local recording is not available"
+            }
+            Refusal::Recorder(r) => r.message(),
+        }
+    }
+}
 
 /// Makes the storage for a stick that appeared.
 pub type StorageFactory<S> = Box<dyn FnMut(&Stick) -> S>;
@@ -151,10 +177,7 @@ impl<S: Storage> LocalSession<S> {
     /// Starts a recording (the call controller decided to); refused with (code, message).
     pub fn start(&mut self, now_ms: u64, clock: &impl Clock) -> Result<(), Refusal> {
         if !self.usb_host {
-            return Err((
-                "no_usb_host",
-                "this phone model has no USB host port: local recording is not available",
-            ));
+            return Err(Refusal::NoUsbHost);
         }
         let stick = StickState {
             present: self.stick.is_some(),
@@ -163,7 +186,7 @@ impl<S: Storage> LocalSession<S> {
         };
         self.recorder
             .start(now_ms, stick)
-            .map_err(|r| (r.name(), r.message()))?;
+            .map_err(Refusal::Recorder)?;
         self.files.clear();
         self.packet_allocations = 0;
         log::info!("recording started");
@@ -174,22 +197,20 @@ impl<S: Storage> LocalSession<S> {
     pub fn stop(&mut self, clock: &impl Clock) -> Result<(), Refusal> {
         self.recorder
             .stop(StopReason::Requested)
-            .map_err(|r| (r.name(), r.message()))?;
+            .map_err(Refusal::Recorder)?;
         self.drain(clock);
         self.log_stop();
         Ok(())
     }
 
     pub fn pause(&mut self, clock: &impl Clock) -> Result<(), Refusal> {
-        self.recorder.pause().map_err(|r| (r.name(), r.message()))?;
+        self.recorder.pause().map_err(Refusal::Recorder)?;
         self.drain(clock);
         Ok(())
     }
 
     pub fn resume(&mut self, now_ms: u64, clock: &impl Clock) -> Result<(), Refusal> {
-        self.recorder
-            .resume(now_ms)
-            .map_err(|r| (r.name(), r.message()))?;
+        self.recorder.resume(now_ms).map_err(Refusal::Recorder)?;
         self.drain(clock);
         Ok(())
     }

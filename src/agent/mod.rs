@@ -9,6 +9,7 @@ pub mod driver;
 pub mod http;
 pub mod local;
 pub mod network;
+pub mod refusal;
 pub mod web;
 
 use crate::config::settings::Settings;

@@ -47,6 +47,38 @@ struct LegHandle {
     rtp: Option<SocketAddr>,
 }
 
+/// Why a network recording did not start.
+#[derive(Debug)]
+pub enum NetStartError {
+    /// The settings name no record server: the user.
+    NoServer,
+    /// The RTP socket could not be opened: the phone.
+    ForwardSocket(io::Error),
+}
+
+impl NetStartError {
+    /// The stable code of the status's failure.
+    pub fn code(&self) -> &'static str {
+        match self {
+            NetStartError::NoServer => "no_server",
+            NetStartError::ForwardSocket(_) => "forward_socket",
+        }
+    }
+}
+
+impl std::fmt::Display for NetStartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NetStartError::NoServer => {
+                f.write_str("network mode needs server_address in the settings")
+            }
+            NetStartError::ForwardSocket(e) => write!(f, "cannot open the RTP socket: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for NetStartError {}
+
 /// A leg the shell must run: [`run_leg`] in a task of its own, reporting to the main loop.
 pub struct NewLeg {
     pub leg: Leg,
@@ -188,22 +220,14 @@ impl<C: Clock> Network<C> {
     }
 
     /// Starts a session with the settings' server for `call`. The outcome arrives as updates.
-    pub fn start(
-        &mut self,
-        settings: &Settings,
-        call: &CallInfo,
-    ) -> Result<(), (&'static str, String)> {
+    pub fn start(&mut self, settings: &Settings, call: &CallInfo) -> Result<(), NetStartError> {
         let Some(ip) = settings.server_address else {
-            return Err((
-                "no_server",
-                "network mode needs server_address in the settings".into(),
-            ));
+            return Err(NetStartError::NoServer);
         };
         let server = SocketAddr::new(ip, settings.server_port);
         let v6 = ip.is_ipv6();
         if self.forward.as_ref().is_none_or(|(is_v6, _)| *is_v6 != v6) {
-            let socket = forward_socket(v6)
-                .map_err(|e| ("forward_socket", format!("cannot open the RTP socket: {e}")))?;
+            let socket = forward_socket(v6).map_err(NetStartError::ForwardSocket)?;
             self.forward = Some((v6, socket));
         }
         // The call's own codec, else the settings' (validated when loaded).

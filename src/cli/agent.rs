@@ -34,7 +34,7 @@ pub fn run(mut p: lexopt::Parser) -> Result<(), CliError> {
             other => return Err(other.unexpected().into()),
         }
     }
-    callrec_platform::logger::init(&level).map_err(CliError::usage)?;
+    callrec_platform::logger::init(&level).map_err(|e| CliError::usage(e.to_string()))?;
     let board = board.ok_or_else(|| {
         let known = Board::known().collect::<Vec<_>>().join(", ");
         CliError::usage(format!("agent needs --board MODEL|FILE (models: {known})"))

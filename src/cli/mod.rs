@@ -31,28 +31,42 @@ usage:
 
 exit status: 0 done, 1 refused or failed (the reason is printed), 2 bad usage";
 
-/// A failure of a subcommand: what to print and the exit status.
+/// Why a subcommand failed, by who is at fault: the person at the command line (exit 2, with
+/// the usage), or what the command worked on: the agent's refusal, a file, the machine (exit 1).
 #[derive(Debug)]
-pub struct CliError {
-    pub message: String,
-    pub code: u8,
+pub enum CliError {
+    Usage(String),
+    Failed(String),
 }
 
 impl CliError {
     pub fn usage(message: impl Into<String>) -> CliError {
-        CliError {
-            message: format!("{}\n\n{USAGE}", message.into()),
-            code: 2,
-        }
+        CliError::Usage(message.into())
     }
 
     pub fn failed(message: impl Into<String>) -> CliError {
-        CliError {
-            message: message.into(),
-            code: 1,
+        CliError::Failed(message.into())
+    }
+
+    /// The exit status.
+    pub fn code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) => 2,
+            CliError::Failed(_) => 1,
         }
     }
 }
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Usage(m) => write!(f, "{m}\n\n{USAGE}"),
+            CliError::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for CliError {}
 
 impl From<lexopt::Error> for CliError {
     fn from(e: lexopt::Error) -> Self {
@@ -70,8 +84,8 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     match dispatch(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("callrec: {}", e.message);
-            ExitCode::from(e.code)
+            eprintln!("callrec: {e}");
+            ExitCode::from(e.code())
         }
     }
 }

@@ -130,7 +130,7 @@ fn start_of(id: &str) -> Action {
 }
 
 fn code(r: Result<(), Refused>) -> &'static str {
-    r.unwrap_err().code
+    r.unwrap_err().code()
 }
 
 #[test]

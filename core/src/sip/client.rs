@@ -74,7 +74,70 @@ pub struct InfoClient {
 }
 
 /// Why an answer from the stack was not taken (the request stays pending).
-pub type ReportError = String;
+/// Why SIP INFO recording did not start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartError {
+    /// The call event gave no SIP dialog: the phone's firmware.
+    NoDialog,
+    AlreadyRecording,
+}
+
+impl StartError {
+    /// The stable code of the status's failure.
+    pub fn code(self) -> &'static str {
+        match self {
+            StartError::NoDialog => "no_dialog",
+            StartError::AlreadyRecording => "already_recording",
+        }
+    }
+}
+
+impl core::fmt::Display for StartError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            StartError::NoDialog => {
+                "SIP INFO recording needs the call's SIP dialog in the call event"
+            }
+            StartError::AlreadyRecording => "a recording is already running",
+        })
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Why the SIP stack's report was not taken. The stack (the phone's firmware) is at fault; the
+/// request stays pending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportError {
+    /// No request with this tid waits for an answer (at most 32 characters of it kept).
+    UnknownTid(String),
+    /// The response is not a SIP message.
+    NotSip(crate::sip::message::SipError),
+    /// A request where a response was due.
+    NotAResponse,
+    /// The response is for another call (its Call-ID).
+    OtherCall,
+    NoCallId,
+    /// The response does not answer an INFO (its CSeq).
+    NotInfo,
+}
+
+impl core::fmt::Display for ReportError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ReportError::UnknownTid(tid) => {
+                write!(f, "no request {tid:?} is waiting for an answer")
+            }
+            ReportError::NotSip(e) => write!(f, "the response is not SIP: {e}"),
+            ReportError::NotAResponse => f.write_str("a request, not a response"),
+            ReportError::OtherCall => f.write_str("the response is for another call (Call-ID)"),
+            ReportError::NoCallId => f.write_str("the response has no Call-ID"),
+            ReportError::NotInfo => f.write_str("the response does not answer an INFO (CSeq)"),
+        }
+    }
+}
+
+impl std::error::Error for ReportError {}
 
 impl InfoClient {
     /// `seed`: a random number from the shell.
@@ -115,15 +178,12 @@ impl InfoClient {
     }
 
     /// Asks the PBX to record `call`, whose event carried the dialog.
-    pub fn start(&mut self, now_ms: u64, call: &CallInfo) -> Result<(), (&'static str, String)> {
+    pub fn start(&mut self, now_ms: u64, call: &CallInfo) -> Result<(), StartError> {
         let Some(dialog) = &call.dialog else {
-            return Err((
-                "no_dialog",
-                "SIP INFO recording needs the call's SIP dialog in the call event".into(),
-            ));
+            return Err(StartError::NoDialog);
         };
         if self.phase != Phase::Idle {
-            return Err(("already_recording", "a recording is already running".into()));
+            return Err(StartError::AlreadyRecording);
         }
         self.next_cseq = dialog.local_cseq.map(|c| c + 1);
         self.dialog = Some(Dialog::clone(dialog));
@@ -217,19 +277,19 @@ impl InfoClient {
     /// The stack reports a response to request `tid` (the whole message).
     pub fn on_response(&mut self, now_ms: u64, tid: &str, raw: &[u8]) -> Result<(), ReportError> {
         self.check_tid(tid)?;
-        let m = parse(raw).map_err(|e| format!("the response is not SIP: {e}"))?;
+        let m = parse(raw).map_err(ReportError::NotSip)?;
         let StartLine::Response { code, reason } = &m.start else {
-            return Err("a request, not a response".into());
+            return Err(ReportError::NotAResponse);
         };
         let want = self.dialog.as_ref().map_or("", |d| d.call_id.as_str());
         match m.header("Call-ID") {
             Some(c) if c == want => {}
-            Some(_) => return Err("the response is for another call (Call-ID)".into()),
-            None => return Err("the response has no Call-ID".into()),
+            Some(_) => return Err(ReportError::OtherCall),
+            None => return Err(ReportError::NoCallId),
         }
         match m.header("CSeq").and_then(|c| c.split_whitespace().nth(1)) {
             Some(method) if method.eq_ignore_ascii_case("INFO") => {}
-            _ => return Err("the response does not answer an INFO (CSeq)".into()),
+            _ => return Err(ReportError::NotInfo),
         }
         let record = self.pending.as_ref().is_some_and(|p| p.record);
         let reason: String = reason
@@ -261,10 +321,7 @@ impl InfoClient {
     fn check_tid(&self, tid: &str) -> Result<(), ReportError> {
         match &self.pending {
             Some(p) if p.tid == tid => Ok(()),
-            _ => Err(format!(
-                "no request {:?} is waiting for an answer",
-                tid.chars().take(32).collect::<String>()
-            )),
+            _ => Err(ReportError::UnknownTid(tid.chars().take(32).collect())),
         }
     }
 

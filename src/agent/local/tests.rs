@@ -84,7 +84,7 @@ impl Rig {
         let status = self.session.status();
         match r {
             Ok(()) => Response::ok(None, status),
-            Err((code, message)) => Response::error(None, code, message.into(), Some(status)),
+            Err(e) => Response::error(None, e.code(), e.message().into(), Some(status)),
         }
     }
 

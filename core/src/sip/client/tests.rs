@@ -178,7 +178,7 @@ fn reports_that_do_not_fit_are_refused_and_the_request_stays_pending() {
     let mut c = InfoClient::new(1);
     c.start(0, &call()).unwrap();
     let tid = c.poll_request().unwrap().tid;
-    let err = |c: &mut InfoClient, raw: &[u8]| c.on_response(1, &tid, raw).unwrap_err();
+    let err = |c: &mut InfoClient, raw: &[u8]| c.on_response(1, &tid, raw).unwrap_err().to_string();
     assert!(err(&mut c, b"garbage").contains("not SIP"));
     assert!(err(
         &mut c,
@@ -190,6 +190,7 @@ fn reports_that_do_not_fit_are_refused_and_the_request_stays_pending() {
     assert!(c
         .on_response(1, "info-99", &ok("11 INFO"))
         .unwrap_err()
+        .to_string()
         .contains("info-99"));
     assert_eq!(c.phase(), Phase::Starting);
     c.on_error(2, &tid, "no route\nto host").unwrap();
@@ -206,7 +207,7 @@ fn reports_that_do_not_fit_are_refused_and_the_request_stays_pending() {
 fn without_a_dialog_nothing_starts_and_without_via_no_wire_is_made() {
     let mut c = InfoClient::new(1);
     let err = c.start(0, &CallInfo::default()).unwrap_err();
-    assert_eq!(err.0, "no_dialog");
+    assert_eq!(err.code(), "no_dialog");
     let mut d = dialog();
     d.via = None;
     c.start(

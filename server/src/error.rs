@@ -1,0 +1,70 @@
+//! Why `callrec-server` stopped or did not start, sorted by who must act: the operator (the
+//! command line, exit 2) or the machine (a port, the storage, a thread; exit 1).
+
+use std::fmt;
+use std::io;
+
+#[derive(Debug)]
+pub enum ServerError {
+    /// The command line is not usable: the operator.
+    Usage(String),
+    /// What the server needs from the machine failed: `what` names it.
+    Setup { what: String, error: io::Error },
+}
+
+impl ServerError {
+    pub fn usage(message: impl Into<String>) -> ServerError {
+        ServerError::Usage(message.into())
+    }
+
+    /// A setup error of `what`, for `map_err`.
+    pub fn setup(what: impl Into<String>) -> impl FnOnce(io::Error) -> ServerError {
+        let what = what.into();
+        move |error| ServerError::Setup { what, error }
+    }
+
+    /// The exit code: 2 for usage, 1 for the rest.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ServerError::Usage(_) => 2,
+            ServerError::Setup { .. } => 1,
+        }
+    }
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerError::Usage(m) => f.write_str(m),
+            ServerError::Setup { what, error } => write!(f, "{what}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for ServerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ServerError::Usage(_) => None,
+            ServerError::Setup { error, .. } => Some(error),
+        }
+    }
+}
+
+/// A command-line parser's message: the operator's error.
+impl From<String> for ServerError {
+    fn from(message: String) -> ServerError {
+        ServerError::Usage(message)
+    }
+}
+
+impl From<&str> for ServerError {
+    fn from(message: &str) -> ServerError {
+        ServerError::Usage(message.into())
+    }
+}
+
+impl From<callrec_platform::logger::UnknownLevel> for ServerError {
+    fn from(e: callrec_platform::logger::UnknownLevel) -> ServerError {
+        ServerError::Usage(e.to_string())
+    }
+}
