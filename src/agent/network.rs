@@ -7,7 +7,6 @@
 use crate::config::settings::Settings;
 use callrec_core::backlog::Backlog;
 use callrec_core::calls::{Phase, StopWhy};
-use callrec_core::codec::Codec;
 use callrec_core::control_protocol::{CallInfo, Status};
 use callrec_core::line::Lines;
 use callrec_core::net_client::{Leg, LegEnd, LegState, LegTimeouts};
@@ -231,10 +230,7 @@ impl<C: Clock> Network<C> {
             self.forward = Some((v6, socket));
         }
         // The call's own codec, else the settings' (validated when loaded).
-        let codec = call
-            .codec
-            .or_else(|| Codec::from_name(&settings.codec))
-            .unwrap_or(Codec::Pcma);
+        let codec = call.codec.unwrap_or(settings.codec);
         let request = StartRequest {
             id: random_id(),
             device: self.mac.clone(),

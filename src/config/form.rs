@@ -90,7 +90,7 @@ fn set(s: &mut Settings, field: &str, v: &Value) -> Result<(), String> {
         "codec" => {
             let name = v.as_str().unwrap_or("");
             let codec = Codec::from_name(name).ok_or("choose PCMA, PCMU or G722")?;
-            s.codec = codec.name().into();
+            s.codec = codec;
         }
         "size_limit_bytes" => {
             s.size_limit_bytes = number(
@@ -178,7 +178,7 @@ mod tests {
         .unwrap();
         assert_eq!(s.mode, Mode::Network);
         assert_eq!(s.server_address, Some("10.0.0.5".parse().unwrap()));
-        assert_eq!((s.server_port, s.codec.as_str()), (5070, "G722"));
+        assert_eq!((s.server_port, s.codec), (5070, Codec::G722));
         assert!(s.tone && !s.enabled);
         assert_eq!(s.size_limit_bytes, Settings::default().size_limit_bytes);
         assert_eq!(s.validate().map_err(|e| e.to_string()), Ok(()));

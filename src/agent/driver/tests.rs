@@ -119,7 +119,7 @@ fn a_settings_change_during_a_recording_waits_for_its_end() {
     assert!(saved.status.unwrap().settings_pending);
     // The file has the new settings at once; the recording keeps the old ones.
     let on_disk = Settings::load(&r.dir.join("settings.json")).unwrap();
-    assert_eq!(on_disk.codec, "G722");
+    assert_eq!(on_disk.codec, callrec_core::codec::Codec::G722);
     r.clock.advance(2_000);
     r.driver.tick();
     assert!(r.ask(Command::Status).status.unwrap().settings_pending);
