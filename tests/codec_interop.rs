@@ -3,55 +3,13 @@
 //! mean them. The peers tier (`--features peers`): ffmpeg and ffprobe must be installed (CI
 //! installs them); a missing tool fails the test.
 
-use callrec_core::audio::g722::{G722Decoder, G722Encoder};
+use callrec_core::audio::g722::testing::{decode_all, encode_all, sine, snr_db, RATE};
 use callrec_core::audio::wav::{needs_pad, wav_header, WavFormat};
 use std::path::PathBuf;
 use std::process::Command;
 
-const RATE: usize = 16_000;
 /// The codec's delay in samples (the core's own tests measure it on broadband noise).
 const CODEC_DELAY: usize = 22;
-
-/// `len` samples of a sine of `freq` Hz at 16 kHz.
-fn sine(freq: f64, amplitude: f64, len: usize) -> Vec<i16> {
-    (0..len)
-        .map(|n| {
-            let t = n as f64 / RATE as f64;
-            (amplitude * (2.0 * std::f64::consts::PI * freq * t).sin()).round() as i16
-        })
-        .collect()
-}
-
-fn encode_all(input: &[i16]) -> Vec<u8> {
-    let mut out = vec![0u8; input.len() / 2];
-    let n = G722Encoder::new().encode(input, &mut out);
-    assert_eq!(n, out.len());
-    out
-}
-
-fn decode_all(input: &[u8]) -> Vec<i16> {
-    let mut out = vec![0i16; input.len() * 2];
-    let n = G722Decoder::new().decode(input, &mut out);
-    assert_eq!(n, out.len());
-    out
-}
-
-/// SNR in dB of `output` delayed by `lag` against `reference`, skipping the first `skip`
-/// samples (the adaptation transient).
-fn snr_db(reference: &[i16], output: &[i16], lag: usize, skip: usize) -> f64 {
-    let mut signal = 0.0f64;
-    let mut noise = 0.0f64;
-    for (&x, &y) in reference.iter().zip(output.iter().skip(lag)).skip(skip) {
-        let (x, y) = (f64::from(x), f64::from(y));
-        signal += x * x;
-        noise += (x - y) * (x - y);
-    }
-    if noise == 0.0 {
-        f64::INFINITY
-    } else {
-        10.0 * (signal / noise).log10()
-    }
-}
 
 /// A temporary file path unique to this process and call.
 fn temp_path(stem: &str, ext: &str) -> PathBuf {

@@ -380,5 +380,7 @@ impl G722Encoder {
     }
 }
 
+pub mod testing;
+
 #[cfg(test)]
 mod tests;

@@ -1,32 +1,7 @@
+use super::testing::{decode_all, encode_all, sine, snr_db, RATE};
 use super::*;
 use crate::codec::G722_SILENCE_BYTE;
 use crate::test_rng::Rng;
-
-const RATE: usize = 16_000;
-
-/// `len` samples of a sine of `freq` Hz at 16 kHz.
-fn sine(freq: f64, amplitude: f64, len: usize) -> Vec<i16> {
-    (0..len)
-        .map(|n| {
-            let t = n as f64 / RATE as f64;
-            (amplitude * (2.0 * std::f64::consts::PI * freq * t).sin()).round() as i16
-        })
-        .collect()
-}
-
-fn encode_all(input: &[i16]) -> Vec<u8> {
-    let mut out = vec![0u8; input.len() / 2];
-    let n = G722Encoder::new().encode(input, &mut out);
-    assert_eq!(n, out.len());
-    out
-}
-
-fn decode_all(input: &[u8]) -> Vec<i16> {
-    let mut out = vec![0i16; input.len() * 2];
-    let n = G722Decoder::new().decode(input, &mut out);
-    assert_eq!(n, out.len());
-    out
-}
 
 /// The lag in 0..64 at which `output` best matches `reference` (maximum cross-correlation).
 fn best_delay(reference: &[i16], output: &[i16]) -> usize {
@@ -39,23 +14,6 @@ fn best_delay(reference: &[i16], output: &[i16]) -> usize {
                 .sum::<i64>()
         })
         .unwrap_or(0)
-}
-
-/// SNR in dB of `output` delayed by `lag` against `reference`, skipping the first `skip`
-/// samples (the adaptation transient).
-fn snr_db(reference: &[i16], output: &[i16], lag: usize, skip: usize) -> f64 {
-    let mut signal = 0.0f64;
-    let mut noise = 0.0f64;
-    for (&x, &y) in reference.iter().zip(output.iter().skip(lag)).skip(skip) {
-        let (x, y) = (f64::from(x), f64::from(y));
-        signal += x * x;
-        noise += (x - y) * (x - y);
-    }
-    if noise == 0.0 {
-        f64::INFINITY
-    } else {
-        10.0 * (signal / noise).log10()
-    }
 }
 
 #[test]
