@@ -30,7 +30,8 @@ pub fn run(mut p: lexopt::Parser) -> Result<(), CliError> {
     }
     let [input, output] = <[PathBuf; 2]>::try_from(paths)
         .map_err(|_| CliError::usage("export needs FILE and OUT.wav"))?;
-    let written = export(&input, &output, keep_codec, range).map_err(CliError::failed)?;
+    let written =
+        export(&input, &output, keep_codec, range).map_err(|e| CliError::failed(e.to_string()))?;
     println!(
         "{}: {} ms -> {}",
         input.display(),
@@ -60,14 +61,48 @@ pub struct Exported {
     pub duration_ms: u64,
 }
 
+/// Why an export failed, by who is at fault.
+#[derive(Debug)]
+pub enum ExportError {
+    /// The recording cannot be read (not a Record file, or an I/O error): the file.
+    Input(PathBuf, String),
+    /// The WAV cannot be written: the output's place.
+    Output(PathBuf, std::io::Error),
+    /// `--keep-codec` of a G.722 recording: the user.
+    G722Kept,
+    /// `--to` before `--from`: the user.
+    ToBeforeFrom,
+    /// More than one WAV file holds: the recording.
+    TooLong,
+}
+
+impl std::fmt::Display for ExportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExportError::Input(path, e) => write!(f, "{}: {e}", path.display()),
+            ExportError::Output(path, e) => write!(f, "{}: {e}", path.display()),
+            ExportError::G722Kept => f.write_str(
+                "--keep-codec: WAV has no G.722 format players accept; export without it",
+            ),
+            ExportError::ToBeforeFrom => f.write_str("--to is before --from"),
+            ExportError::TooLong => {
+                f.write_str("the recording is too long for one WAV file (4 GiB); try --keep-codec")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ExportError {}
+
 /// Exports `input` to `output`.
 pub fn export(
     input: &Path,
     output: &Path,
     keep_codec: bool,
     range: Range,
-) -> Result<Exported, String> {
-    let mut reader = RecordReader::open(input).map_err(|e| format!("{}: {e}", input.display()))?;
+) -> Result<Exported, ExportError> {
+    let in_err = |e: &dyn std::fmt::Display| ExportError::Input(input.to_owned(), e.to_string());
+    let mut reader = RecordReader::open(input).map_err(|e| in_err(&e))?;
     let header = reader.header();
     if reader.stale() {
         log::warn!(
@@ -78,11 +113,7 @@ pub fn export(
     let format = match (header.codec, keep_codec) {
         (Codec::Pcma, true) => WavFormat::Alaw,
         (Codec::Pcmu, true) => WavFormat::Mulaw,
-        (Codec::G722, true) => {
-            return Err(
-                "--keep-codec: WAV has no G.722 format players accept; export without it".into(),
-            )
-        }
+        (Codec::G722, true) => return Err(ExportError::G722Kept),
         (Codec::Pcma | Codec::Pcmu, false) => WavFormat::Pcm16 { sample_rate: 8000 },
         (Codec::G722, false) => WavFormat::Pcm16 {
             sample_rate: 16_000,
@@ -99,18 +130,16 @@ pub fn export(
         .to_ms
         .map_or(u64::from(header.data_size), |t| header.data_offset_at_ms(t));
     if end < start {
-        return Err("--to is before --from".into());
+        return Err(ExportError::ToBeforeFrom);
     }
-    reader
-        .seek_ms(range.from_ms)
-        .map_err(|e| format!("{}: {e}", input.display()))?;
+    reader.seek_ms(range.from_ms).map_err(|e| in_err(&e))?;
     let mut left = end - start;
     let data_len = left * scale;
     let data_len = u32::try_from(data_len)
         .ok()
         .filter(|&n| n <= u32::MAX - 64)
-        .ok_or("the recording is too long for one WAV file (4 GiB); try --keep-codec")?;
-    let out_err = |e: std::io::Error| format!("{}: {e}", output.display());
+        .ok_or(ExportError::TooLong)?;
+    let out_err = |e: std::io::Error| ExportError::Output(output.to_owned(), e);
     let mut out = BufWriter::new(File::create(output).map_err(out_err)?);
     out.write_all(&wav_header(format, data_len))
         .map_err(out_err)?;
@@ -121,9 +150,7 @@ pub fn export(
     let mut g722 = G722Decoder::new();
     while left > 0 {
         let want = block.len().min(left as usize);
-        let n = reader
-            .read(&mut block[..want])
-            .map_err(|e| format!("{}: {e}", input.display()))?;
+        let n = reader.read(&mut block[..want]).map_err(|e| in_err(&e))?;
         if n == 0 {
             break;
         }
