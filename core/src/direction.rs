@@ -46,8 +46,28 @@ impl Serialize for Direction {
 
 impl<'de> Deserialize<'de> for Direction {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Direction, D::Error> {
-        let name = String::deserialize(d)?;
-        Direction::from_name(&name)
-            .ok_or_else(|| serde::de::Error::custom("dir must be \"in\" or \"out\""))
+        // Exactly `in` or `out` in JSON (the record protocol's lines ignore case).
+        match String::deserialize(d)?.as_str() {
+            "in" => Ok(Direction::In),
+            "out" => Ok(Direction::Out),
+            _ => Err(serde::de::Error::custom("dir must be \"in\" or \"out\"")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_exactly_in_or_out_and_the_wire_ignores_case() {
+        let read = |s: &str| serde_json::from_str::<Direction>(s);
+        assert_eq!(read("\"in\"").unwrap(), Direction::In);
+        assert_eq!(read("\"out\"").unwrap(), Direction::Out);
+        for bad in ["\"IN\"", "\"sideways\"", "\"\"", "1", "null"] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
+        assert_eq!(serde_json::to_string(&Direction::In).unwrap(), "\"in\"");
+        assert_eq!(Direction::from_name("OUT"), Some(Direction::Out));
     }
 }
