@@ -344,7 +344,7 @@ fn dispatch(args: Vec<OsString>) -> Result<(), SimError> {
             drop: o.sip_drop,
         }),
     };
-    let outcome = run::run(config).map_err(SimError::failed)?;
+    let outcome = run::run(config).map_err(|e| SimError::failed(e.to_string()))?;
     if outcome.garbled > 0 {
         return Err(SimError::failed(format!(
             "{} answer(s) from the agent not understood",

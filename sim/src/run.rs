@@ -26,6 +26,7 @@ use super::stream::{Stats, Stream, StreamConfig};
 use callrec_core::codec::Codec;
 use callrec_core::control_protocol::{encode_request, CallEvent, Command, MAX_ANSWER_LINE};
 use callrec_platform::line_reader::LineReader;
+use std::fmt;
 use std::io::{ErrorKind, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::unix::net::UnixStream;
@@ -81,14 +82,14 @@ pub struct Outcome {
 
 /// Runs the steps and the audio; prints a line per step and the summary. An error is a run
 /// that could not go on (the agent unreachable, no UDP socket).
-pub fn run(config: RunConfig) -> Result<Outcome, String> {
+pub fn run(config: RunConfig) -> Result<Outcome, RunError> {
     // Reach the agent before the clock starts: an agent that is down fails the run at once.
     let watcher = match (&config.control, config.watch || config.sip.is_some()) {
         (Some(path), true) => subscribe(path)?,
         _ => None,
     };
     if let Some(path) = &config.control {
-        UnixStream::connect(path).map_err(|e| unreachable(path, &e))?;
+        UnixStream::connect(path).map_err(|e| unreachable(path, e))?;
     }
     let start = Instant::now();
     let sip = match (&config.sip, &config.control) {
@@ -124,9 +125,7 @@ pub fn run(config: RunConfig) -> Result<Outcome, String> {
     if steps.is_err() {
         stop.store(true, Ordering::Relaxed);
     }
-    let stats = media
-        .join()
-        .unwrap_or_else(|_| Err("the media thread failed".into()));
+    let stats = media.join().unwrap_or(Err(RunError::MediaThread));
     if let Some(w) = watcher {
         thread::sleep(WATCH_LINGER);
         // The requests the last steps caused get their answers (bounded by Timer F).
@@ -148,8 +147,65 @@ pub fn run(config: RunConfig) -> Result<Outcome, String> {
     })
 }
 
-fn unreachable(path: &Path, e: &std::io::Error) -> String {
-    format!("cannot reach the agent at {}: {e}", path.display())
+/// Why a run could not go on, by who is at fault.
+#[derive(Debug)]
+pub enum RunError {
+    /// The agent's socket is not there, refuses, or broke: the agent (or the path given).
+    Agent {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// The agent closed the connection without answering.
+    AgentClosed(PathBuf),
+    /// The agent did not answer within [`ANSWER_TIMEOUT`].
+    AgentSilent(PathBuf),
+    /// A step the agent could not be asked: its script line and what it was.
+    Step {
+        line: usize,
+        action: String,
+        error: Box<RunError>,
+    },
+    /// The thread that sends the RTP panicked: the simulator.
+    MediaThread,
+    /// A socket of this machine (RTP, SIP): `what` names it.
+    Socket { what: String, error: std::io::Error },
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Agent { path, error } => {
+                write!(f, "cannot reach the agent at {}: {error}", path.display())
+            }
+            RunError::AgentClosed(path) => write!(
+                f,
+                "the agent at {} closed the connection without answering",
+                path.display()
+            ),
+            RunError::AgentSilent(path) => write!(
+                f,
+                "no answer from the agent at {} within {} s",
+                path.display(),
+                ANSWER_TIMEOUT.as_secs()
+            ),
+            RunError::Step {
+                line,
+                action,
+                error,
+            } => write!(f, "line {line} ({action}): {error}"),
+            RunError::MediaThread => f.write_str("the media thread failed"),
+            RunError::Socket { what, error } => write!(f, "{what}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+fn unreachable(path: &Path, error: std::io::Error) -> RunError {
+    RunError::Agent {
+        path: path.to_owned(),
+        error,
+    }
 }
 
 /// Sends every step at its time and prints the answers: (refused, garbled). With `--sip`, a
@@ -159,7 +215,7 @@ fn drive(
     path: &Path,
     start: Instant,
     sip: Option<&Sip>,
-) -> Result<(usize, usize), String> {
+) -> Result<(usize, usize), RunError> {
     let (mut refused, mut garbled) = (0, 0);
     let never = AtomicBool::new(false);
     // The calls the SIP side has seen (placed or made up), by id.
@@ -186,8 +242,11 @@ fn drive(
                 hang_up = Some(id);
             }
         }
-        let line = ask(path, &action.request())
-            .map_err(|e| format!("line {} ({}): {e}", step.line, step.action))?;
+        let line = ask(path, &action.request()).map_err(|e| RunError::Step {
+            line: step.line,
+            action: step.action.to_string(),
+            error: Box::new(e),
+        })?;
         let answer = Answer::parse(&line);
         match answer {
             Answer::Ok(_) => {}
@@ -212,8 +271,8 @@ fn non_empty<'a>(v: &'a str, default: &'a str) -> &'a str {
 }
 
 /// One request on a fresh connection; the answer line.
-pub(super) fn ask(path: &Path, request: &str) -> Result<String, String> {
-    let fail = |e: std::io::Error| unreachable(path, &e);
+pub(super) fn ask(path: &Path, request: &str) -> Result<String, RunError> {
+    let fail = |e: std::io::Error| unreachable(path, e);
     let mut stream = UnixStream::connect(path).map_err(fail)?;
     stream
         .set_read_timeout(Some(ANSWER_TIMEOUT))
@@ -221,23 +280,18 @@ pub(super) fn ask(path: &Path, request: &str) -> Result<String, String> {
     stream.write_all(request.as_bytes()).map_err(fail)?;
     let mut lines = LineReader::new(stream, MAX_ANSWER_LINE);
     match lines.read_line() {
-        Ok(None) => Err(format!(
-            "the agent at {} closed the connection without answering",
-            path.display()
-        )),
+        Ok(None) => Err(RunError::AgentClosed(path.to_owned())),
         Ok(Some(answer)) => Ok(format!("{}\n", String::from_utf8_lossy(answer))),
-        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Err(format!(
-            "no answer from the agent at {} within {} s",
-            path.display(),
-            ANSWER_TIMEOUT.as_secs()
-        )),
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            Err(RunError::AgentSilent(path.to_owned()))
+        }
         Err(e) => Err(fail(e)),
     }
 }
 
 /// Opens the `watch` subscription; `None` (and a note) if the agent refuses it.
-fn subscribe(path: &Path) -> Result<Option<LineReader<UnixStream>>, String> {
-    let fail = |e: std::io::Error| unreachable(path, &e);
+fn subscribe(path: &Path) -> Result<Option<LineReader<UnixStream>>, RunError> {
+    let fail = |e: std::io::Error| unreachable(path, e);
     let mut stream = UnixStream::connect(path).map_err(fail)?;
     stream
         .set_read_timeout(Some(ANSWER_TIMEOUT))
@@ -318,7 +372,7 @@ fn play(
     tap: SocketAddr,
     start: Instant,
     stop: &AtomicBool,
-) -> Result<Stats, String> {
+) -> Result<Stats, RunError> {
     let mut sockets = Sockets::default();
     let mut rng = Rng::new(media.seed);
     let mut streams: Vec<(Option<String>, Stream)> = Vec::new();
@@ -381,15 +435,21 @@ struct Sockets {
 }
 
 impl Sockets {
-    fn to(&mut self, to: SocketAddr) -> Result<&UdpSocket, String> {
+    fn to(&mut self, to: SocketAddr) -> Result<&UdpSocket, RunError> {
         let (slot, any) = match to {
             SocketAddr::V4(_) => (&mut self.v4, "0.0.0.0:0"),
             SocketAddr::V6(_) => (&mut self.v6, "[::]:0"),
         };
         if slot.is_none() {
-            let socket = UdpSocket::bind(any).map_err(|e| format!("UDP socket: {e}"))?;
+            let socket = UdpSocket::bind(any).map_err(|error| RunError::Socket {
+                what: "UDP socket".into(),
+                error,
+            })?;
             *slot = Some(socket);
         }
-        slot.as_ref().ok_or_else(|| "UDP socket: not bound".into())
+        slot.as_ref().ok_or_else(|| RunError::Socket {
+            what: "UDP socket".into(),
+            error: std::io::Error::other("not bound"),
+        })
     }
 }

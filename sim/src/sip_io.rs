@@ -10,7 +10,7 @@
 
 use super::phone::{Outcome, Output, Phone, TxId};
 use super::report::Answer;
-use super::run::ask;
+use super::run::{ask, RunError};
 use super::script::seconds;
 use super::sip::AgentRequest;
 use super::transaction::TIMEOUT;
@@ -126,12 +126,15 @@ impl Sip {
         control: PathBuf,
         start: Instant,
         seed: u64,
-    ) -> Result<Sip, String> {
+    ) -> Result<Sip, RunError> {
         let any = match config.pbx {
             SocketAddr::V4(_) => "0.0.0.0:0",
             SocketAddr::V6(_) => "[::]:0",
         };
-        let fail = |e: std::io::Error| format!("SIP socket to {}: {e}", config.pbx);
+        let fail = |error: std::io::Error| RunError::Socket {
+            what: format!("SIP socket to {}", config.pbx),
+            error,
+        };
         let socket = UdpSocket::bind(any).map_err(fail)?;
         socket.connect(config.pbx).map_err(fail)?;
         socket.set_read_timeout(Some(SLICE)).map_err(fail)?;
