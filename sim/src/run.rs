@@ -157,7 +157,7 @@ pub enum RunError {
     },
     /// The agent closed the connection without answering.
     AgentClosed(PathBuf),
-    /// The agent did not answer within [`ANSWER_TIMEOUT`].
+    /// The agent did not answer within `ANSWER_TIMEOUT`.
     AgentSilent(PathBuf),
     /// A step the agent could not be asked: its script line and what it was.
     Step {
