@@ -3,13 +3,10 @@
 //! mean them. The peers tier (`--features peers`): ffmpeg and ffprobe must be installed (CI
 //! installs them); a missing tool fails the test.
 
-use callrec_core::audio::g722::testing::{decode_all, encode_all, sine, snr_db, RATE};
+use callrec_core::audio::g722::testing::{decode_all, encode_all, sine, snr_db, CODEC_DELAY, RATE};
 use callrec_core::audio::wav::{needs_pad, wav_header, WavFormat};
 use std::path::PathBuf;
 use std::process::Command;
-
-/// The codec's delay in samples (the core's own tests measure it on broadband noise).
-const CODEC_DELAY: usize = 22;
 
 /// A temporary file path unique to this process and call.
 fn temp_path(stem: &str, ext: &str) -> PathBuf {

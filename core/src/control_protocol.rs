@@ -454,9 +454,9 @@ pub fn parse_request(line: &[u8]) -> Result<Request, (RequestError, Option<serde
                 ))
             }
         },
-        other => match (Command::from_name(other), Remote::from_name(other)) {
-            (_, Some(action)) => Command::Remote { action, call },
-            (Some(c), None) => c,
+        other => match (Remote::from_name(other), Command::from_name(other)) {
+            (Some(action), _) => Command::Remote { action, call },
+            (None, Some(c)) => c,
             (None, None) => {
                 let shown: String = cmd.chars().take(64).collect();
                 return Err((RequestError::UnknownCommand(shown), id));

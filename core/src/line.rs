@@ -99,15 +99,12 @@ impl Lines {
     /// the bytes so far hold none.
     pub fn next_line(&mut self) -> Result<Option<&[u8]>, FrameError> {
         let max = self.buf.len();
-        match split_line(&self.buf[self.start..self.end], max)? {
-            Some((_, used)) => {
-                let (from, to) = (self.start, self.start + used);
-                self.start = to;
-                let line = &self.buf[from..to - 1];
-                Ok(Some(line.strip_suffix(b"\r").unwrap_or(line)))
-            }
-            None => Ok(None),
-        }
+        let Some((line, used)) = split_line(&self.buf[self.start..self.end], max)? else {
+            return Ok(None);
+        };
+        let (from, len) = (self.start, line.len());
+        self.start += used;
+        Ok(Some(&self.buf[from..from + len]))
     }
 
     /// Bytes read but not yet taken as a line.

@@ -762,6 +762,6 @@ fn field(text: &str, key: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-mod pair;
+pub(crate) mod pair;
 #[cfg(test)]
 mod tests;

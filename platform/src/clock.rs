@@ -69,16 +69,15 @@ impl Clock for ManualClock {
         self.ms.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// 2026-11-21 09:30:00 at 0 ms, moving with the simulated seconds (within that half hour).
+    /// Always 2026-11-21 09:30:00, so that file names do not depend on the simulated time.
     fn local_time(&self) -> LocalTime {
-        let s = self.now_ms() / 1000;
         LocalTime {
             year: 2026,
             month: 11,
             day: 21,
             hour: 9,
-            minute: (30 + (s / 60) % 30) as u8,
-            second: (s % 60) as u8,
+            minute: 30,
+            second: 0,
         }
     }
 }

@@ -1,19 +1,7 @@
 use super::*;
-use crate::codec::Codec;
-use crate::record_protocol::Direction;
 
 fn request() -> StartRequest {
-    StartRequest {
-        id: "r1".into(),
-        device: "001565AABBCC".into(),
-        remote_number: "1002".into(),
-        remote_name: "张三".into(),
-        local_number: "1001".into(),
-        local_name: "Desk".into(),
-        dir: Direction::In,
-        codec: Codec::Pcma,
-        extensions: Extensions::default(),
-    }
+    crate::net_server::pair::request("r1")
 }
 
 fn leg() -> Leg {

@@ -2,38 +2,17 @@
 
 use super::*;
 use callrec_core::control_protocol::{Remote, Response};
-use callrec_core::record_file::LocalTime;
 use callrec_core::rtp::RtpPacket;
+use callrec_platform::clock::ManualClock;
 use callrec_platform::store::faulty::{FaultPlan, Faults, FaultyStorage};
 use callrec_platform::store::fs::DirStorage;
 use callrec_platform::store::reader::RecordReader;
-use std::cell::Cell;
 use std::path::{Path, PathBuf};
-
-struct FakeClock {
-    ms: Cell<u64>,
-}
-
-impl Clock for FakeClock {
-    fn now_ms(&self) -> u64 {
-        self.ms.get()
-    }
-    fn local_time(&self) -> LocalTime {
-        LocalTime {
-            year: 2026,
-            month: 11,
-            day: 21,
-            hour: 9,
-            minute: 30,
-            second: 0,
-        }
-    }
-}
 
 struct Rig {
     dir: PathBuf,
     faults: Faults,
-    clock: FakeClock,
+    clock: ManualClock,
     session: LocalSession<FaultyStorage<DirStorage>>,
     seq: u16,
 }
@@ -51,7 +30,7 @@ fn rig(name: &str, plan: FaultPlan) -> Rig {
         ..Settings::default()
     };
     let mut session = LocalSession::new(settings, factory, "127.0.0.1:0".into());
-    let clock = FakeClock { ms: Cell::new(0) };
+    let clock = ManualClock::new(0);
     session.stick_changed(Some(stick(&dir, 1)));
     Rig {
         dir,
@@ -74,7 +53,7 @@ fn stick(dir: &Path, id: u64) -> Stick {
 
 impl Rig {
     fn cmd(&mut self, c: Remote) -> Response {
-        let now = self.clock.ms.get();
+        let now = self.clock.now_ms();
         let r = match c {
             Remote::Start => self.session.start(now, &self.clock),
             Remote::Stop => self.session.stop(&self.clock),
@@ -90,19 +69,19 @@ impl Rig {
 
     /// Plays `ms` of 20 ms PCMA packets in simulated time, firing every deadline.
     fn play(&mut self, ms: u64) {
-        let end = self.clock.ms.get() + ms;
+        let end = self.clock.now_ms() + ms;
         let mut buf = [0u8; 172];
-        while self.clock.ms.get() < end {
-            let now = self.clock.ms.get();
+        while self.clock.now_ms() < end {
+            let now = self.clock.now_ms();
             let ts = u32::from(self.seq) * 160;
             RtpPacket::emit(&mut buf, false, 8, self.seq, ts, 42, &[0x55; 160]).unwrap();
             self.seq = self.seq.wrapping_add(1);
             self.session.datagram(now, &buf, &self.clock);
             while let Some(t) = self.session.poll_timeout().filter(|&t| t <= now + 20) {
-                self.clock.ms.set(t.max(now));
+                self.clock.set(t.max(now));
                 self.session.timeout(t, &self.clock);
             }
-            self.clock.ms.set(now + 20);
+            self.clock.set(now + 20);
         }
     }
 

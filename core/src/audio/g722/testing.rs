@@ -6,6 +6,9 @@ use super::{G722Decoder, G722Encoder};
 /// The codec's sample rate.
 pub const RATE: usize = 16_000;
 
+/// Encoder plus decoder delay in samples (`codec_delay_on_broadband_noise` measures it).
+pub const CODEC_DELAY: usize = 22;
+
 /// `len` samples of a sine of `freq` Hz at 16 kHz.
 pub fn sine(freq: f64, amplitude: f64, len: usize) -> Vec<i16> {
     (0..len)

@@ -1,4 +1,4 @@
-use super::testing::{decode_all, encode_all, sine, snr_db, RATE};
+use super::testing::{decode_all, encode_all, sine, snr_db, CODEC_DELAY, RATE};
 use super::*;
 use crate::codec::G722_SILENCE_BYTE;
 use crate::test_rng::Rng;
@@ -38,9 +38,6 @@ fn round_trip_snr_across_the_band() {
         assert!(snr > 20.0, "{freq} Hz: SNR {snr:.1} dB");
     }
 }
-
-/// Encoder followed by decoder delays the signal by this many 16 kHz samples (the two QMFs).
-const CODEC_DELAY: usize = 22;
 
 #[test]
 fn codec_delay_on_broadband_noise() {
