@@ -1,0 +1,22 @@
+//! What callrec's orchestration tools share: they start callrec's programs (and ffmpeg, qemu) as
+//! real processes on loopback, wait for their ready lines, read what the kernel says of them,
+//! and report. Nothing here re-implements the product: formats and protocols come from
+//! `callrec-core`, recordings are read by `callrec info --json`.
+//!
+//! - [`process`]: a child process that dies with the tool and is stopped when dropped, its ready
+//!   line read with a deadline;
+//! - [`procfs`]: a process's CPU time, memory and writes, from `/proc/PID`;
+//! - [`agent`]: a `callrec agent` with its own stick, socket and settings, natively or under
+//!   qemu-user, and `callrec ctl` against it;
+//! - [`workdir`]: a temporary directory removed when dropped;
+//! - [`markdown`]: the tables the benchmarks print;
+//! - [`error`]: why a tool failed, by who is at fault, and its exit status.
+
+pub mod agent;
+pub mod error;
+pub mod markdown;
+pub mod process;
+pub mod procfs;
+pub mod workdir;
+
+pub use error::ToolError;
