@@ -235,5 +235,7 @@ pub struct LocalTime {
     pub second: u8,
 }
 
+pub mod testing;
+
 #[cfg(test)]
 mod tests;

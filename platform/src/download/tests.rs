@@ -7,7 +7,7 @@ use super::source::{FileBlocks, Source, WavBlocks, BLOCK};
 use super::wav::{Cursor, Part, WavPlan};
 use callrec_core::audio::g722::G722Encoder;
 use callrec_core::codec::Codec;
-use callrec_core::record_file::Header;
+use callrec_core::record_file::testing::file_bytes;
 use std::path::{Path, PathBuf};
 
 #[test]
@@ -162,16 +162,8 @@ fn the_wav_plan_maps_output_bytes_to_input_bytes() {
 
 /// A Record file of `codec` with `data` as its audio.
 fn record_file(dir: &Path, name: &str, codec: Codec, data: &[u8]) -> PathBuf {
-    let header = Header {
-        codec,
-        rtp_len: 160,
-        increment: 160,
-        data_size: data.len() as u32,
-    };
     let path = dir.join(name);
-    let mut bytes = header.encode().to_vec();
-    bytes.extend_from_slice(data);
-    std::fs::write(&path, bytes).unwrap();
+    std::fs::write(&path, file_bytes(codec, data.len(), data)).unwrap();
     path
 }
 

@@ -130,28 +130,16 @@ impl Streamed {
 mod tests {
     use super::Body;
     use callrec_core::codec::Codec;
-    use callrec_core::record_file::Header;
+    use callrec_core::record_file::testing::file_bytes;
     use callrec_platform::download::pool::Pool;
     use callrec_platform::download::source::{Source, WavBlocks, BLOCK};
     use callrec_platform::download::wav::{Part, WavPlan};
+    use std::path::{Path, PathBuf};
 
     /// A Record file of `codec` with `data` as its audio.
-    fn record_file(
-        dir: &std::path::Path,
-        name: &str,
-        codec: Codec,
-        data: &[u8],
-    ) -> std::path::PathBuf {
-        let header = Header {
-            codec,
-            rtp_len: 160,
-            increment: 160,
-            data_size: data.len() as u32,
-        };
+    fn record_file(dir: &Path, name: &str, codec: Codec, data: &[u8]) -> PathBuf {
         let path = dir.join(name);
-        let mut bytes = header.encode().to_vec();
-        bytes.extend_from_slice(data);
-        std::fs::write(&path, bytes).unwrap();
+        std::fs::write(&path, file_bytes(codec, data.len(), data)).unwrap();
         path
     }
 

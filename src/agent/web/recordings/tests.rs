@@ -7,7 +7,7 @@ use callrec_core::audio::g711::{alaw_to_linear, ulaw_to_linear};
 use callrec_core::audio::g722::{G722Decoder, G722Encoder};
 use callrec_core::codec::Codec;
 use callrec_core::record_file::is_record_name as valid_name;
-use callrec_core::record_file::Header;
+use callrec_core::record_file::testing::file_bytes;
 use std::path::{Path, PathBuf};
 
 const NAME: &str = "Record_20261121_101500.wav";
@@ -26,16 +26,8 @@ fn temp_dir(test: &str) -> PathBuf {
 /// A Record file of `codec` whose header says `claimed` bytes of `data` (which follows in
 /// full).
 fn record_file(dir: &Path, name: &str, codec: Codec, data: &[u8], claimed: usize) -> PathBuf {
-    let header = Header {
-        codec,
-        rtp_len: 160,
-        increment: 160,
-        data_size: claimed as u32,
-    };
     let path = dir.join(name);
-    let mut bytes = header.encode().to_vec();
-    bytes.extend_from_slice(data);
-    std::fs::write(&path, bytes).unwrap();
+    std::fs::write(&path, file_bytes(codec, claimed, data)).unwrap();
     path
 }
 
@@ -509,14 +501,7 @@ fn the_file_being_written_downloads_as_far_as_its_header_says() {
         Some(&dir),
         writing,
     ));
-    let newer = Header {
-        codec: Codec::Pcma,
-        rtp_len: 160,
-        increment: 160,
-        data_size: 800,
-    };
-    let mut now = newer.encode().to_vec();
-    now.extend_from_slice(&data);
+    let now = file_bytes(Codec::Pcma, 800, &data);
     std::fs::write(&path, &now).unwrap();
     let body = drain(r.body);
     assert_eq!(body, stored[..76 + 320]);
