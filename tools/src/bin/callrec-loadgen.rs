@@ -29,6 +29,7 @@
 
 use callrec_core::audio::g711::linear_to_alaw;
 use callrec_core::codec::Codec;
+use callrec_core::line::split_line;
 use callrec_core::rtp::RtpPacket;
 use serde_json::json;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -665,16 +666,22 @@ fn stop_one(control: &mut TcpStream, id: &str) -> Result<(), String> {
     if field(&answer, "cmd") != Some("RecordStopResponse")
         || field(&answer, "result") != Some("success")
     {
-        return Err(format!("stop answered {:?}", answer.trim_end()));
+        return Err(format!("stop answered {:?}", answer));
     }
     Ok(())
 }
 
-/// Reads one `\n`-ended line (the server sends nothing else before it).
+/// Reads one `\n`-ended line, framed by the protocols' one framer (the server sends nothing
+/// else before it, so nothing after the line is lost).
 fn read_line(s: &mut TcpStream) -> std::io::Result<String> {
     let mut buf = Vec::with_capacity(256);
     let mut chunk = [0u8; 512];
-    while !buf.contains(&b'\n') {
+    loop {
+        match split_line(&buf, MAX_LINE) {
+            Ok(Some((line, _))) => return Ok(String::from_utf8_lossy(line).into_owned()),
+            Ok(None) => {}
+            Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+        }
         let n = s.read(&mut chunk)?;
         if n == 0 {
             return Err(std::io::Error::new(
@@ -683,11 +690,7 @@ fn read_line(s: &mut TcpStream) -> std::io::Result<String> {
             ));
         }
         buf.extend_from_slice(&chunk[..n]);
-        if buf.len() > MAX_LINE {
-            return Err(std::io::Error::other("answer over 4096 bytes"));
-        }
     }
-    Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
 fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
