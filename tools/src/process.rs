@@ -53,6 +53,12 @@ impl Proc {
         self.child.id()
     }
 
+    /// Its stdout (if piped and not taken yet), for a caller that reads more than the ready
+    /// line: the caller must keep reading it, or the process blocks on a full pipe.
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.child.stdout.take()
+    }
+
     /// Sends `signal` unless the process was already reaped.
     pub fn signal(&mut self, signal: libc::c_int) {
         if self.status.is_none() {
