@@ -343,8 +343,9 @@ fn the_page_lists_searches_and_escapes_every_field() {
     let today = list(http, "")[0]["rid"].as_str().unwrap()[..10].to_owned();
     assert!(html.contains(&format!("{today} ")), "{html}");
 
-    // Search by number (remote or local, any part), by date, both: the page and the API agree.
-    let cases: [(&str, &[&str]); 8] = [
+    // Search by number (remote or local, any part or its start), name, codec, date, duration,
+    // in either order: the page and the API agree (both ask the catalog).
+    let cases: [(&str, &[&str]); 16] = [
         ("", &["c3", "b2", "a1"]),
         ("?number=555", &["b2"]),
         ("?number=100", &["a1"]), // 1002 remote and 1001 local: listed once
@@ -353,6 +354,17 @@ fn the_page_lists_searches_and_escapes_every_field() {
         (&format!("?date={today}"), &["c3", "b2", "a1"]),
         (&format!("?number=777&date={today}"), &["c3"]),
         ("?date=2000-01-01&number=", &[]),
+        ("?number=55501&number_match=prefix", &["b2"]),
+        ("?number=0123&number_match=prefix", &[]),
+        ("?name=%E5%BC%A0", &["a1"]),
+        ("?name=DESK", &["a1"]),
+        ("?codec=G722", &["c3"]),
+        ("?order=oldest", &["a1", "b2", "c3"]),
+        ("?min_duration=1&max_duration=1", &["c3", "b2"]), // 1.5 s and 1 s; a1 is 2 s
+        (
+            &format!("?from={today}T00:00&to={today}"),
+            &["c3", "b2", "a1"],
+        ),
     ];
     for (query, want) in cases {
         assert_eq!(ids(&list(http, query)), want, "{query}");
@@ -366,11 +378,11 @@ fn the_page_lists_searches_and_escapes_every_field() {
         "{html}"
     );
     assert!(!html.contains("<script"));
-    // Paging: one per page, with a link to the next.
+    // Paging: one per page, with a link to the next (a cursor) and to the first.
     let html = fetch(http, "/?limit=1&offset=1").text();
     assert_eq!(html.matches("<audio ").count(), 1);
     assert!(
-        html.contains("5550123") && html.contains("offset=2"),
+        html.contains("5550123") && html.contains("cursor=") && html.contains("First page"),
         "{html}"
     );
     let r = fetch(http, "/api/recordings?limit=2");
@@ -381,6 +393,13 @@ fn the_page_lists_searches_and_escapes_every_field() {
         ),
         (2, Some("3"))
     );
+    let next = r.header("x-next-cursor").expect("a next page").to_owned();
+    let r = fetch(http, &format!("/api/recordings?limit=2&cursor={next}"));
+    assert_eq!(ids(r.json().as_array().unwrap()), ["a1"]);
+    assert_eq!(
+        (r.header("x-total-count"), r.header("x-next-cursor")),
+        (Some("3"), None)
+    );
 
     // Bad queries are refused.
     for q in [
@@ -389,6 +408,9 @@ fn the_page_lists_searches_and_escapes_every_field() {
         "?number=%ZZ",
         "?number=%FF",
         "?offset=-1",
+        "?cursor=12.x",
+        "?codec=opus",
+        "?from=2026-11-21T25:00",
     ] {
         assert_eq!(
             fetch(http, &format!("/api/recordings{q}")).status,

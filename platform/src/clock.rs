@@ -114,6 +114,23 @@ pub fn local_time_of(secs: i64) -> LocalTime {
     }
 }
 
+/// The Unix time (seconds) of a local time, by the C library's `mktime` (daylight saving
+/// decided by the zone); `None` if it cannot say (out of range). A time in a spring-forward gap
+/// is moved past it, as `mktime` does.
+pub fn unix_of_local(t: &LocalTime) -> Option<i64> {
+    // SAFETY: mktime reads and normalises only `tm`, which lives on this stack frame.
+    let mut tm: libc::tm = unsafe { core::mem::zeroed() };
+    tm.tm_year = i32::from(t.year) - 1900;
+    tm.tm_mon = i32::from(t.month) - 1;
+    tm.tm_mday = i32::from(t.day);
+    tm.tm_hour = i32::from(t.hour);
+    tm.tm_min = i32::from(t.minute);
+    tm.tm_sec = i32::from(t.second);
+    tm.tm_isdst = -1;
+    let secs = unsafe { libc::mktime(&mut tm) };
+    (secs != -1 || (t.year, t.month, t.day) == (1969, 12, 31)).then_some(secs as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +152,7 @@ mod tests {
                 second: 20
             }
         );
+        assert_eq!(unix_of_local(&t), Some(1_700_000_000));
     }
 
     #[test]

@@ -13,10 +13,12 @@ callrec-server: the record server for BX/GP phones' network recording
 usage:
   callrec-server --listen ADDR:PORT --storage DIR [--rtp-ports LOW-HIGH] [--max-sessions N]
                  [--idle-timeout SECONDS] [--shards N] [--log LEVEL]
-                 [--http ADDR:PORT]
+                 [--http ADDR:PORT] [--catalog postgres://USER@HOST/DB | FILE]
 
 defaults: --rtp-ports 40000-49999, --max-sessions 4000, --idle-timeout 60, --shards 2
---http: serve the recordings' web page and JSON API there (docs/server-api.md); off without it";
+--http: serve the recordings' web page and JSON API there (docs/server-api.md); off without it
+--catalog: where the recordings are catalogued: PostgreSQL at that URL, or an SQLite file
+  (default: STORAGE/catalog.sqlite)";
 
 pub fn main(args: Vec<OsString>) -> ExitCode {
     if args.iter().any(|a| a == "--help" || a == "-h") {
@@ -77,6 +79,7 @@ fn parse(args: Vec<OsString>) -> Result<ServerOptions, ServerError> {
                 let v = text(&mut p)?;
                 opts.http = Some(v.parse().map_err(|_| format!("bad --http {v:?}"))?);
             }
+            Arg::Long("catalog") => opts.catalog = Some(text(&mut p)?),
             other => return Err(ServerError::usage(other.unexpected().to_string())),
         }
     }

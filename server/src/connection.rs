@@ -234,12 +234,14 @@ impl Shell {
             log::error!("storage: {e}");
             MediaFailure::Storage
         })?;
+        shared.catalog.put_slot(&slot, &sidecar);
         let mut media = MediaSession::new(
             req.id.clone(),
             self.peer.ip(),
             granted.socket,
             slot,
             sidecar,
+            shared.catalog.clone(),
             now,
         );
         let (ended_tx, ended_rx) = oneshot::channel();

@@ -1,6 +1,7 @@
 //! Why `callrec-server` stopped or did not start, sorted by who must act: the operator (the
 //! command line, exit 2) or the machine (a port, the storage, a thread; exit 1).
 
+use crate::catalog::CatalogError;
 use std::fmt;
 use std::io;
 
@@ -10,6 +11,8 @@ pub enum ServerError {
     Usage(String),
     /// What the server needs from the machine failed: `what` names it.
     Setup { what: String, error: io::Error },
+    /// The catalog's database cannot be opened or used: the deployment (or its data).
+    Catalog(CatalogError),
 }
 
 impl ServerError {
@@ -27,7 +30,7 @@ impl ServerError {
     pub fn exit_code(&self) -> u8 {
         match self {
             ServerError::Usage(_) => 2,
-            ServerError::Setup { .. } => 1,
+            ServerError::Setup { .. } | ServerError::Catalog(_) => 1,
         }
     }
 }
@@ -37,6 +40,7 @@ impl fmt::Display for ServerError {
         match self {
             ServerError::Usage(m) => f.write_str(m),
             ServerError::Setup { what, error } => write!(f, "{what}: {error}"),
+            ServerError::Catalog(e) => write!(f, "{e}"),
         }
     }
 }
@@ -46,6 +50,7 @@ impl std::error::Error for ServerError {
         match self {
             ServerError::Usage(_) => None,
             ServerError::Setup { error, .. } => Some(error),
+            ServerError::Catalog(e) => Some(e),
         }
     }
 }
@@ -66,5 +71,11 @@ impl From<&str> for ServerError {
 impl From<callrec_platform::logger::UnknownLevel> for ServerError {
     fn from(e: callrec_platform::logger::UnknownLevel) -> ServerError {
         ServerError::Usage(e.to_string())
+    }
+}
+
+impl From<CatalogError> for ServerError {
+    fn from(e: CatalogError) -> ServerError {
+        ServerError::Catalog(e)
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! - Sans-IO: `route` (method and path to a resource), `rid` (the recording identifier),
 //!   `query` (the search), `page` (the HTML).
-//! - I/O: `catalog` reads sidecars and Record file headers. The downloads (a file as stored,
+//! - I/O: the listing and the lookups are the catalog's ([`crate::catalog`]); `recording`
+//!   reads the Record file headers of a recording. The downloads (a file as stored,
 //!   the WAV made from a session's files, `Range`) are [`callrec_platform::download`]'s, shared with the
 //!   agent. Both run only on the reader threads of its pool ([`READERS`] of them): the runtime
 //!   thread, which the control connections share, never waits for a disk.
@@ -12,23 +13,24 @@
 //!   bodies [`crate::http::body`] streams one block in flight per connection.
 
 pub mod body;
-mod catalog;
 mod page;
 mod query;
-mod rid;
+mod recording;
 mod route;
 
 #[cfg(test)]
 mod tests;
 
 use super::store::Store;
+use crate::catalog::filter::{Filter, PageAsk};
+use crate::catalog::{Catalog, CatalogError, Page};
 use crate::http::body::Body;
+use crate::rid::Rid;
 use bytes::Bytes;
 use callrec_platform::download::guard::StallGuard;
 use callrec_platform::download::pool::Pool;
 use callrec_platform::download::range::{ranged, Ranged};
 use callrec_platform::download::source::{FileBlocks, Source, WavBlocks};
-use catalog::Entry;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::server::conn::http1;
@@ -36,7 +38,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use query::Search;
-use rid::Rid;
+use recording::Entry;
 use route::{Miss, Route};
 use std::convert::Infallible;
 use std::fs::File;
@@ -71,7 +73,7 @@ pub const READER_QUEUE: usize = 2 * MAX_CONNECTIONS;
 const MAX_BUF: usize = 64 * 1024;
 
 /// Serves the web side on `listener` until the runtime stops.
-pub async fn serve(listener: TcpListener, store: Store) {
+pub async fn serve(listener: TcpListener, store: Store, catalog: Catalog) {
     let pool = match Pool::new(READERS, READER_QUEUE) {
         Ok(p) => p,
         Err(e) => {
@@ -99,10 +101,10 @@ pub async fn serve(listener: TcpListener, store: Store) {
                 continue;
             }
         };
-        let (store, pool) = (store.clone(), pool.clone());
+        let (store, catalog, pool) = (store.clone(), catalog.clone(), pool.clone());
         let service = service_fn(move |req| {
-            let (store, pool) = (store.clone(), pool.clone());
-            async move { Ok::<_, Infallible>(answer(store, pool, req).await) }
+            let (store, catalog, pool) = (store.clone(), catalog.clone(), pool.clone());
+            async move { Ok::<_, Infallible>(answer(store, catalog, pool, req).await) }
         });
         let io = TokioIo::new(StallGuard::new(stream, WRITE_STALL_TIMEOUT));
         let conn = http.serve_connection(io, service);
@@ -120,10 +122,16 @@ pub async fn serve(listener: TcpListener, store: Store) {
 struct Ask {
     route: Route,
     search: Search,
+    filter: Filter,
     range: Option<Vec<u8>>,
 }
 
-async fn answer(store: Store, pool: Pool, req: Request<Incoming>) -> Response<Body> {
+async fn answer(
+    store: Store,
+    catalog: Catalog,
+    pool: Pool,
+    req: Request<Incoming>,
+) -> Response<Body> {
     let head = req.method() == Method::HEAD;
     let path = req.uri().path();
     let api = path == "/api" || path.starts_with("/api/");
@@ -137,10 +145,15 @@ async fn answer(store: Store, pool: Pool, req: Request<Incoming>) -> Response<Bo
             return r;
         }
     };
-    let search = match Search::parse(req.uri().query()) {
-        Ok(s) => s,
-        Err(e) => return error(api, StatusCode::BAD_REQUEST, &e.to_string()),
+    let unix_ms = |t: &_| {
+        let secs = callrec_platform::clock::unix_of_local(t)?;
+        u64::try_from(secs).ok().map(|s| s * 1000)
     };
+    let (search, filter) =
+        match Search::parse(req.uri().query()).and_then(|s| s.filter(unix_ms).map(|f| (s, f))) {
+            Ok(x) => x,
+            Err(e) => return error(api, StatusCode::BAD_REQUEST, &e.to_string()),
+        };
     let range = req
         .headers()
         .get(header::RANGE)
@@ -148,10 +161,14 @@ async fn answer(store: Store, pool: Pool, req: Request<Incoming>) -> Response<Bo
     let ask = Ask {
         route,
         search,
+        filter,
         range,
     };
     let readers = pool.clone();
-    let mut resp = match pool.run(move || respond(&store, &readers, ask)).await {
+    let mut resp = match pool
+        .run(move || respond(&store, &catalog, &readers, ask))
+        .await
+    {
         Ok(r) => r,
         Err(_) => error(api, StatusCode::SERVICE_UNAVAILABLE, "busy, try again"),
     };
@@ -165,76 +182,86 @@ async fn answer(store: Store, pool: Pool, req: Request<Incoming>) -> Response<Bo
 
 /// The answer to `ask`; reads the storage (runs on a reader thread). A streamed body reads
 /// its blocks on `pool` later.
-fn respond(store: &Store, pool: &Pool, ask: Ask) -> Response<Body> {
+fn respond(store: &Store, catalog: &Catalog, pool: &Pool, ask: Ask) -> Response<Body> {
     let Ask {
         route,
         search,
+        filter,
         range,
     } = ask;
     let range = range.as_deref();
     let api = matches!(route, Route::List | Route::One(_));
     let result = match route {
         Route::Page => {
-            let limit = search.limit.unwrap_or(PAGE_LIMIT).clamp(1, MAX_LIMIT);
-            let (rows, total) = select(store, &search, limit);
-            let html = page::render(&rows, &search, total, limit);
-            let mut r = full(StatusCode::OK, "text/html; charset=utf-8", html);
-            set(&mut r, header::CONTENT_SECURITY_POLICY, page::CSP);
-            Ok(r)
-        }
-        Route::List => {
-            let limit = search.limit.unwrap_or(API_LIMIT).min(MAX_LIMIT);
-            let (rows, total) = select(store, &search, limit);
-            json(&rows).map(|mut r| {
-                set(
-                    &mut r,
-                    HeaderName::from_static("x-total-count"),
-                    &total.to_string(),
-                );
+            let ask = search.page(PAGE_LIMIT, MAX_LIMIT);
+            select(store, catalog, &filter, &ask).map(|(rows, page)| {
+                let html = page::render(&rows, &search, page.total, page.next.as_ref());
+                let mut r = full(StatusCode::OK, "text/html; charset=utf-8", html);
+                set(&mut r, header::CONTENT_SECURITY_POLICY, page::CSP);
                 r
             })
         }
-        Route::One(rid) => find(store, &rid).and_then(|e| json(&e.view())),
-        Route::Wav { rid, attachment } => {
-            find(store, &rid).map(|e| wav(&e, attachment, range, pool))
+        Route::List => {
+            let ask = search.page(API_LIMIT, MAX_LIMIT);
+            select(store, catalog, &filter, &ask).and_then(|(rows, page)| {
+                let mut r = json(&rows)?;
+                let total = page.total.to_string();
+                set(&mut r, HeaderName::from_static("x-total-count"), &total);
+                if let Some(next) = page.next {
+                    set(
+                        &mut r,
+                        HeaderName::from_static("x-next-cursor"),
+                        &next.to_string(),
+                    );
+                }
+                Ok(r)
+            })
         }
-        Route::Original { rid, n } => find(store, &rid).and_then(|e| original(&e, n, range, pool)),
+        Route::One(rid) => find(store, catalog, &rid).and_then(|e| json(&e.view())),
+        Route::Wav { rid, attachment } => {
+            find(store, catalog, &rid).map(|e| wav(&e, attachment, range, pool))
+        }
+        Route::Original { rid, n } => {
+            find(store, catalog, &rid).and_then(|e| original(&e, n, range, pool))
+        }
     };
     result.unwrap_or_else(|(status, text)| error(api, status, text))
 }
 
 type Failure = (StatusCode, &'static str);
 
-/// The matches of `search` on this page of the answer (`offset`, `limit`), and how many match.
-fn select(store: &Store, search: &Search, limit: usize) -> (Vec<catalog::View>, usize) {
-    let matches: Vec<Entry> = catalog::all(store)
-        .into_iter()
-        .filter(|e| {
-            let s = &e.sidecar;
-            search.matches(e.rid.day(), &s.remote_number, &s.local_number)
-        })
-        .collect();
-    let total = matches.len();
-    let rows = matches
+/// The catalog's answer to a search, as the page and the API show it.
+fn select(
+    store: &Store,
+    catalog: &Catalog,
+    filter: &Filter,
+    ask: &PageAsk,
+) -> Result<(Vec<recording::View>, Page), Failure> {
+    let page = catalog.search(filter, ask).map_err(unavailable)?;
+    let rows = page
+        .rows
         .iter()
-        .skip(search.offset)
-        .take(limit)
-        .map(Entry::view)
+        .filter_map(|row| Entry::of_row(store, row.clone()))
+        .map(|e| e.view())
         .collect();
-    (rows, total)
+    Ok((rows, page))
 }
 
-fn find(store: &Store, rid: &Rid) -> Result<Entry, Failure> {
-    match catalog::one(store, rid) {
-        Ok(Some(e)) => Ok(e),
-        Ok(None) => Err((StatusCode::NOT_FOUND, "no such recording")),
-        Err(e) => {
-            log::warn!("http: {rid}: sidecar: {e}");
-            Err((
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "cannot read the recording",
-            ))
+fn unavailable(e: CatalogError) -> Failure {
+    log::warn!("http: {e}");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the catalog is unavailable",
+    )
+}
+
+fn find(store: &Store, catalog: &Catalog, rid: &Rid) -> Result<Entry, Failure> {
+    match catalog.get(&rid.to_string()) {
+        Ok(Some(row)) => {
+            Entry::of_row(store, row).ok_or((StatusCode::NOT_FOUND, "no such recording"))
         }
+        Ok(None) => Err((StatusCode::NOT_FOUND, "no such recording")),
+        Err(e) => Err(unavailable(e)),
     }
 }
 

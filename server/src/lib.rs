@@ -6,6 +6,7 @@
 //! phone's local recording, in shard threads ([`media`]), into a Record file with a JSON sidecar
 //! ([`store`]). The protocol is `../shared/spec/record-protocol.md`.
 
+pub mod catalog;
 pub mod cli;
 pub mod connection;
 pub mod error;
@@ -13,11 +14,13 @@ pub mod http;
 pub mod media;
 pub mod ports;
 pub mod recover;
+pub mod rid;
 pub mod store;
 pub mod validate;
 
 use callrec_core::net_server::{AdmitRefusal, ServerTimeouts};
 use callrec_platform::clock::SystemClock;
+use catalog::{Catalog, CatalogSpec};
 use error::ServerError;
 use media::Command;
 use ports::PortPool;
@@ -43,6 +46,8 @@ pub struct ServerOptions {
     pub max_connections_per_peer: usize,
     /// Where the web page and JSON API listen (`--http`); `None`: no web side.
     pub http: Option<SocketAddr>,
+    /// Where the catalog is (`--catalog`): `None` is `STORAGE/catalog.sqlite`.
+    pub catalog: Option<String>,
 }
 
 impl Default for ServerOptions {
@@ -56,6 +61,7 @@ impl Default for ServerOptions {
             shards: 2,
             max_connections_per_peer: 64,
             http: None,
+            catalog: None,
         }
     }
 }
@@ -68,6 +74,7 @@ const SHARD_QUEUE: usize = 1024;
 /// State shared by the control connections.
 pub struct Shared {
     pub store: Store,
+    pub catalog: Catalog,
     pub clock: SystemClock,
     /// Every connection's handshake and idle time ([`connection`]).
     pub timeouts: ServerTimeouts,
@@ -167,7 +174,11 @@ pub fn run(opts: ServerOptions) -> Result<(), ServerError> {
         "storage {}",
         opts.storage.display()
     )))?;
-    recover::unfinished(&store);
+    let spec = CatalogSpec::parse(opts.catalog.as_deref(), &opts.storage);
+    let what = spec.describe();
+    let (catalog, report) = Catalog::open(spec, &store)?;
+    log::info!("catalog: {what}: {report}");
+    recover::unfinished(&store, &catalog)?;
     let clock = SystemClock::new();
     let mut shards = Vec::new();
     let mut threads = Vec::new();
@@ -183,6 +194,7 @@ pub fn run(opts: ServerOptions) -> Result<(), ServerError> {
     }
     let shared = Arc::new(Shared {
         store,
+        catalog,
         clock,
         timeouts: ServerTimeouts {
             idle_ms: u64::try_from(opts.idle_timeout.as_millis()).unwrap_or(u64::MAX),
@@ -236,7 +248,7 @@ async fn accept_loop(shared: Arc<Shared>, opts: &ServerOptions) -> Result<(), Se
                 .local_addr()
                 .map_err(ServerError::setup("http listener"))?;
             log::info!("web page and API on http://{web}/");
-            tokio::spawn(http::serve(l, shared.store.clone()));
+            tokio::spawn(http::serve(l, shared.store.clone(), shared.catalog.clone()));
             format!(" http={web}")
         }
         None => String::new(),

@@ -7,6 +7,7 @@
 //! only when its storage fails, and keeps the time of its last RTP for the connection's idle
 //! timer.
 
+use super::catalog::Catalog;
 use super::store::{update_sidecar, write_sidecar, Sidecar, Slot};
 use callrec_core::net_server::MediaEnd;
 use callrec_core::record_file::FAT32_MAX_FILE;
@@ -67,6 +68,7 @@ pub struct MediaSession {
     writer: RecordWriter<DirFile>,
     files_opened: u32,
     strangers: u64,
+    catalog: Catalog,
 }
 
 impl MediaSession {
@@ -77,6 +79,7 @@ impl MediaSession {
         socket: UdpSocket,
         slot: Slot,
         sidecar: Sidecar,
+        catalog: Catalog,
         now_ms: u64,
     ) -> MediaSession {
         let cfg = RecorderConfig {
@@ -104,6 +107,7 @@ impl MediaSession {
             writer: RecordWriter::new(Durability::SyncAtClose),
             files_opened: 0,
             strangers: 0,
+            catalog,
         }
     }
 
@@ -147,8 +151,9 @@ impl MediaSession {
                     }
                     // The sidecar lists every file from its opening on, so a restart after a
                     // crash knows what to repair.
-                    if let Err(e) = update_sidecar(&self.slot, &self.sidecar) {
-                        log::warn!("session {}: sidecar: {e}", self.slot.stem);
+                    match update_sidecar(&self.slot, &self.sidecar) {
+                        Ok(()) => self.catalog.put_slot(&self.slot, &self.sidecar),
+                        Err(e) => log::warn!("session {}: sidecar: {e}", self.slot.stem),
                     }
                 }
                 Ok(Done::Wrote | Done::Closed(_)) => {}
@@ -184,8 +189,9 @@ impl MediaSession {
         self.stats_into_sidecar();
         self.sidecar.stop_ms = Some(unix_ms());
         self.sidecar.stop_reason = Some(reason.to_owned());
-        if let Err(e) = write_sidecar(&self.slot, &self.sidecar) {
-            log::error!("session {}: sidecar: {e}", self.slot.stem);
+        match write_sidecar(&self.slot, &self.sidecar) {
+            Ok(()) => self.catalog.put_slot(&self.slot, &self.sidecar),
+            Err(e) => log::error!("session {}: sidecar: {e}", self.slot.stem),
         }
         log::info!(
             "session {} ended ({reason}): {} ms, {} packets",

@@ -1,18 +1,23 @@
 //! After a kill -9 or a power cut: sessions whose sidecar never got a stop are finished at
 //! start-up. Their Record files are repaired (a header that lagged is made to agree with the
-//! data) and the sidecar says `server restart` with the recovered duration.
+//! data) and the sidecar says `server restart` with the recovered duration; the catalog, already
+//! in line with the sidecars, says the same.
 
+use super::catalog::{Catalog, CatalogError};
+use super::rid::Rid;
 use super::store::{write_sidecar, Store};
 use callrec_platform::store::reader::RecordReader;
 use callrec_platform::store::repair::{log_outcome, repair_file};
 
 /// Repairs and closes every unfinished session in the store; returns how many.
-pub fn unfinished(store: &Store) -> usize {
+pub fn unfinished(store: &Store, catalog: &Catalog) -> Result<usize, CatalogError> {
     let mut n = 0;
-    for (slot, mut sidecar) in store.list() {
-        if sidecar.stop_ms.is_some() {
+    for row in catalog.unfinished()? {
+        let Some(rid) = Rid::parse(&row.rid) else {
             continue;
-        }
+        };
+        let slot = rid.slot(store.root());
+        let mut sidecar = row.sidecar;
         let mut duration = 0;
         for name in &sidecar.files {
             let path = slot.dir.join(name);
@@ -25,12 +30,15 @@ pub fn unfinished(store: &Store) -> usize {
         sidecar.stop_ms = Some(sidecar.start_ms + duration);
         sidecar.stop_reason = Some("server restart".into());
         match write_sidecar(&slot, &sidecar) {
-            Ok(()) => n += 1,
+            Ok(()) => {
+                catalog.put_slot(&slot, &sidecar);
+                n += 1;
+            }
             Err(e) => log::warn!("cannot finish {}: {e}", slot.stem),
         }
     }
     if n > 0 {
         log::warn!("finished {n} session(s) cut off by the last stop");
     }
-    n
+    Ok(n)
 }

@@ -124,45 +124,6 @@ impl Store {
             "no free recording name this second",
         ))
     }
-
-    /// Every sidecar in the store, newest first. Unreadable ones are skipped (and logged).
-    pub fn list(&self) -> Vec<(Slot, Sidecar)> {
-        let mut out = Vec::new();
-        let Ok(days) = fs::read_dir(&self.root) else {
-            return out;
-        };
-        for day in days.flatten() {
-            let Ok(entries) = fs::read_dir(day.path()) else {
-                continue;
-            };
-            for e in entries.flatten() {
-                let path = e.path();
-                let Some(stem) = path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .and_then(|n| n.strip_suffix(".json"))
-                else {
-                    continue;
-                };
-                match read_sidecar(&path) {
-                    Ok(s) => out.push((
-                        Slot {
-                            dir: day.path(),
-                            stem: stem.to_owned(),
-                        },
-                        s,
-                    )),
-                    Err(err) => log::warn!("skipping {}: {err}", path.display()),
-                }
-            }
-        }
-        out.sort_by(|a, b| {
-            b.1.start_ms
-                .cmp(&a.1.start_ms)
-                .then(b.0.stem.cmp(&a.0.stem))
-        });
-        out
-    }
 }
 
 /// Replaces the sidecar atomically (temporary file, fsync, rename): a crash leaves the old or
@@ -242,9 +203,10 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 2);
-        let listed = store.list();
-        assert_eq!(listed.len(), 2);
-        assert_eq!(listed[0].1.id, "../../etc/passwd");
+        assert_eq!(
+            read_sidecar(&b.sidecar_path()).unwrap().id,
+            "../../etc/passwd"
+        );
         let _ = fs::remove_dir_all(&root);
     }
 }

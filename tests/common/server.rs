@@ -71,8 +71,8 @@ impl Server {
 
     pub fn sidecars(&self) -> Vec<serde_json::Value> {
         let mut out = Vec::new();
-        for day in std::fs::read_dir(&self.storage).unwrap() {
-            for f in std::fs::read_dir(day.unwrap().path()).unwrap() {
+        for day in self.day_dirs() {
+            for f in std::fs::read_dir(day).unwrap() {
                 let p = f.unwrap().path();
                 if p.extension().is_some_and(|e| e == "json") {
                     out.push(serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap());
@@ -82,13 +82,17 @@ impl Server {
         out
     }
 
-    pub fn day_dir(&self) -> PathBuf {
+    /// The storage's day folders (beside them: the catalog's SQLite files).
+    pub fn day_dirs(&self) -> Vec<PathBuf> {
         std::fs::read_dir(&self.storage)
             .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_dir())
+            .collect()
+    }
+
+    pub fn day_dir(&self) -> PathBuf {
+        self.day_dirs().into_iter().next().expect("a day folder")
     }
 }
 

@@ -3,9 +3,9 @@
 //! elsewhere); a table on a desktop, one card per recording on a phone. Every value from a
 //! sidecar or the query is HTML-escaped: names come from the phones and are not to be trusted.
 
-use super::catalog::View;
-use super::query::Search;
-use callrec_core::percent;
+use super::query::{Search, When};
+use super::recording::View;
+use crate::catalog::filter::{Cursor, NumberMatch, Order};
 use core::fmt::Write;
 
 /// The page's Content-Security-Policy: no script at all, media and forms only from here.
@@ -48,23 +48,12 @@ nav a { margin-right: 1rem; }
 <h1>Recordings</h1>
 "#;
 
-/// The page for `rows`: matches `search.offset..` of the `total` that match `search`, at most
-/// `limit` of them.
-pub fn render(rows: &[View], search: &Search, total: usize, limit: usize) -> String {
-    let mut h = String::with_capacity(4096 + rows.len() * 1024);
+/// The page for `rows`, one page of the `total` recordings that match `search`; `next` is
+/// where the following page starts.
+pub fn render(rows: &[View], search: &Search, total: u64, next: Option<&Cursor>) -> String {
+    let mut h = String::with_capacity(8192 + rows.len() * 1024);
     h.push_str(HEAD);
-    // Writing to a String cannot fail.
-    let _ = write!(
-        h,
-        "<form method=\"get\" action=\"/\">\n\
-         <label>Number<input type=\"search\" name=\"number\" value=\"{}\" inputmode=\"tel\" \
-         maxlength=\"64\" placeholder=\"part of a number\"></label>\n\
-         <label>Date<input type=\"date\" name=\"date\" value=\"{}\"></label>\n\
-         <button type=\"submit\">Search</button> <a href=\"/\">All</a>\n</form>\n",
-        esc(&search.number),
-        esc(search.date.as_deref().unwrap_or("")),
-    );
-    let first = search.offset.min(total);
+    form(&mut h, search);
     let _ = if rows.is_empty() {
         writeln!(
             h,
@@ -74,10 +63,14 @@ pub fn render(rows: &[View], search: &Search, total: usize, limit: usize) -> Str
     } else {
         writeln!(
             h,
-            "<p>{total} recording{}; {}–{} shown, newest first.</p>",
+            "<p>{total} recording{}; {} shown, {} first.</p>",
             if total == 1 { "" } else { "s" },
-            first + 1,
-            first + rows.len()
+            rows.len(),
+            if search.order == Order::OldestFirst {
+                "oldest"
+            } else {
+                "newest"
+            },
         )
     };
     if !rows.is_empty() {
@@ -91,20 +84,156 @@ pub fn render(rows: &[View], search: &Search, total: usize, limit: usize) -> Str
         }
         h.push_str("</tbody>\n</table>\n");
     }
-    let newer = (first > 0).then(|| first.saturating_sub(limit));
-    let older = (first + rows.len() < total).then_some(first + rows.len());
-    if newer.is_some() || older.is_some() {
-        h.push_str("<nav>");
-        if let Some(o) = newer {
-            let _ = write!(h, "<a href=\"{}\">← Newer</a>", esc(&link(search, o)));
+    let query = search.query_string();
+    let first = (search.cursor.is_some() || search.offset > 0).then(|| format!("/{query}"));
+    let more = next.map(|c| {
+        let mut link = format!("/{query}");
+        link.push(if query.is_empty() { '?' } else { '&' });
+        let _ = write!(link, "cursor={c}");
+        if let Some(limit) = search.limit {
+            let _ = write!(link, "&limit={limit}");
         }
-        if let Some(o) = older {
-            let _ = write!(h, "<a href=\"{}\">Older →</a>", esc(&link(search, o)));
+        link
+    });
+    if first.is_some() || more.is_some() {
+        h.push_str("<nav>");
+        if let Some(l) = first {
+            let _ = write!(h, "<a href=\"{}\">« First page</a>", esc(&l));
+        }
+        if let Some(l) = more {
+            let _ = write!(h, "<a href=\"{}\">Next page →</a>", esc(&l));
         }
         h.push_str("</nav>\n");
     }
     h.push_str("</body>\n</html>\n");
     h
+}
+
+/// The search form, filled with the current search.
+fn form(h: &mut String, s: &Search) {
+    let input = |h: &mut String, label: &str, name: &str, kind: &str, value: &str, extra: &str| {
+        let _ = writeln!(
+            h,
+            "<label>{label}<input type=\"{kind}\" name=\"{name}\" value=\"{}\"{extra}></label>",
+            esc(value)
+        );
+    };
+    let select =
+        |h: &mut String, label: &str, name: &str, options: &[(&str, &str)], value: &str| {
+            let _ = write!(h, "<label>{label}<select name=\"{name}\">");
+            for (v, text) in options {
+                let selected = if *v == value { " selected" } else { "" };
+                let _ = write!(h, "<option value=\"{v}\"{selected}>{text}</option>");
+            }
+            h.push_str("</select></label>\n");
+        };
+    let when = |w: Option<When>| {
+        w.map(|w| {
+            let t = w.time;
+            format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}",
+                t.year, t.month, t.day, t.hour, t.minute
+            )
+        })
+        .unwrap_or_default()
+    };
+    let num = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+    h.push_str("<form method=\"get\" action=\"/\">\n");
+    input(
+        h,
+        "Number",
+        "number",
+        "search",
+        &s.number,
+        " inputmode=\"tel\" maxlength=\"64\" placeholder=\"part of a number\"",
+    );
+    let matching = if s.number_match == NumberMatch::Prefix {
+        "prefix"
+    } else {
+        "substring"
+    };
+    select(
+        h,
+        "Match",
+        "number_match",
+        &[("substring", "anywhere"), ("prefix", "at the start")],
+        matching,
+    );
+    input(h, "Name", "name", "search", &s.name, " maxlength=\"128\"");
+    input(
+        h,
+        "Device",
+        "device",
+        "search",
+        &s.device,
+        " maxlength=\"128\"",
+    );
+    select(
+        h,
+        "Direction",
+        "dir",
+        &[("", "any"), ("in", "in"), ("out", "out")],
+        s.dir.map_or("", |d| d.name()),
+    );
+    select(
+        h,
+        "Codec",
+        "codec",
+        &[
+            ("", "any"),
+            ("PCMA", "PCMA"),
+            ("PCMU", "PCMU"),
+            ("G722", "G.722"),
+        ],
+        s.codec.map_or("", |c| c.name()),
+    );
+    input(
+        h,
+        "Date",
+        "date",
+        "date",
+        s.date.as_deref().unwrap_or(""),
+        "",
+    );
+    input(h, "From", "from", "datetime-local", &when(s.from), "");
+    input(h, "To", "to", "datetime-local", &when(s.to), "");
+    input(
+        h,
+        "Min s",
+        "min_duration",
+        "number",
+        &num(s.min_duration),
+        " min=\"0\"",
+    );
+    input(
+        h,
+        "Max s",
+        "max_duration",
+        "number",
+        &num(s.max_duration),
+        " min=\"0\"",
+    );
+    input(
+        h,
+        "Ended",
+        "stop_reason",
+        "search",
+        &s.stop_reason,
+        " maxlength=\"128\"",
+    );
+    let order = if s.order == Order::OldestFirst {
+        "oldest"
+    } else {
+        "newest"
+    };
+    select(
+        h,
+        "Order",
+        "order",
+        &[("newest", "newest first"), ("oldest", "oldest first")],
+        order,
+    );
+    h.push_str("<button type=\"submit\">Search</button> <a href=\"/\">All</a>\n</form>\n");
 }
 
 fn row(h: &mut String, r: &View) {
@@ -154,19 +283,6 @@ fn row(h: &mut String, r: &View) {
 fn duration(ms: u64) -> String {
     let s = ms / 1000;
     format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-}
-
-/// The page with the same search from match `offset` on.
-fn link(search: &Search, offset: usize) -> String {
-    let mut q = String::from("/?number=");
-    percent::encode(&search.number, &mut q);
-    q.push_str("&date=");
-    percent::encode(search.date.as_deref().unwrap_or(""), &mut q);
-    let _ = write!(q, "&offset={offset}");
-    if let Some(limit) = search.limit {
-        let _ = write!(q, "&limit={limit}");
-    }
-    q
 }
 
 /// Escapes text for HTML content and quoted attribute values.

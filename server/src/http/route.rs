@@ -2,7 +2,7 @@
 //! No I/O. A RID in a path is parsed strictly ([`Rid::parse`]); anything that is not exactly a
 //! route is 404, a route with a malformed RID is 400, a method other than GET or HEAD is 405.
 
-use super::rid::Rid;
+use crate::rid::Rid;
 
 /// A resource of the web side.
 #[derive(Debug, Clone, PartialEq, Eq)]

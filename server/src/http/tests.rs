@@ -1,10 +1,14 @@
 //! The sans-IO parts of the web side, and the stall guard.
 
 use super::page::{esc, render};
-use super::query::{QueryError, Search};
-use super::rid::Rid;
+use super::query::{QueryError, Search, When};
 use super::route::{resolve, Miss, Route};
+use crate::catalog::filter::{Cursor, NumberMatch, Order};
+use crate::rid::Rid;
 use crate::store::Sidecar;
+use callrec_core::codec::Codec;
+use callrec_core::direction::Direction;
+use callrec_core::record_file::LocalTime;
 use callrec_platform::download::guard::StallGuard;
 use std::path::{Path, PathBuf};
 
@@ -135,14 +139,56 @@ fn the_query_is_decoded_and_checked() {
     ))
     .unwrap_err();
     assert_eq!(s, QueryError::Encoding);
-    let s = Search::parse(Some("number=%2B49+30&date=2026-11-21&offset=5&limit=7&x=y")).unwrap();
+    let s = Search::parse(Some(
+        "number=%2B49+30&number_match=prefix&name=%E5%BC%A0&device=00:15:65:AA:BB:CC&dir=in\
+         &codec=G722&date=2026-11-21&from=2026-11-20T08:30&to=2026-11-22&min_duration=10\
+         &max_duration=60&stop_reason=user&order=oldest&offset=5&limit=7&x=y",
+    ))
+    .unwrap();
+    let day = |d| LocalTime {
+        year: 2026,
+        month: 11,
+        day: d,
+        ..LocalTime::default()
+    };
     assert_eq!(
         s,
         Search {
             number: "+49 30".into(),
+            number_match: NumberMatch::Prefix,
+            name: "张".into(),
+            device: "00:15:65:AA:BB:CC".into(),
+            dir: Some(Direction::In),
+            codec: Some(Codec::G722),
             date: Some("2026-11-21".into()),
+            from: Some(When {
+                time: LocalTime {
+                    hour: 8,
+                    minute: 30,
+                    ..day(20)
+                },
+                date_only: false
+            }),
+            to: Some(When {
+                time: day(22),
+                date_only: true
+            }),
+            min_duration: Some(10),
+            max_duration: Some(60),
+            stop_reason: "user".into(),
+            order: Order::OldestFirst,
+            cursor: None,
             offset: 5,
             limit: Some(7),
+        }
+    );
+    // The same search, written back for the paging links.
+    assert_eq!(
+        Search::parse(Some(&s.query_string()[1..])).unwrap(),
+        Search {
+            offset: 0,
+            limit: None,
+            ..s.clone()
         }
     );
     assert_eq!(Search::parse(None), Ok(Search::default()));
@@ -154,29 +200,80 @@ fn the_query_is_decoded_and_checked() {
     let s = Search::parse(Some("number=1&number=2&date")).unwrap();
     assert_eq!((s.number.as_str(), s.date), ("1", None));
     for (q, e) in [
-        ("date=2026-1-21", QueryError::Date),
-        ("date=2026-11-32", QueryError::Date),
-        ("date=21.11.2026", QueryError::Date),
-        ("date=%00", QueryError::Date),
+        ("date=2026-1-21", QueryError::Date("date")),
+        ("date=2026-11-32", QueryError::Date("date")),
+        ("date=21.11.2026", QueryError::Date("date")),
+        ("date=%00", QueryError::Date("date")),
+        ("from=2026-11-21T24:00", QueryError::Date("from")),
+        ("to=2026-11-21T08", QueryError::Date("to")),
         ("number=%FF", QueryError::Encoding),
         ("number=%", QueryError::Encoding),
         ("offset=-1", QueryError::Count("offset")),
         ("limit=1e3", QueryError::Count("limit")),
         ("limit=9999999999", QueryError::Count("limit")),
+        ("min_duration=1.5", QueryError::Count("min_duration")),
+        ("dir=up", QueryError::Choice("dir", "in or out")),
+        (
+            "order=random",
+            QueryError::Choice("order", "newest or oldest"),
+        ),
+        ("cursor=1.2026-11-21_x", QueryError::Cursor),
     ] {
         assert_eq!(Search::parse(Some(q)), Err(e), "{q}");
     }
     assert_eq!(
         Search::parse(Some(&format!("number={}", "1".repeat(65)))),
-        Err(QueryError::Number)
+        Err(QueryError::TooLong("number"))
     );
+}
 
-    let s = Search::parse(Some("number=ab&date=2026-11-21")).unwrap();
-    assert!(s.matches("2026-11-21", "xAB1", ""));
-    assert!(s.matches("2026-11-21", "", "sip:ab@x"));
-    assert!(!s.matches("2026-11-22", "ab", "ab"));
-    assert!(!s.matches("2026-11-21", "a", "b"));
-    assert!(Search::default().matches("1999-01-01", "", ""));
+#[test]
+fn a_search_becomes_the_catalogs_filter_in_local_time() {
+    // A fake zone: local time is the day count times 100,000 s plus the seconds of the day.
+    let unix_ms = |t: &LocalTime| {
+        let secs = u64::from(t.day) * 100_000
+            + u64::from(t.hour) * 3600
+            + u64::from(t.minute) * 60
+            + u64::from(t.second);
+        Some(secs * 1000)
+    };
+    let f = Search::parse(Some(
+        "from=2026-11-20T08:30&to=2026-11-22&max_duration=60&name=Ана",
+    ))
+    .unwrap()
+    .filter(unix_ms)
+    .unwrap();
+    assert_eq!(f.from_ms, Some((20 * 100_000 + 8 * 3600 + 30 * 60) * 1000));
+    // A date alone as `to` is the whole of that day.
+    assert_eq!(f.to_ms, Some(23 * 100_000 * 1000));
+    assert_eq!(f.max_duration_ms, Some(60_999));
+    assert_eq!(f.name.as_deref(), Some("Ана"));
+    // `date` narrows a range to its day.
+    let f = Search::parse(Some("date=2026-11-21&from=2026-11-21T12:00"))
+        .unwrap()
+        .filter(unix_ms)
+        .unwrap();
+    assert_eq!(
+        (f.from_ms, f.to_ms),
+        (
+            Some((21 * 100_000 + 12 * 3600) * 1000),
+            Some(22 * 100_000 * 1000)
+        )
+    );
+    // The month's last day runs into the next month, the year's into the next year.
+    let f = Search::parse(Some("to=2026-12-31"))
+        .unwrap()
+        .filter(|t: &LocalTime| {
+            Some(u64::from(t.year) * 10_000 + u64::from(t.month) * 100 + u64::from(t.day))
+        });
+    assert_eq!(f.unwrap().to_ms, Some(20_270_101));
+    // A local time that does not exist is refused.
+    assert_eq!(
+        Search::parse(Some("from=2026-11-21"))
+            .unwrap()
+            .filter(|_: &LocalTime| None),
+        Err(QueryError::Date("from"))
+    );
 }
 
 #[test]
@@ -186,7 +283,7 @@ fn the_page_escapes_everything_from_a_sidecar_and_the_query() {
         "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
     );
     let hostile = "<script>alert(1)</script>\"'&<>";
-    let view = super::catalog::View {
+    let view = super::recording::View {
         rid: RID.into(),
         sidecar: Sidecar {
             id: hostile.into(),
@@ -208,19 +305,25 @@ fn the_page_escapes_everything_from_a_sidecar_and_the_query() {
     };
     let search = Search {
         number: hostile.into(),
+        name: hostile.into(),
         offset: 1,
         limit: Some(1),
         ..Search::default()
     };
-    let html = render(&[view], &search, 3, 1);
+    let next = Cursor {
+        start_ms: 5,
+        rid: RID.into(),
+    };
+    let html = render(&[view], &search, 3, Some(&next));
     for raw in ["<script", "\"'&<>", "alert(1)</"] {
         assert!(!html.contains(raw), "{raw} in {html}");
     }
     // Paging links carry the search percent-encoded, then HTML-escaped.
     assert!(
-        html.contains("offset=0") && html.contains("offset=2"),
+        html.contains(&format!("cursor=5.{RID}&amp;limit=1")),
         "{html}"
     );
+    assert!(html.contains("First page"), "{html}");
     assert!(html.contains("%3Cscript%3Ealert%281%29"), "{html}");
 }
 

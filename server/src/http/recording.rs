@@ -1,14 +1,14 @@
-//! The recordings as the web side shows them: the store's sidecars, each with its RID, the
+//! The recordings as the web side shows them: the catalog's rows, each with its RID, the
 //! Record files it has on disk and, for a session still recording, what they hold so far.
 //! Everything here reads the storage; callers run it on a reader thread (`callrec_platform::download::pool`).
 
-use super::rid::Rid;
-use crate::store::{read_sidecar, Sidecar, Slot, Store};
+use crate::catalog::Row;
+use crate::rid::Rid;
+use crate::store::{Sidecar, Slot, Store};
 use callrec_platform::clock::local_time_of;
 use callrec_platform::download::wav::{Part, WavPlan};
 use callrec_platform::store::reader::RecordReader;
 use serde::Serialize;
-use std::io;
 use std::path::PathBuf;
 
 /// Files a session may have (a new file per codec change or per 4 GiB): the most looked for.
@@ -114,32 +114,15 @@ pub struct View {
     pub originals: Vec<String>,
 }
 
-/// Every recording in the store, newest first. Sidecars the server did not name are skipped.
-pub fn all(store: &Store) -> Vec<Entry> {
-    store
-        .list()
-        .into_iter()
-        .filter_map(|(slot, sidecar)| {
-            Some(Entry {
-                rid: Rid::of_slot(&slot)?,
-                slot,
-                sidecar,
-            })
+impl Entry {
+    /// The recording of a catalog row; `None` if its RID is not one the server makes.
+    pub fn of_row(store: &Store, row: Row) -> Option<Entry> {
+        let rid = Rid::parse(&row.rid)?;
+        Some(Entry {
+            slot: rid.slot(store.root()),
+            rid,
+            sidecar: row.sidecar,
         })
-        .collect()
-}
-
-/// The recording `rid` names; `None` if it has no sidecar.
-pub fn one(store: &Store, rid: &Rid) -> io::Result<Option<Entry>> {
-    let slot = rid.slot(store.root());
-    match read_sidecar(&slot.sidecar_path()) {
-        Ok(sidecar) => Ok(Some(Entry {
-            rid: rid.clone(),
-            slot,
-            sidecar,
-        })),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
     }
 }
 

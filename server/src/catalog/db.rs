@@ -1,0 +1,74 @@
+//! The two database engines behind one narrow interface: SQL text with `$1, $2, …`
+//! placeholders, parameters and results as [`Value`]s. The query layer (`sql.rs`) writes the
+//! statements once; only the few that differ by engine (text search, the migrations) ask
+//! [`Conn::dialect`].
+
+use super::CatalogError;
+
+/// A parameter or a column value. Nulls are typed, because PostgreSQL checks every
+/// parameter's type against the statement's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Int(Option<i64>),
+    Text(Option<String>),
+}
+
+impl Value {
+    pub fn int(v: i64) -> Value {
+        Value::Int(Some(v))
+    }
+
+    pub fn text(v: impl Into<String>) -> Value {
+        Value::Text(Some(v.into()))
+    }
+
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(v) => *v,
+            Value::Text(_) => None,
+        }
+    }
+
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Value::Text(v) => v.as_deref(),
+            Value::Int(_) => None,
+        }
+    }
+}
+
+/// Which engine a connection talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// One connection to the catalog's database.
+pub trait Conn: Send {
+    fn dialect(&self) -> Dialect;
+    /// Runs one statement; the rows it changed.
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, CatalogError>;
+    /// Runs one query; its rows.
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, CatalogError>;
+    /// Runs several statements with no parameters (migrations, BEGIN, COMMIT).
+    fn batch(&mut self, sql: &str) -> Result<(), CatalogError>;
+}
+
+/// Runs `f` in a transaction: committed if it returns `Ok`, rolled back otherwise.
+pub fn transaction<T>(
+    conn: &mut dyn Conn,
+    f: impl FnOnce(&mut dyn Conn) -> Result<T, CatalogError>,
+) -> Result<T, CatalogError> {
+    conn.batch("BEGIN")?;
+    match f(conn) {
+        Ok(v) => {
+            conn.batch("COMMIT")?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = conn.batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The catalog's schema, as versioned migrations: version N is applied once, in a transaction,
+//! and recorded in `catalog_version`. Both engines have the same tables and columns; they
+//! differ only in the text indexes (SQLite's FTS5 trigram table, PostgreSQL's pg_trgm) and in
+//! the types' spelling.
+
+use super::db::{transaction, Conn, Dialect, Value};
+use super::CatalogError;
+
+/// Version 1: the recordings.
+///
+/// `numbers` is `remote_number \n local_number` and `names` is `remote_name \n local_name`,
+/// both lowercased (Unicode), so that one substring index serves both sides of a call.
+/// `sidecar_len` and `sidecar_mtime_ns` are the sidecar's as last read or written: at
+/// start-up, a sidecar whose size or time differs is read again (`sync.rs`).
+const V1_SQLITE: &str = "
+CREATE TABLE recordings (
+    rid TEXT PRIMARY KEY,
+    call_id TEXT NOT NULL,
+    device TEXT NOT NULL,
+    remote_number TEXT NOT NULL,
+    remote_name TEXT NOT NULL,
+    local_number TEXT NOT NULL,
+    local_name TEXT NOT NULL,
+    numbers TEXT NOT NULL,
+    names TEXT NOT NULL,
+    dir TEXT NOT NULL,
+    codec TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    stop_ms INTEGER,
+    stop_reason TEXT,
+    duration_ms INTEGER NOT NULL,
+    files TEXT NOT NULL,
+    stats TEXT NOT NULL,
+    sidecar_len INTEGER NOT NULL,
+    sidecar_mtime_ns INTEGER NOT NULL
+);
+CREATE INDEX recordings_time ON recordings (start_ms, rid);
+CREATE INDEX recordings_remote ON recordings (remote_number);
+CREATE INDEX recordings_local ON recordings (local_number);
+CREATE INDEX recordings_device ON recordings (device, start_ms);
+CREATE INDEX recordings_open ON recordings (rid) WHERE stop_ms IS NULL;
+CREATE VIRTUAL TABLE recordings_text USING fts5(
+    numbers, names, content='recordings', tokenize='trigram case_sensitive 1'
+);
+CREATE TRIGGER recordings_text_insert AFTER INSERT ON recordings BEGIN
+    INSERT INTO recordings_text (rowid, numbers, names) VALUES (new.rowid, new.numbers, new.names);
+END;
+CREATE TRIGGER recordings_text_delete AFTER DELETE ON recordings BEGIN
+    INSERT INTO recordings_text (recordings_text, rowid, numbers, names)
+        VALUES ('delete', old.rowid, old.numbers, old.names);
+END;
+CREATE TRIGGER recordings_text_update AFTER UPDATE OF numbers, names ON recordings BEGIN
+    INSERT INTO recordings_text (recordings_text, rowid, numbers, names)
+        VALUES ('delete', old.rowid, old.numbers, old.names);
+    INSERT INTO recordings_text (rowid, numbers, names) VALUES (new.rowid, new.numbers, new.names);
+END;
+";
+
+/// Version 1 on PostgreSQL. Numbers are compared byte by byte (`COLLATE \"C\"`), so that a
+/// prefix is a range whatever the database's locale.
+const V1_POSTGRES: &str = "
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE TABLE recordings (
+    rid TEXT COLLATE \"C\" PRIMARY KEY,
+    call_id TEXT NOT NULL,
+    device TEXT COLLATE \"C\" NOT NULL,
+    remote_number TEXT COLLATE \"C\" NOT NULL,
+    remote_name TEXT NOT NULL,
+    local_number TEXT COLLATE \"C\" NOT NULL,
+    local_name TEXT NOT NULL,
+    numbers TEXT COLLATE \"C\" NOT NULL,
+    names TEXT COLLATE \"C\" NOT NULL,
+    dir TEXT NOT NULL,
+    codec TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    start_ms BIGINT NOT NULL,
+    stop_ms BIGINT,
+    stop_reason TEXT COLLATE \"C\",
+    duration_ms BIGINT NOT NULL,
+    files TEXT NOT NULL,
+    stats TEXT NOT NULL,
+    sidecar_len BIGINT NOT NULL,
+    sidecar_mtime_ns BIGINT NOT NULL
+);
+CREATE INDEX recordings_time ON recordings (start_ms, rid);
+CREATE INDEX recordings_remote ON recordings (remote_number);
+CREATE INDEX recordings_local ON recordings (local_number);
+CREATE INDEX recordings_device ON recordings (device, start_ms);
+CREATE INDEX recordings_open ON recordings (rid) WHERE stop_ms IS NULL;
+CREATE INDEX recordings_numbers_trgm ON recordings USING gin (numbers gin_trgm_ops);
+CREATE INDEX recordings_names_trgm ON recordings USING gin (names gin_trgm_ops);
+";
+
+/// Every migration of an engine, oldest first: (version, SQL).
+fn migrations(dialect: Dialect) -> &'static [(i64, &'static str)] {
+    match dialect {
+        Dialect::Sqlite => &[(1, V1_SQLITE)],
+        Dialect::Postgres => &[(1, V1_POSTGRES)],
+    }
+}
+
+/// The newest version this build knows.
+pub const VERSION: i64 = 1;
+
+/// Brings the database to [`VERSION`]; refuses a database made by a newer build.
+pub fn migrate(conn: &mut dyn Conn) -> Result<(), CatalogError> {
+    conn.batch("CREATE TABLE IF NOT EXISTS catalog_version (version BIGINT NOT NULL)")?;
+    let current = version(conn)?;
+    if current > VERSION {
+        return Err(CatalogError::Data(format!(
+            "the catalog is at version {current}, newer than this server's {VERSION}: \
+             use a newer callrec-server"
+        )));
+    }
+    for &(v, sql) in migrations(conn.dialect()) {
+        if v <= current {
+            continue;
+        }
+        transaction(conn, |c| {
+            // Taken again inside the transaction: two servers starting at once on one
+            // PostgreSQL catalog apply each migration once (the second waits, then skips).
+            if c.dialect() == Dialect::Postgres {
+                c.batch("LOCK TABLE catalog_version IN EXCLUSIVE MODE")?;
+            }
+            if version(c)? >= v {
+                return Ok(());
+            }
+            c.batch(sql)?;
+            c.execute("DELETE FROM catalog_version", &[])?;
+            c.execute(
+                "INSERT INTO catalog_version (version) VALUES ($1)",
+                &[Value::int(v)],
+            )?;
+            Ok(())
+        })?;
+        log::info!("catalog: schema version {v}");
+    }
+    Ok(())
+}
+
+fn version(conn: &mut dyn Conn) -> Result<i64, CatalogError> {
+    let rows = conn.query("SELECT max(version) FROM catalog_version", &[])?;
+    Ok(rows
+        .first()
+        .and_then(|r| r.first())
+        .and_then(Value::as_int)
+        .unwrap_or(0))
+}

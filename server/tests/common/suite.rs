@@ -1,0 +1,389 @@
+//! The catalog's behaviour, the same for every engine: each function takes a way to make a
+//! catalog spec for a fresh storage folder. `catalog_sqlite.rs` and `catalog_postgres.rs` run
+//! all of them.
+
+use callrec_core::codec::Codec;
+use callrec_core::direction::Direction;
+use callrec_core::record_file::LocalTime;
+use callrec_server::catalog::filter::{Filter, NumberMatch, Order, PageAsk};
+use callrec_server::catalog::{Catalog, CatalogSpec};
+use callrec_server::rid::Rid;
+use callrec_server::store::{write_sidecar, Sidecar, Store};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+pub type Spec<'a> = &'a dyn Fn(&Path) -> CatalogSpec;
+
+pub fn storage(name: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "callrec-catalog-{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A second of 2026-11-21, local time.
+fn at(second: u32) -> LocalTime {
+    LocalTime {
+        year: 2026,
+        month: 11,
+        day: 21,
+        hour: 8 + (second / 3600) as u8,
+        minute: ((second / 60) % 60) as u8,
+        second: (second % 60) as u8,
+    }
+}
+
+/// A finished recording of call `i`, started at `start_ms`.
+pub fn sidecar(i: u32, start_ms: u64) -> Sidecar {
+    Sidecar {
+        id: format!("call-{i}"),
+        device: format!("00:15:65:00:00:{:02X}", i % 4),
+        remote_number: format!("+4930{i:05}"),
+        remote_name: ["Zhang San 张三", "Иван Петров", "ΑΛΈΞΗΣ", "Ana"][i as usize % 4].into(),
+        local_number: format!("10{:02}", i % 10),
+        local_name: "Front desk".into(),
+        dir: if i % 2 == 0 {
+            Direction::In
+        } else {
+            Direction::Out
+        },
+        codec: [Codec::Pcma, Codec::Pcmu, Codec::G722][i as usize % 3],
+        peer: "192.0.2.10".into(),
+        start_ms,
+        stop_ms: Some(start_ms + 1000 * u64::from(i)),
+        stop_reason: Some(if i % 5 == 0 { "idle" } else { "user" }.into()),
+        duration_ms: 1000 * u64::from(i),
+        files: vec![],
+        stats: Default::default(),
+    }
+}
+
+/// Writes `n` sidecars as the server would (calls 1..=n, a second apart, some in the same
+/// millisecond); their RIDs.
+pub fn fill(store: &Store, n: u32) -> Vec<String> {
+    (1..=n)
+        .map(|i| {
+            // Calls 1 and 2 start in the same millisecond: the RID orders them.
+            let start = 1_795_248_000_000 + 1000 * u64::from(i.max(2));
+            let mut s = sidecar(i, start);
+            let slot = store.create(&at(i), &s).unwrap();
+            s.files = vec![slot.file_name(1)];
+            write_sidecar(&slot, &s).unwrap();
+            Rid::of_slot(&slot).unwrap().to_string()
+        })
+        .collect()
+}
+
+fn open(spec: Spec, root: &Path) -> (Store, Catalog) {
+    let store = Store::open(root).unwrap();
+    let (catalog, _) = Catalog::open(spec(root), &store).unwrap();
+    (store, catalog)
+}
+
+fn all(c: &Catalog, f: &Filter) -> Vec<String> {
+    let ask = PageAsk {
+        limit: 1000,
+        ..PageAsk::default()
+    };
+    let page = c.search(f, &ask).unwrap();
+    assert_eq!(page.total as usize, page.rows.len());
+    page.rows.into_iter().map(|r| r.rid).collect()
+}
+
+/// The call numbers `i` of the matches, newest first.
+fn calls(c: &Catalog, f: Filter) -> Vec<u32> {
+    let ask = PageAsk {
+        limit: 1000,
+        ..PageAsk::default()
+    };
+    c.search(&f, &ask)
+        .unwrap()
+        .rows
+        .iter()
+        .map(|r| r.sidecar.id.trim_start_matches("call-").parse().unwrap())
+        .collect()
+}
+
+pub fn an_existing_store_is_imported_and_read_back_whole(spec: Spec) {
+    let root = storage("import");
+    let store = Store::open(&root).unwrap();
+    let rids = fill(&store, 12);
+    let (catalog, report) = Catalog::open(spec(&root), &store).unwrap();
+    assert_eq!((report.imported, report.unchanged), (12, 0), "{report}");
+    let row = catalog.get(&rids[0]).unwrap().unwrap();
+    let mut expected = sidecar(1, 1_795_248_002_000);
+    expected.files = vec![row.sidecar.files[0].clone()];
+    assert_eq!(row.sidecar, expected);
+    assert_eq!(catalog.get("2026-11-21_20261121_080000_9").unwrap(), None);
+    // Newest first; calls 1 and 2 share a millisecond, ordered by RID.
+    let mut newest: Vec<String> = rids.clone();
+    newest.reverse();
+    assert_eq!(all(&catalog, &Filter::default()), newest);
+    drop(catalog);
+    // Opened again with nothing changed: nothing is read again.
+    let (_, report) = Catalog::open(spec(&root), &store).unwrap();
+    assert_eq!(
+        (report.imported, report.updated, report.unchanged),
+        (0, 0, 12),
+        "{report}"
+    );
+}
+
+pub fn sidecars_changed_or_removed_while_down_are_followed(spec: Spec) {
+    let root = storage("resync");
+    let store = Store::open(&root).unwrap();
+    let rids = fill(&store, 5);
+    drop(Catalog::open(spec(&root), &store).unwrap());
+    let slot = Rid::parse(&rids[2]).unwrap().slot(&root);
+    let mut s = sidecar(3, 1_795_248_003_000);
+    s.remote_name = "Changed Name".into();
+    s.duration_ms = 123_456;
+    write_sidecar(&slot, &s).unwrap();
+    std::fs::remove_file(Rid::parse(&rids[4]).unwrap().slot(&root).sidecar_path()).unwrap();
+    // Not a sidecar of the server's: ignored. A broken one: skipped and counted.
+    std::fs::write(slot.dir.join("notes.json"), b"{}").unwrap();
+    let broken = store.create(&at(40), &sidecar(40, 0)).unwrap();
+    std::fs::write(broken.sidecar_path(), b"{\"id\": 1").unwrap();
+    let (catalog, report) = Catalog::open(spec(&root), &store).unwrap();
+    assert_eq!(
+        (
+            report.imported,
+            report.updated,
+            report.removed,
+            report.unreadable
+        ),
+        (0, 1, 1, 1),
+        "{report}"
+    );
+    assert_eq!(
+        catalog.get(&rids[2]).unwrap().unwrap().sidecar.duration_ms,
+        123_456
+    );
+    assert_eq!(catalog.get(&rids[4]).unwrap(), None);
+    assert_eq!(all(&catalog, &Filter::default()).len(), 4);
+}
+
+pub fn writes_while_running_are_applied_in_order(spec: Spec) {
+    let root = storage("writes");
+    let (store, catalog) = open(spec, &root);
+    let mut s = sidecar(7, 1_795_248_100_000);
+    s.stop_ms = None;
+    s.stop_reason = None;
+    let slot = store.create(&at(7), &s).unwrap();
+    let rid = Rid::of_slot(&slot).unwrap().to_string();
+    let stamp = callrec_server::catalog::Stamp::of(&slot.sidecar_path()).unwrap();
+    catalog.put(rid.clone(), s.clone(), stamp);
+    assert!(catalog.flush(Duration::from_secs(30)));
+    assert_eq!(catalog.unfinished().unwrap().len(), 1);
+    s.stop_ms = Some(1_795_248_107_000);
+    s.stop_reason = Some("user".into());
+    s.duration_ms = 7000;
+    catalog.put(rid.clone(), s.clone(), stamp);
+    assert!(catalog.flush(Duration::from_secs(30)));
+    assert_eq!(catalog.get(&rid).unwrap().unwrap().sidecar, s);
+    assert!(catalog.unfinished().unwrap().is_empty());
+}
+
+pub fn numbers_are_found_by_prefix_and_by_substring(spec: Spec) {
+    let root = storage("numbers");
+    let store = Store::open(&root).unwrap();
+    fill(&store, 30);
+    let (catalog, _) = Catalog::open(spec(&root), &store).unwrap();
+    let num = |n: &str, how| Filter {
+        number: Some((n.to_string(), how)),
+        ..Filter::default()
+    };
+    // Remote numbers are +4930000NN, local ones 10NN (N = i % 10).
+    assert_eq!(
+        calls(&catalog, num("+493000012", NumberMatch::Prefix)),
+        vec![12]
+    );
+    assert_eq!(
+        calls(&catalog, num("00012", NumberMatch::Substring)),
+        vec![12]
+    );
+    assert_eq!(
+        calls(&catalog, num("00012", NumberMatch::Prefix)),
+        Vec::<u32>::new()
+    );
+    // The local side: 1003 is calls 3, 13, 23.
+    assert_eq!(
+        calls(&catalog, num("1003", NumberMatch::Prefix)),
+        vec![23, 13, 3]
+    );
+    // In the local numbers of 3, 13, 23 and in the remote one of 30 (+493000030).
+    assert_eq!(
+        calls(&catalog, num("003", NumberMatch::Substring)),
+        vec![30, 23, 13, 3]
+    );
+    // Shorter than the index's trigrams: still found (by a scan).
+    assert_eq!(calls(&catalog, num("29", NumberMatch::Substring)), vec![29]);
+    // Wildcards of either engine are plain characters.
+    for hostile in ["%", "_", "*", "?", "[0-9]", "\\", "'", "0%1", "3_"] {
+        assert!(
+            calls(&catalog, num(hostile, NumberMatch::Substring)).is_empty(),
+            "{hostile}"
+        );
+        assert!(
+            calls(&catalog, num(hostile, NumberMatch::Prefix)).is_empty(),
+            "{hostile}"
+        );
+    }
+}
+
+pub fn names_are_found_whatever_the_case_and_script(spec: Spec) {
+    let root = storage("names");
+    let store = Store::open(&root).unwrap();
+    fill(&store, 8);
+    let (catalog, _) = Catalog::open(spec(&root), &store).unwrap();
+    let name = |n: &str| Filter {
+        name: Some(n.to_string()),
+        ..Filter::default()
+    };
+    // Names by i % 4: 0 "Zhang San 张三", 1 "Иван Петров", 2 "ΑΛΈΞΗΣ", 3 "Ana".
+    assert_eq!(calls(&catalog, name("zhang")), vec![8, 4]);
+    assert_eq!(calls(&catalog, name("张三")), vec![8, 4]);
+    assert_eq!(calls(&catalog, name("ИВАН")), vec![5, 1]);
+    assert_eq!(calls(&catalog, name("петр")), vec![5, 1]);
+    assert_eq!(calls(&catalog, name("αλέξ")), vec![6, 2]);
+    // The local name is searched too.
+    assert_eq!(calls(&catalog, name("DESK")).len(), 8);
+    assert!(calls(&catalog, name("%")).is_empty());
+}
+
+pub fn every_filter_narrows_and_they_combine(spec: Spec) {
+    let root = storage("filters");
+    let store = Store::open(&root).unwrap();
+    fill(&store, 20);
+    let (catalog, _) = Catalog::open(spec(&root), &store).unwrap();
+    let base = 1_795_248_000_000;
+    let f = |f: Filter| calls(&catalog, f);
+    assert_eq!(
+        f(Filter {
+            device: Some("00:15:65:00:00:03".into()),
+            ..Filter::default()
+        }),
+        vec![19, 15, 11, 7, 3]
+    );
+    assert_eq!(
+        f(Filter {
+            dir: Some(Direction::Out),
+            codec: Some(Codec::G722),
+            ..Filter::default()
+        }),
+        vec![17, 11, 5]
+    );
+    assert_eq!(
+        f(Filter {
+            from_ms: Some(base + 10_000),
+            to_ms: Some(base + 13_000),
+            ..Filter::default()
+        }),
+        vec![12, 11, 10]
+    );
+    assert_eq!(
+        f(Filter {
+            min_duration_ms: Some(18_000),
+            ..Filter::default()
+        }),
+        vec![20, 19, 18]
+    );
+    assert_eq!(
+        f(Filter {
+            max_duration_ms: Some(2000),
+            ..Filter::default()
+        }),
+        vec![2, 1]
+    );
+    assert_eq!(
+        f(Filter {
+            stop_reason: Some("idle".into()),
+            dir: Some(Direction::In),
+            ..Filter::default()
+        }),
+        vec![20, 10]
+    );
+    assert_eq!(
+        f(Filter {
+            order: Order::OldestFirst,
+            max_duration_ms: Some(3000),
+            ..Filter::default()
+        }),
+        vec![1, 2, 3]
+    );
+}
+
+pub fn cursor_pages_cover_every_match_once_in_either_order(spec: Spec) {
+    let root = storage("pages");
+    let store = Store::open(&root).unwrap();
+    let rids = fill(&store, 23);
+    let (catalog, _) = Catalog::open(spec(&root), &store).unwrap();
+    for order in [Order::NewestFirst, Order::OldestFirst] {
+        let filter = Filter {
+            order,
+            ..Filter::default()
+        };
+        let mut seen = Vec::new();
+        let mut ask = PageAsk {
+            limit: 5,
+            ..PageAsk::default()
+        };
+        loop {
+            let page = catalog.search(&filter, &ask).unwrap();
+            assert_eq!(page.total, 23);
+            assert!(page.rows.len() <= 5);
+            seen.extend(page.rows.iter().map(|r| r.rid.clone()));
+            match page.next {
+                Some(next) => ask.after = Some(next),
+                None => break,
+            }
+        }
+        let mut expected = rids.clone();
+        if order == Order::NewestFirst {
+            expected.reverse();
+        }
+        assert_eq!(seen, expected, "{order:?}");
+    }
+    // An offset counts after the cursor.
+    let page = catalog
+        .search(
+            &Filter::default(),
+            &PageAsk {
+                offset: 20,
+                limit: 5,
+                after: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(page.rows.len(), 3);
+    assert_eq!(page.next, None);
+}
+
+/// Declares one test per suite function for an engine.
+#[macro_export]
+macro_rules! catalog_tests {
+    ($spec:expr) => {
+        $crate::catalog_tests!(@each $spec;
+            an_existing_store_is_imported_and_read_back_whole,
+            sidecars_changed_or_removed_while_down_are_followed,
+            writes_while_running_are_applied_in_order,
+            numbers_are_found_by_prefix_and_by_substring,
+            names_are_found_whatever_the_case_and_script,
+            every_filter_narrows_and_they_combine,
+            cursor_pages_cover_every_match_once_in_either_order);
+    };
+    (@each $spec:expr; $($name:ident),*) => {
+        $(
+            #[test]
+            fn $name() {
+                common::suite::$name(&$spec);
+            }
+        )*
+    };
+}
