@@ -111,7 +111,7 @@ impl Agent {
         let mut process = Proc::spawn(&spec.name, &mut command)?;
         let line = process
             .ready_line(READY_TIMEOUT)
-            .map_err(|e| ToolError::setup(format!("{e}\n{}", tail(&log, 30))))?;
+            .map_err(|e| with_log(e, "", &tail(&log, 30)))?;
         let (Some(tap), Some(_)) = (ready_field(&line, "tap"), ready_field(&line, "control"))
         else {
             return Err(ToolError::setup(format!(
@@ -136,7 +136,13 @@ impl Agent {
     /// `callrec ctl … --json` by the host's callrec: the reply.
     pub fn ctl(&self, command: &[&str]) -> Result<Value, ToolError> {
         ctl(&self.ctl_bin, &self.socket, command)
-            .map_err(|e| ToolError::setup(format!("{}: {e}\n{}", self.name, self.log_tail(30))))
+            .map_err(|e| with_log(e, &self.name, &self.log_tail(30)))
+    }
+
+    /// [`Agent::ctl`]'s reply and the exact bytes `ctl` printed.
+    pub fn ctl_reply(&self, command: &[&str]) -> Result<(Value, Vec<u8>), ToolError> {
+        ctl_reply(&self.ctl_bin, &self.socket, command)
+            .map_err(|e| with_log(e, &self.name, &self.log_tail(30)))
     }
 
     /// The agent's status (`ctl status`).
@@ -160,12 +166,40 @@ impl Agent {
     pub fn terminate(&mut self) -> Result<(), ToolError> {
         self.process
             .terminate(STOP_TIMEOUT)
-            .map_err(|e| ToolError::check(format!("{e}\n{}", self.log_tail(30))))
+            .map_err(|e| with_log(e, "", &self.log_tail(30)))
+    }
+}
+
+/// `e` with the agent's name in front (if not empty) and its log's tail after, of the same kind
+/// (so its message is not prefixed twice).
+fn with_log(e: ToolError, name: &str, log: &str) -> ToolError {
+    let text = |m: String| {
+        let m = if name.is_empty() {
+            m
+        } else {
+            format!("{name}: {m}")
+        };
+        format!("{m}\n{log}")
+    };
+    match e {
+        ToolError::Usage(m) => ToolError::Usage(text(m)),
+        ToolError::Setup(m) => ToolError::Setup(text(m)),
+        ToolError::Check(m) => ToolError::Check(text(m)),
     }
 }
 
 /// `CALLREC ctl --control-socket SOCKET COMMAND… --json`, within [`CTL_TIMEOUT`]: the reply.
 pub fn ctl(callrec: &Path, socket: &Path, command: &[&str]) -> Result<Value, ToolError> {
+    ctl_reply(callrec, socket, command).map(|(reply, _)| reply)
+}
+
+/// [`ctl`]'s reply and the exact bytes `ctl` printed (for a tool that counts what a reply
+/// costs the agent).
+pub fn ctl_reply(
+    callrec: &Path,
+    socket: &Path,
+    command: &[&str],
+) -> Result<(Value, Vec<u8>), ToolError> {
     let mut cmd = Command::new(callrec);
     cmd.arg("ctl")
         .arg("--control-socket")
@@ -174,13 +208,14 @@ pub fn ctl(callrec: &Path, socket: &Path, command: &[&str]) -> Result<Value, Too
         .arg("--json");
     let what = format!("ctl {}", command.join(" "));
     let out = run_within(&what, &mut cmd, CTL_TIMEOUT)?;
-    serde_json::from_slice(&out.stdout).context(|| {
+    let reply = serde_json::from_slice(&out.stdout).context(|| {
         format!(
             "{what}: {:?} {:?}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         )
-    })
+    })?;
+    Ok((reply, out.stdout))
 }
 
 /// The last `lines` lines of a log file, each indented with `  | `.

@@ -8,8 +8,8 @@
 //! - [`procfs`]: a process's CPU time, memory and writes, from `/proc/PID`;
 //! - [`agent`]: a `callrec agent` with its own stick, socket and settings, natively or under
 //!   qemu-user, and `callrec ctl` against it;
-//! - [`workdir`]: a temporary directory removed when dropped;
-//! - [`markdown`]: the tables the benchmarks print;
+//! - [`workdir`]: a temporary directory removed when dropped, or on SIGINT, SIGTERM, SIGHUP;
+//! - [`markdown`]: the tables the benchmarks print, their command lines, figures and host;
 //! - [`error`]: why a tool failed, by who is at fault, and its exit status.
 
 pub mod agent;

@@ -1,7 +1,9 @@
-//! A temporary directory that is removed when dropped (unless kept).
+//! A temporary directory that is removed when dropped (unless kept), or when the tool is
+//! interrupted by a signal ([`remove_on_signal`]).
 
 use crate::error::{Context, ToolError};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 /// A directory made fresh under a parent (`$TMPDIR` or `/tmp` by default) with a unique name.
 #[derive(Debug)]
@@ -28,6 +30,15 @@ impl WorkDir {
         )))
     }
 
+    /// `path` itself (made if absent), removed when dropped like one made fresh: for a tool
+    /// that is given its work directory.
+    pub fn at(path: &Path) -> Result<Self, ToolError> {
+        std::fs::create_dir_all(path).context(|| format!("making {}", path.display()))?;
+        let path =
+            std::fs::canonicalize(path).context(|| format!("resolving {}", path.display()))?;
+        Ok(WorkDir { path, keep: false })
+    }
+
     /// Under `$TMPDIR` (or `/tmp`).
     pub fn new(prefix: &str) -> Result<Self, ToolError> {
         Self::new_in(&std::env::temp_dir(), prefix)
@@ -41,6 +52,69 @@ impl WorkDir {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// The write end of the pipe the signal handler writes the signal's number to.
+static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_signal(signal: libc::c_int) {
+    let byte = signal as u8;
+    // SAFETY: write is async-signal-safe; the descriptor is the pipe's, kept open for good.
+    unsafe {
+        libc::write(
+            SIGNAL_PIPE.load(Ordering::Relaxed),
+            (&byte as *const u8).cast(),
+            1,
+        )
+    };
+}
+
+/// From now on, SIGINT, SIGTERM or SIGHUP removes `dir` and ends the tool with 128 + the
+/// signal's number (130, 143, 129), instead of killing it with the directory left behind. The
+/// handler only writes the signal's number to a pipe; a thread of its own reads it, removes
+/// the directory and exits. Programs the tool starts get the default handling back when they
+/// are executed, and die with the tool (`PR_SET_PDEATHSIG`, see [`crate::process`]).
+pub fn remove_on_signal(dir: &Path) -> Result<(), ToolError> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills the array we own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(ToolError::setup(format!(
+            "a pipe for signals: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    SIGNAL_PIPE.store(fds[1], Ordering::Relaxed);
+    let (read_end, dir) = (fds[0], dir.to_path_buf());
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut byte = 0u8;
+            // SAFETY: read into the byte we own, from the pipe's read end, which stays open.
+            let n = unsafe { libc::read(read_end, (&mut byte as *mut u8).cast(), 1) };
+            if n == 1 {
+                let _ = std::fs::remove_dir_all(&dir);
+                std::process::exit(128 + i32::from(byte));
+            }
+        })
+        .context(|| "starting the signal thread".to_string())?;
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: a zeroed sigaction with our handler and an empty mask; SA_RESTART, so that
+        // the tool's own system calls go on after the handler.
+        let rc = unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut())
+        };
+        if rc != 0 {
+            return Err(ToolError::setup(format!(
+                "handling signal {signal}: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+    }
+    Ok(())
 }
 
 impl Drop for WorkDir {
