@@ -1,5 +1,5 @@
-"""A callrec agent on loopback, run natively or under qemu-user (shared by scripts/e2e_arm.py and
-scripts/bench_heap_run.py).
+"""A callrec agent on loopback, run natively or under qemu-user (used by scripts/e2e_arm.py; the
+Rust tools have tools/src/agent.rs).
 
 The agent is started with every address it binds given (port 0) and its own stick directory,
 control socket and settings file, so nothing of the host's /tmp/callrec is used and several

@@ -124,7 +124,7 @@ def wait_exited_unreaped(pid: int, timeout_s: float) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# Child processes (shared by the benchmark scripts)
+# Child processes (of scripts/e2e_arm.py; the Rust tools have tools/src/process.rs)
 
 
 def _die_with_parent() -> None:
