@@ -23,7 +23,9 @@ pub struct Proc {
 }
 
 impl Proc {
-    /// Starts `command` (its stdio as the caller set it); `name` is for messages.
+    /// Starts `command` (its stdio as the caller set it); `name` is for messages. The death
+    /// signal is tied to the calling *thread* (Linux): start long-lived processes from the
+    /// tool's main thread, or from a thread that lives as long.
     pub fn spawn(name: &str, command: &mut Command) -> Result<Proc, ToolError> {
         // SAFETY: the closure runs in the child between fork and exec and calls only prctl,
         // which is async-signal-safe.
