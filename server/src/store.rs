@@ -64,6 +64,18 @@ pub struct Slot {
 }
 
 impl Slot {
+    /// The `n`th slot (n from 1) of the second `t` under `root`: `root/YYYY-MM-DD/YYYYMMDD_HHMMSS_N`.
+    pub fn at(root: &Path, t: &LocalTime, n: u32) -> Slot {
+        let day = format!("{:04}-{:02}-{:02}", t.year, t.month, t.day);
+        Slot {
+            dir: root.join(day),
+            stem: format!(
+                "{:04}{:02}{:02}_{:02}{:02}{:02}_{n}",
+                t.year, t.month, t.day, t.hour, t.minute, t.second
+            ),
+        }
+    }
+
     pub fn sidecar_path(&self) -> PathBuf {
         self.dir.join(format!("{}.json", self.stem))
     }
@@ -98,20 +110,16 @@ impl Store {
 
     /// Reserves a new slot for a session that starts at `t` and writes its first sidecar.
     pub fn create(&self, t: &LocalTime, sidecar: &Sidecar) -> io::Result<Slot> {
-        let day = format!("{:04}-{:02}-{:02}", t.year, t.month, t.day);
-        let dir = self.root.join(day);
-        fs::create_dir_all(&dir)?;
-        let base = format!(
-            "{:04}{:02}{:02}_{:02}{:02}{:02}",
-            t.year, t.month, t.day, t.hour, t.minute, t.second
-        );
+        fs::create_dir_all(Slot::at(&self.root, t, 1).dir)?;
         for n in 1..=MAX_PER_SECOND {
-            let stem = format!("{base}_{n}");
-            let path = dir.join(format!("{stem}.json"));
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
+            let slot = Slot::at(&self.root, t, n);
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(slot.sidecar_path())
+            {
                 Ok(file) => {
                     drop(file);
-                    let slot = Slot { dir, stem };
                     write_sidecar(&slot, sidecar)?;
                     return Ok(slot);
                 }

@@ -130,11 +130,17 @@ pub fn unfinished(conn: &mut dyn Conn) -> Result<Vec<Row>, CatalogError> {
     conn.query(&sql, &[])?.iter().map(|r| row_of(r)).collect()
 }
 
-/// Every RID with the sidecar's size and time as last seen.
-pub fn stamps(conn: &mut dyn Conn) -> Result<Vec<(String, Stamp)>, CatalogError> {
+/// Up to `limit` RIDs after `after` (all from the first if `None`), in byte order, with the
+/// sidecar's size and time as last seen.
+pub fn stamps_after(
+    conn: &mut dyn Conn,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<(String, Stamp)>, CatalogError> {
     let rows = conn.query(
-        "SELECT rid, sidecar_len, sidecar_mtime_ns FROM recordings",
-        &[],
+        "SELECT rid, sidecar_len, sidecar_mtime_ns FROM recordings WHERE rid > $1 \
+         ORDER BY rid LIMIT $2",
+        &[Value::text(after.unwrap_or("")), int(limit as u64)],
     )?;
     Ok(rows
         .iter()

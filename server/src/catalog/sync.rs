@@ -9,11 +9,13 @@ use super::{sql, CatalogError, Row, Stamp};
 use crate::rid::Rid;
 use crate::store::{read_sidecar, Slot, Store};
 use core::fmt;
-use std::collections::HashMap;
 use std::fs;
+use std::path::{Path, PathBuf};
 
-/// Rows written per transaction.
+/// Rows written (or removed) per transaction.
 const CHUNK: usize = 1000;
+/// Rows of the catalog read at once.
+const PAGE: usize = 10_000;
 
 /// What a sync did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -39,83 +41,137 @@ impl fmt::Display for Report {
     }
 }
 
-/// Every server-named sidecar in the store: its slot and RID.
-fn sidecars(store: &Store) -> Vec<(Slot, Rid)> {
-    let mut out = Vec::new();
-    let Ok(days) = fs::read_dir(store.root()) else {
-        return out;
+/// The store's day folders, in byte order.
+fn days(store: &Store) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(store.root()) else {
+        return Vec::new();
     };
-    for day in days.flatten() {
-        if !day.file_type().is_ok_and(|t| t.is_dir()) {
-            continue;
-        }
-        let Ok(entries) = fs::read_dir(day.path()) else {
-            continue;
-        };
-        for e in entries.flatten() {
+    let mut days: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    days.sort();
+    days
+}
+
+/// The server-named sidecars of one day folder, in byte order of their RIDs.
+fn sidecars_of(day: &Path) -> Vec<(Slot, String)> {
+    let Ok(entries) = fs::read_dir(day) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(Slot, String)> = entries
+        .flatten()
+        .filter_map(|e| {
             let name = e.file_name();
-            let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
-                continue;
-            };
+            let stem = name.to_str()?.strip_suffix(".json")?.to_owned();
             let slot = Slot {
-                dir: day.path(),
-                stem: stem.to_owned(),
+                dir: day.to_path_buf(),
+                stem,
             };
             // A file the server did not name (a temporary file, a stray) is no recording.
-            if let Some(rid) = Rid::of_slot(&slot) {
-                out.push((slot, rid));
-            }
-        }
-    }
+            let rid = Rid::of_slot(&slot)?.to_string();
+            Some((slot, rid))
+        })
+        .collect();
+    out.sort_by(|a, b| a.1.cmp(&b.1));
     out
 }
 
-/// Brings the catalog in line with the sidecars of `store`.
+/// The catalog's RIDs and stamps in byte order, read a page at a time.
+struct Known {
+    page: std::vec::IntoIter<(String, Stamp)>,
+    last: Option<String>,
+    done: bool,
+}
+
+impl Known {
+    fn next(&mut self, conn: &mut dyn Conn) -> Result<Option<(String, Stamp)>, CatalogError> {
+        loop {
+            if let Some(row) = self.page.next() {
+                self.last = Some(row.0.clone());
+                return Ok(Some(row));
+            }
+            if self.done {
+                return Ok(None);
+            }
+            let page = sql::stamps_after(conn, self.last.as_deref(), PAGE)?;
+            self.done = page.len() < PAGE;
+            self.page = page.into_iter();
+        }
+    }
+}
+
+/// Brings the catalog in line with the sidecars of `store`: a merge of the sidecars and the
+/// rows, both in RID order, so memory stays one page of rows and one day folder's names
+/// whatever the size of the store.
 pub fn bring_in_line(conn: &mut dyn Conn, store: &Store) -> Result<Report, CatalogError> {
-    let mut known: HashMap<String, Stamp> = sql::stamps(conn)?.into_iter().collect();
     let mut report = Report::default();
+    let mut known = Known {
+        page: Vec::new().into_iter(),
+        last: None,
+        done: false,
+    };
+    let mut row = known.next(conn)?;
     let mut pending: Vec<Row> = Vec::new();
-    for (slot, rid) in sidecars(store) {
-        let rid = rid.to_string();
-        let path = slot.sidecar_path();
-        let before = known.remove(&rid);
-        let Ok(stamp) = Stamp::of(&path) else {
-            continue; // removed meanwhile
-        };
-        if before == Some(stamp) {
-            report.unchanged += 1;
-            continue;
-        }
-        match read_sidecar(&path) {
-            Ok(sidecar) => {
-                if before.is_some() {
-                    report.updated += 1;
-                } else {
-                    report.imported += 1;
+    let mut gone: Vec<String> = Vec::new();
+    for day in days(store) {
+        for (slot, rid) in sidecars_of(&day) {
+            // Rows before this sidecar have none.
+            while let Some((r, _)) = row.as_ref().filter(|(r, _)| *r < rid) {
+                gone.push(r.clone());
+                row = known.next(conn)?;
+            }
+            let before = match row.take() {
+                Some((r, stamp)) if r == rid => {
+                    row = known.next(conn)?;
+                    Some(stamp)
                 }
-                pending.push(Row {
-                    rid,
-                    sidecar,
-                    stamp,
-                });
+                other => {
+                    row = other;
+                    None
+                }
+            };
+            let path = slot.sidecar_path();
+            let Ok(stamp) = Stamp::of(&path) else {
+                continue; // removed meanwhile: its row, if any, goes below
+            };
+            if before == Some(stamp) {
+                report.unchanged += 1;
+                continue;
             }
-            Err(e) => {
-                report.unreadable += 1;
-                log::warn!("catalog: skipping {}: {e}", path.display());
+            match read_sidecar(&path) {
+                Ok(sidecar) => {
+                    if before.is_some() {
+                        report.updated += 1;
+                    } else {
+                        report.imported += 1;
+                    }
+                    pending.push(Row {
+                        rid,
+                        sidecar,
+                        stamp,
+                    });
+                }
+                Err(e) => {
+                    report.unreadable += 1;
+                    log::warn!("catalog: skipping {}: {e}", path.display());
+                }
+            }
+            if pending.len() >= CHUNK {
+                write(conn, &mut pending)?;
+            }
+            if gone.len() >= CHUNK {
+                remove(conn, &mut gone, &mut report)?;
             }
         }
-        if pending.len() >= CHUNK {
-            write(conn, &mut pending)?;
-        }
+    }
+    while let Some((r, _)) = row {
+        gone.push(r);
+        row = known.next(conn)?;
     }
     write(conn, &mut pending)?;
-    let gone: Vec<String> = known.into_keys().collect();
-    for chunk in gone.chunks(CHUNK) {
-        transaction(conn, |c| {
-            chunk.iter().try_for_each(|rid| sql::delete(c, rid))
-        })?;
-        report.removed += chunk.len() as u64;
-    }
+    remove(conn, &mut gone, &mut report)?;
     if report.removed > 0 {
         log::warn!(
             "catalog: {} recording(s) whose sidecar is gone were removed",
@@ -123,6 +179,22 @@ pub fn bring_in_line(conn: &mut dyn Conn, store: &Store) -> Result<Report, Catal
         );
     }
     Ok(report)
+}
+
+fn remove(
+    conn: &mut dyn Conn,
+    rids: &mut Vec<String>,
+    report: &mut Report,
+) -> Result<(), CatalogError> {
+    if rids.is_empty() {
+        return Ok(());
+    }
+    transaction(conn, |c| {
+        rids.iter().try_for_each(|rid| sql::delete(c, rid))
+    })?;
+    report.removed += rids.len() as u64;
+    rids.clear();
+    Ok(())
 }
 
 fn write(conn: &mut dyn Conn, rows: &mut Vec<Row>) -> Result<(), CatalogError> {
