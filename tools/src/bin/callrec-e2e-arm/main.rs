@@ -43,7 +43,7 @@
 //! bytes every time.
 //!
 //! Output: a line per comparison as it is made, then the table (run, codec, host bytes, arm
-//! bytes, equal) ([`report`]). Exit status: 0 all equal, 1 a byte differs (it says where), 2
+//! bytes, equal) ([`mod@report`]). Exit status: 0 all equal, 1 a byte differs (it says where), 2
 //! the check could not run (a program missing, failing or not answering).
 
 mod calls;
