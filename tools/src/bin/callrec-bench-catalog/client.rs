@@ -1,0 +1,69 @@
+//! An HTTP/1.1 client on one kept-alive connection, for timing the API's answers: a request,
+//! then its status, headers and a `Content-Length` body (all the server sends).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+pub struct Client {
+    addr: SocketAddr,
+    reader: BufReader<TcpStream>,
+}
+
+/// What came back.
+pub struct Answer {
+    pub status: u16,
+    pub total: Option<u64>,
+    pub body_len: usize,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> std::io::Result<Client> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        stream.set_nodelay(true)?;
+        Ok(Client {
+            addr,
+            reader: BufReader::new(stream),
+        })
+    }
+
+    /// `GET path`, the whole answer read.
+    pub fn get(&mut self, path: &str) -> std::io::Result<Answer> {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.addr);
+        self.reader.get_mut().write_all(request.as_bytes())?;
+        let mut line = String::new();
+        self.reader.read_line(&mut line)?;
+        let status = line
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let (mut length, mut total) = (0usize, None);
+        loop {
+            line.clear();
+            if self.reader.read_line(&mut line)? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':') {
+                let v = v.trim();
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.parse().unwrap_or(0);
+                } else if k.eq_ignore_ascii_case("x-total-count") {
+                    total = v.parse().ok();
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        self.reader.read_exact(&mut body)?;
+        Ok(Answer {
+            status,
+            total,
+            body_len: length,
+        })
+    }
+}
