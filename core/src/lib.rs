@@ -16,6 +16,7 @@
 //!   a sans-IO state machine beside the phone's [`net_client`] leg, tested against it in
 //!   simulated time).
 //! - The phone's calls: [`calls`] (which call is recorded, under which policy), [`backlog`].
+//! - Logs: [`log_limit`] (at most so many lines of one kind per interval, the rest summed up).
 
 pub mod action_url;
 pub mod audio;
@@ -25,6 +26,7 @@ pub mod codec;
 pub mod control_protocol;
 pub mod direction;
 pub mod line;
+pub mod log_limit;
 pub mod net_client;
 pub mod net_server;
 pub mod percent;

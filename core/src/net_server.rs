@@ -14,11 +14,19 @@
 //!   [`handle_timeout`](ServerSession::handle_timeout) (time passed), the answers to the
 //!   actions (`on_admitted`/`on_refused`, `on_media_started`/`on_media_failed`, `on_paused`,
 //!   `on_resumed`, `on_stopped`) and [`on_media_ended`](ServerSession::on_media_ended) (the
-//!   media ended the session by itself: a storage failure).
+//!   media ended the session by itself: a storage failure, the storage's reserve reached).
 //! - Out: [`poll_transmit`](ServerSession::poll_transmit) (the answer lines),
 //!   [`poll_action`](ServerSession::poll_action) (an [`Action`] for the shell),
 //!   [`poll_timeout`](ServerSession::poll_timeout) (the next deadline),
+//!   [`poll_notice`](ServerSession::poll_notice) (what the peer's input deserves in the log),
 //!   [`state`](ServerSession::state) and [`ended`](ServerSession::ended).
+//!
+//! # Logs
+//!
+//! What a peer can repeat (a bad line, an unexpected message, a refused start, a connection that
+//! never starts a session) is not logged here but handed out as a [`Notice`], so that the shell
+//! can rate-limit it across all connections (`callrec-server`'s `logs`). The session logs by
+//! itself only what happens once per session (its end, its idle time).
 //!
 //! # What the session asks of the shell
 //!
@@ -49,7 +57,7 @@
 
 use crate::percent;
 use crate::record_protocol::{
-    parse, Extensions, Message, Outcome, StartRequest, StartResponse, StopResponse,
+    parse, Extensions, Message, Outcome, ParseError, StartRequest, StartResponse, StopResponse,
 };
 use core::fmt;
 use std::collections::VecDeque;
@@ -57,6 +65,9 @@ use std::collections::VecDeque;
 /// Lines (and the end of the connection) kept while an action waits for the shell's answer. One
 /// more closes the connection ([`ConnectionEnd::Overrun`]).
 pub const MAX_DEFERRED: usize = 16;
+
+/// Notices kept until polled ([`ServerSession::poll_notice`]); more are dropped.
+pub const MAX_NOTICES: usize = 64;
 
 /// Time limits, in ms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +95,8 @@ pub enum AdmitRefusal {
     Field(String),
     /// The server's: it does not know the address the phone reached it at.
     NoLocalAddress,
-    /// The server's: less free space than it keeps.
+    /// The server's: its storage has less free space than its reserve (`--reserve`), or was
+    /// last seen so. The reason is a stable code, `storage_full`.
     StorageFull,
     /// The peer's: a running session has this id.
     DuplicateId,
@@ -99,7 +111,7 @@ impl fmt::Display for AdmitRefusal {
         match self {
             AdmitRefusal::Field(reason) => f.write_str(reason),
             AdmitRefusal::NoLocalAddress => f.write_str("no local address"),
-            AdmitRefusal::StorageFull => f.write_str("server storage full"),
+            AdmitRefusal::StorageFull => f.write_str("storage_full"),
             AdmitRefusal::DuplicateId => {
                 f.write_str("duplicate id: a session with this id is running")
             }
@@ -133,6 +145,9 @@ impl fmt::Display for MediaFailure {
 pub enum MediaEnd {
     /// Writing failed; what was written is kept.
     StorageFailure,
+    /// The storage's free space fell below the server's reserve: the recording was closed
+    /// while there was still room to finish it.
+    StorageFull,
     /// The media side went away (the server is stopping).
     Gone,
 }
@@ -142,7 +157,51 @@ impl MediaEnd {
     pub fn reason(self) -> &'static str {
         match self {
             MediaEnd::StorageFailure => "storage failure",
+            MediaEnd::StorageFull => "storage_full",
             MediaEnd::Gone => "ended",
+        }
+    }
+}
+
+/// Something about the peer's input worth a log line ([`ServerSession::poll_notice`]). A peer
+/// can cause one per line or per connection, so the shell rate-limits them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A line that is no message (answered `failed` when it meant a start or a stop).
+    BadLine(ParseError),
+    /// A message a phone never sends (its `cmd`); ignored.
+    Unexpected(&'static str),
+    /// A start the shell refused, with the reason the phone was answered.
+    Refused { id: String, reason: String },
+    /// An admitted start whose media could not start.
+    NotStarted { id: String, failure: MediaFailure },
+    /// No session started within the handshake time (ms); the connection closes.
+    NoSessionStarted { after_ms: u64 },
+    /// More than [`MAX_DEFERRED`] inputs waited for the shell; the connection closes.
+    Overrun,
+}
+
+impl Notice {
+    /// True for what the peer did wrong (the rest is the server's own refusal).
+    pub fn is_peer_fault(&self) -> bool {
+        !matches!(self, Notice::Refused { .. } | Notice::NotStarted { .. })
+    }
+}
+
+impl fmt::Display for Notice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Notice::BadLine(e) => write!(f, "bad control line: {e}"),
+            Notice::Unexpected(cmd) => write!(f, "unexpected {cmd} from a phone; ignored"),
+            Notice::Refused { id, reason } => write!(f, "session {id}: refused: {reason}"),
+            Notice::NotStarted { id, failure } => write!(f, "session {id}: not started: {failure}"),
+            Notice::NoSessionStarted { after_ms } => {
+                write!(f, "no session started within {after_ms} ms; closing")
+            }
+            Notice::Overrun => write!(
+                f,
+                "more than {MAX_DEFERRED} lines while the server was busy; closing"
+            ),
         }
     }
 }
@@ -309,6 +368,7 @@ pub struct ServerSession {
     deferred: VecDeque<Deferred>,
     outbox: VecDeque<String>,
     actions: VecDeque<Action>,
+    notices: VecDeque<Notice>,
 }
 
 impl ServerSession {
@@ -323,6 +383,7 @@ impl ServerSession {
             deferred: VecDeque::new(),
             outbox: VecDeque::new(),
             actions: VecDeque::new(),
+            notices: VecDeque::new(),
         }
     }
 
@@ -356,6 +417,12 @@ impl ServerSession {
         self.actions.pop_front()
     }
 
+    /// The next thing to log about the peer's input (see [`Notice`]). At most one or two come
+    /// of each input, so a shell that polls after each one holds few.
+    pub fn poll_notice(&mut self) -> Option<Notice> {
+        self.notices.pop_front()
+    }
+
     /// When [`ServerSession::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<u64> {
         match &self.phase {
@@ -376,10 +443,9 @@ impl ServerSession {
         }
         match &self.phase {
             Phase::Waiting => {
-                log::warn!(
-                    "no session started within {} ms; closing",
-                    self.timeouts.handshake_ms
-                );
+                self.notice(Notice::NoSessionStarted {
+                    after_ms: self.timeouts.handshake_ms,
+                });
                 self.close(ServerEnd::NoSessionStarted);
             }
             Phase::Live(live) => {
@@ -449,8 +515,12 @@ impl ServerSession {
         else {
             return self.unasked("on_refused");
         };
-        log::info!("session {}: refused: {refusal}", request.id);
-        self.failed_start(&request.id, &refusal.to_string());
+        let reason = refusal.to_string();
+        self.failed_start(&request.id, &reason);
+        self.notice(Notice::Refused {
+            id: request.id,
+            reason,
+        });
         self.resume_deferred();
     }
 
@@ -493,12 +563,15 @@ impl ServerSession {
         else {
             return self.unasked("on_media_failed");
         };
-        log::warn!("session {}: not started: {failure}", request.id);
         self.actions.push_back(Action::Release {
             id: request.id.clone(),
             port,
         });
         self.failed_start(&request.id, &failure.to_string());
+        self.notice(Notice::NotStarted {
+            id: request.id,
+            failure,
+        });
         self.resume_deferred();
     }
 
@@ -571,7 +644,6 @@ impl ServerSession {
         let message = match parse(line) {
             Ok(m) => m,
             Err(e) => {
-                log::warn!("bad control line: {e}");
                 // Answer where the protocol has an answer for the command that was meant.
                 let text = String::from_utf8_lossy(line);
                 let id = field(&text, "id").unwrap_or_default();
@@ -580,6 +652,7 @@ impl ServerSession {
                 } else if text.starts_with("cmd=RecordStopRequest") {
                     self.failed_stop(&id, &e.to_string());
                 }
+                self.notice(Notice::BadLine(e));
                 return;
             }
         };
@@ -621,7 +694,7 @@ impl ServerSession {
                     }
                 }
             }
-            other => log::warn!("unexpected {} from a phone; ignored", other.cmd()),
+            other => self.notice(Notice::Unexpected(other.cmd())),
         }
     }
 
@@ -677,7 +750,7 @@ impl ServerSession {
         if self.deferred.len() < MAX_DEFERRED {
             self.deferred.push_back(input);
         } else if !matches!(self.deferred.back(), Some(Deferred::Closed(_))) {
-            log::warn!("more than {MAX_DEFERRED} lines while the server was busy; closing");
+            self.notice(Notice::Overrun);
             self.deferred
                 .push_back(Deferred::Closed(ConnectionEnd::Overrun));
         }
@@ -691,6 +764,14 @@ impl ServerSession {
                 Some(Deferred::Closed(how)) => self.handle_closed(how),
                 None => break,
             }
+        }
+    }
+
+    /// Keeps a notice for the shell; past [`MAX_NOTICES`] unpolled ones, drops it (a shell that
+    /// never polls must not make the session grow).
+    fn notice(&mut self, n: Notice) {
+        if self.notices.len() < MAX_NOTICES {
+            self.notices.push_back(n);
         }
     }
 

@@ -9,6 +9,7 @@
 //! - [`line_reader`]: whole lines from a blocking stream, for the agent's clients.
 //! - [`download`]: Record files streamed as stored or as WAV, with `Range`, off the runtime thread.
 //! - [`config`]: the board file (what the phone model is); [`logger`]: the `log` backend.
+//! - [`pid_lock`]: one process per folder (an flock(2)-held file naming its pid).
 
 pub mod atomic;
 pub mod clock;
@@ -16,6 +17,7 @@ pub mod config;
 pub mod download;
 pub mod line_reader;
 pub mod logger;
+pub mod pid_lock;
 pub mod random;
 pub mod store;
 pub mod ticker;

@@ -13,12 +13,16 @@ callrec-server: the record server for BX/GP phones' network recording
 usage:
   callrec-server --listen ADDR:PORT --storage DIR [--rtp-ports LOW-HIGH] [--max-sessions N]
                  [--idle-timeout SECONDS] [--shards N] [--log LEVEL]
-                 [--http ADDR:PORT] [--catalog postgres://USER@HOST/DB | FILE]
+                 [--http ADDR:PORT] [--catalog postgres://USER@HOST/DB | FILE] [--reserve MIB]
 
-defaults: --rtp-ports 40000-49999, --max-sessions 4000, --idle-timeout 60, --shards 2
+defaults: --rtp-ports 40000-49999, --max-sessions 4000, --idle-timeout 60, --shards 2,
+  --reserve 64
 --http: serve the recordings' web page and JSON API there (docs/server-api.md); off without it
 --catalog: where the recordings are catalogued: PostgreSQL at that URL, or an SQLite file
-  (default: STORAGE/catalog.sqlite)";
+  (default: STORAGE/catalog.sqlite)
+--reserve: free space (MiB) the storage keeps: below it new sessions are refused (storage_full)
+  and running ones end cleanly
+one server per storage: a second one on the same DIR is refused (STORAGE/.callrec-server.lock)";
 
 pub fn main(args: Vec<OsString>) -> ExitCode {
     if args.iter().any(|a| a == "--help" || a == "-h") {
@@ -80,6 +84,15 @@ fn parse(args: Vec<OsString>) -> Result<ServerOptions, ServerError> {
                 opts.http = Some(v.parse().map_err(|_| format!("bad --http {v:?}"))?);
             }
             Arg::Long("catalog") => opts.catalog = Some(text(&mut p)?),
+            Arg::Long("reserve") => {
+                let v = text(&mut p)?;
+                let mib: u64 = v
+                    .parse()
+                    .ok()
+                    .filter(|&m| (1..=1 << 30).contains(&m))
+                    .ok_or_else(|| format!("bad --reserve {v:?} (MiB, 1 or more)"))?;
+                opts.reserve = mib * super::space::MIB;
+            }
             other => return Err(ServerError::usage(other.unexpected().to_string())),
         }
     }

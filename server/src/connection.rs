@@ -4,13 +4,17 @@
 //! lines with [`Lines`], feeds them in with the time, performs the session's [`Action`]s
 //! (admission and ports in [`Shared`], the files in the store, the media in a shard), writes the
 //! answers, and sleeps until the session's deadline.
+//!
+//! Logs: what the session says about the peer's input ([`Notice`]) and anything else a peer can
+//! repeat per line or per connection goes through [`crate::limited!`] (see [`crate::logs`]).
 
-use super::media::{Command, Ended, MediaSession};
+use super::logs::Kind;
+use super::media::{Command, MediaSession};
 use super::store::Sidecar;
 use super::Shared;
 use callrec_core::line::Lines;
 use callrec_core::net_server::{
-    Action, AdmitRefusal, ConnectionEnd, MediaEnd, MediaFailure, ServerEnd, ServerSession,
+    Action, AdmitRefusal, ConnectionEnd, MediaEnd, MediaFailure, Notice, ServerEnd, ServerSession,
 };
 use callrec_core::record_protocol::{StartRequest, MAX_LINE};
 use callrec_platform::clock::{local_time_of, Clock};
@@ -35,8 +39,8 @@ struct Running {
     shard: usize,
     /// When the shard last drained RTP from the phone (ms on the shared clock).
     last_rtp_ms: Arc<AtomicU64>,
-    /// Told when the media ends by itself (a storage failure).
-    ended: oneshot::Receiver<Ended>,
+    /// Told when the media ends by itself (a storage failure, the reserve reached), and how.
+    ended: oneshot::Receiver<MediaEnd>,
 }
 
 /// What the shell holds for one connection besides the socket.
@@ -46,6 +50,8 @@ struct Shell {
     local: Option<SocketAddr>,
     granted: Option<Granted>,
     running: Option<Running>,
+    /// A session's media started on this connection.
+    recorded: bool,
 }
 
 /// Serves one connection until its session says to close it.
@@ -57,6 +63,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
         peer,
         granted: None,
         running: None,
+        recorded: false,
     };
     let mut lines = Lines::new(MAX_LINE);
     'serve: loop {
@@ -88,7 +95,10 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
                             }
                             Ok(None) => break,
                             Err(e) => {
-                                log::warn!("{peer}: control line: {e}; closing");
+                                crate::limited!(
+                                    Kind::Connection,
+                                    "{peer}: control line: {e}; closing"
+                                );
                                 session.on_closed(ConnectionEnd::LineTooLong);
                                 break;
                             }
@@ -107,17 +117,16 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
             e = ended => {
                 // The media ended by itself and has finished the recording.
                 shell.running = None;
-                let how = match e {
-                    Some(_) => MediaEnd::StorageFailure,
-                    None => MediaEnd::Gone,
-                };
-                session.on_media_ended(how);
+                session.on_media_ended(e.unwrap_or(MediaEnd::Gone));
             }
         }
     }
     match session.ended() {
-        Some(ServerEnd::NoSessionStarted) => {
-            log::warn!("{peer}: no session started in time; closed");
+        // Said by its notice.
+        Some(ServerEnd::NoSessionStarted) => {}
+        // A connection that never ran a session is what a flood of connections is made of.
+        Some(end @ ServerEnd::Disconnected(_)) if !shell.recorded => {
+            crate::limited!(Kind::Closed, "{peer}: closed ({end}) without a session");
         }
         Some(end) => log::info!("{peer}: closed ({end})"),
         None => {}
@@ -133,6 +142,14 @@ impl Shell {
         loop {
             while let Some(action) = session.poll_action() {
                 close |= self.perform(session, action).await;
+            }
+            while let Some(notice) = session.poll_notice() {
+                let kind = match notice {
+                    Notice::BadLine(_) | Notice::Unexpected(_) => Kind::BadLine,
+                    Notice::Refused { .. } | Notice::NotStarted { .. } => Kind::Refused,
+                    Notice::NoSessionStarted { .. } | Notice::Overrun => Kind::Connection,
+                };
+                crate::limited!(kind, "{}: {notice}", self.peer);
             }
             out.clear();
             while let Some(line) = session.poll_transmit() {
@@ -231,7 +248,7 @@ impl Shell {
         };
         let t = local_time_of(callrec_platform::clock::unix_seconds());
         let slot = shared.store.create(&t, &sidecar).map_err(|e| {
-            log::error!("storage: {e}");
+            crate::limited!(Kind::Storage, "storage: {e}");
             MediaFailure::Storage
         })?;
         shared.catalog.put_slot(&slot, &sidecar);
@@ -241,7 +258,7 @@ impl Shell {
             granted.socket,
             slot,
             sidecar,
-            shared.catalog.clone(),
+            shared.finals.clone(),
             now,
         );
         let (ended_tx, ended_rx) = oneshot::channel();
@@ -257,6 +274,7 @@ impl Shell {
             req.id,
             req.device
         );
+        self.recorded = true;
         self.running = Some(Running {
             id: req.id.clone(),
             shard: granted.shard,

@@ -13,6 +13,13 @@ pub enum ServerError {
     Setup { what: String, error: io::Error },
     /// The catalog's database cannot be opened or used: the deployment (or its data).
     Catalog(CatalogError),
+    /// Another server holds the storage folder's lock: the operator started a second one.
+    StorageInUse {
+        storage: std::path::PathBuf,
+        lock: std::path::PathBuf,
+        /// What the lock file names (`None` if it names nothing readable yet).
+        pid: Option<u32>,
+    },
 }
 
 impl ServerError {
@@ -30,7 +37,9 @@ impl ServerError {
     pub fn exit_code(&self) -> u8 {
         match self {
             ServerError::Usage(_) => 2,
-            ServerError::Setup { .. } | ServerError::Catalog(_) => 1,
+            ServerError::Setup { .. }
+            | ServerError::Catalog(_)
+            | ServerError::StorageInUse { .. } => 1,
         }
     }
 }
@@ -41,6 +50,18 @@ impl fmt::Display for ServerError {
             ServerError::Usage(m) => f.write_str(m),
             ServerError::Setup { what, error } => write!(f, "{what}: {error}"),
             ServerError::Catalog(e) => write!(f, "{e}"),
+            ServerError::StorageInUse { storage, lock, pid } => {
+                write!(
+                    f,
+                    "storage {} is in use by another callrec-server",
+                    storage.display()
+                )?;
+                match pid {
+                    Some(pid) => write!(f, " (pid {pid}")?,
+                    None => f.write_str(" (pid not known yet")?,
+                }
+                write!(f, ", lock {}); one server per storage", lock.display())
+            }
         }
     }
 }
@@ -48,7 +69,7 @@ impl fmt::Display for ServerError {
 impl std::error::Error for ServerError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ServerError::Usage(_) => None,
+            ServerError::Usage(_) | ServerError::StorageInUse { .. } => None,
             ServerError::Setup { error, .. } => Some(error),
             ServerError::Catalog(e) => Some(e),
         }

@@ -96,7 +96,7 @@ pub async fn serve(listener: TcpListener, store: Store, catalog: Catalog) {
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
-                log::warn!("http accept: {e}");
+                crate::limited!(crate::logs::Kind::Http, "http accept: {e}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
@@ -248,7 +248,7 @@ fn select(
 }
 
 fn unavailable(e: CatalogError) -> Failure {
-    log::warn!("http: {e}");
+    crate::limited!(crate::logs::Kind::Http, "http: {e}");
     (
         StatusCode::SERVICE_UNAVAILABLE,
         "the catalog is unavailable",
@@ -292,7 +292,7 @@ fn original(
     let files = e.files();
     let name = files.get(n as usize - 1).ok_or(missing)?;
     let unreadable = |err: io::Error| {
-        log::warn!("http: {}: {name}: {err}", e.rid);
+        crate::limited!(crate::logs::Kind::Http, "http: {}: {name}: {err}", e.rid);
         (StatusCode::INTERNAL_SERVER_ERROR, "cannot read the file")
     };
     let file = match File::open(e.slot.dir.join(name)) {

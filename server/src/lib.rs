@@ -5,16 +5,23 @@
 //! UDP port of its range ([`ports`]) and records the phone's RTP there with the same core as the
 //! phone's local recording, in shard threads ([`media`]), into a Record file with a JSON sidecar
 //! ([`store`]). The protocol is `../shared/spec/record-protocol.md`.
+//!
+//! One server per storage folder: [`run`] takes `STORAGE/.callrec-server.lock` (flock(2), naming
+//! its pid) before anything reads or writes the storage. A watcher thread keeps the storage's
+//! free space above the reserve ([`space`]); what a peer can make the server log over and over
+//! is rate-limited ([`logs`]).
 
 pub mod catalog;
 pub mod cli;
 pub mod connection;
 pub mod error;
 pub mod http;
+pub mod logs;
 pub mod media;
 pub mod ports;
 pub mod recover;
 pub mod rid;
+pub mod space;
 pub mod store;
 pub mod validate;
 
@@ -24,6 +31,7 @@ use catalog::{Catalog, CatalogSpec};
 use error::ServerError;
 use media::Command;
 use ports::PortPool;
+use space::{Finals, Space};
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
@@ -48,6 +56,9 @@ pub struct ServerOptions {
     pub http: Option<SocketAddr>,
     /// Where the catalog is (`--catalog`): `None` is `STORAGE/catalog.sqlite`.
     pub catalog: Option<String>,
+    /// Free space the storage keeps, in bytes (`--reserve`, in MiB): below it new sessions are
+    /// refused and running ones end ([`space`]).
+    pub reserve: u64,
 }
 
 impl Default for ServerOptions {
@@ -62,12 +73,13 @@ impl Default for ServerOptions {
             max_connections_per_peer: 64,
             http: None,
             catalog: None,
+            reserve: space::DEFAULT_RESERVE,
         }
     }
 }
 
-/// Free space the storage must keep to accept a session.
-const MIN_FREE: u64 = 64 * 1024 * 1024;
+/// The storage folder's lock file (one server per storage).
+pub const LOCK_FILE: &str = ".callrec-server.lock";
 /// Commands waiting for one shard.
 const SHARD_QUEUE: usize = 1024;
 
@@ -75,6 +87,10 @@ const SHARD_QUEUE: usize = 1024;
 pub struct Shared {
     pub store: Store,
     pub catalog: Catalog,
+    /// The storage's free space as the watcher last saw it.
+    pub space: Space,
+    /// Final sidecars the storage refused, written again by the watcher.
+    pub finals: Finals,
     pub clock: SystemClock,
     /// Every connection's handshake and idle time ([`connection`]).
     pub timeouts: ServerTimeouts,
@@ -100,8 +116,7 @@ impl Shared {
     /// Admits a new session: a unique id, room under the limits, a port. Returns the shard, the
     /// port and its socket, or why not.
     pub fn admit(&self, id: &str, ip: IpAddr) -> Result<(usize, u16, UdpSocket), AdmitRefusal> {
-        let free = callrec_platform::store::fs::free_bytes(self.store.root()).unwrap_or(0);
-        if free < MIN_FREE {
+        if !self.space.admits() {
             return Err(AdmitRefusal::StorageFull);
         }
         let mut r = self.registry();
@@ -135,7 +150,7 @@ impl Shared {
         match self.shards.get(shard).map(|tx| tx.try_send(cmd)) {
             Some(Ok(())) => true,
             Some(Err(TrySendError::Full(_))) => {
-                log::warn!("shard {shard} queue full");
+                crate::limited!(logs::Kind::Media, "shard {shard} queue full");
                 false
             }
             _ => false,
@@ -174,27 +189,47 @@ pub fn run(opts: ServerOptions) -> Result<(), ServerError> {
         "storage {}",
         opts.storage.display()
     )))?;
+    // Before the catalog or the recovery touch the storage: a second server must not finish
+    // the first one's live sessions as cut off.
+    let _lock = lock_storage(&store)?;
     let spec = CatalogSpec::parse(opts.catalog.as_deref(), &opts.storage);
     let what = spec.describe();
     let (catalog, report) = Catalog::open(spec, &store)?;
     log::info!("catalog: {what}: {report}");
-    recover::unfinished(&store, &catalog)?;
+    let finals = Finals::new(catalog.clone());
+    recover::unfinished(&store, &finals)?;
+    let space = Space::new(store.root(), opts.reserve);
+    let needed = space::Reserve::needed_for(opts.max_sessions);
+    if opts.reserve < needed {
+        log::warn!(
+            "--reserve {} is less than {} sessions may need to end cleanly ({}); a full storage \
+             may cut some off",
+            space::mib(opts.reserve),
+            opts.max_sessions,
+            space::mib(needed)
+        );
+    }
+    let watcher = space::Watcher::start(space.clone(), finals.clone())
+        .map_err(ServerError::setup("storage watcher thread"))?;
     let clock = SystemClock::new();
     let mut shards = Vec::new();
     let mut threads = Vec::new();
     for i in 0..opts.shards.max(1) {
         let (tx, rx) = sync_channel(SHARD_QUEUE);
         let c = clock.clone();
+        let sp = space.clone();
         let t = std::thread::Builder::new()
             .name(format!("media-{i}"))
-            .spawn(move || media::run_shard(rx, c))
+            .spawn(move || media::run_shard(rx, c, sp))
             .map_err(ServerError::setup("shard thread"))?;
         shards.push(tx);
         threads.push(t);
     }
     let shared = Arc::new(Shared {
         store,
-        catalog,
+        catalog: catalog.clone(),
+        space,
+        finals: finals.clone(),
         clock,
         timeouts: ServerTimeouts {
             idle_ms: u64::try_from(opts.idle_timeout.as_millis()).unwrap_or(u64::MAX),
@@ -221,7 +256,33 @@ pub fn run(opts: ServerOptions) -> Result<(), ServerError> {
     for t in threads {
         let _ = t.join();
     }
+    watcher.stop();
+    let left = finals.retry();
+    if left > 0 {
+        log::error!(
+            "{left} final sidecar(s) could not be written; the next start finishes them \
+             (server restart)"
+        );
+    }
+    catalog.flush(Duration::from_secs(5));
     result
+}
+
+/// Takes the storage's lock, or says which server holds it.
+fn lock_storage(store: &Store) -> Result<callrec_platform::pid_lock::PidLock, ServerError> {
+    use callrec_platform::pid_lock::{acquire, LockError};
+    let path = store.root().join(LOCK_FILE);
+    acquire(&path).map_err(|e| match e {
+        LockError::Held { path, pid } => ServerError::StorageInUse {
+            storage: store.root().to_owned(),
+            lock: path,
+            pid,
+        },
+        LockError::Io { path, error } => ServerError::Setup {
+            what: format!("lock {}", path.display()),
+            error,
+        },
+    })
 }
 
 async fn accept_loop(shared: Arc<Shared>, opts: &ServerOptions) -> Result<(), ServerError> {
@@ -262,13 +323,16 @@ async fn accept_loop(shared: Arc<Shared>, opts: &ServerOptions) -> Result<(), Se
                 let (stream, peer) = match r {
                     Ok(x) => x,
                     Err(e) => {
-                        log::warn!("accept: {e}");
+                        crate::limited!(logs::Kind::Accept, "accept: {e}");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
                 };
                 if !shared.connect(peer.ip(), opts.max_connections_per_peer) {
-                    log::warn!("{peer}: too many connections from this address; refused");
+                    crate::limited!(
+                        logs::Kind::Accept,
+                        "{peer}: too many connections from this address; refused"
+                    );
                     continue;
                 }
                 let s = shared.clone();

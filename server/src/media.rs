@@ -4,11 +4,17 @@
 //! and performs the file operations. Datagrams from any address but the phone's are dropped and
 //! counted. Commands from the control connections arrive on a bounded channel. When a session
 //! ends is its connection's business (`callrec_core::net_server`): a shard ends one by itself
-//! only when its storage fails, and keeps the time of its last RTP for the connection's idle
-//! timer.
+//! only when its storage fails or falls below the reserve ([`crate::space`]: then every session
+//! ends, `storage_full`, while there is room to finish it), and keeps the time of its last RTP
+//! for the connection's idle timer.
+//!
+//! Logs: a shard runs for everyone who can send a datagram, so anything it may log per packet,
+//! per cycle or per session goes through [`crate::limited!`] (see [`crate::logs`]).
 
 use super::catalog::Catalog;
-use super::store::{update_sidecar, write_sidecar, Sidecar, Slot};
+use super::logs::Kind;
+use super::space::{Finals, Space};
+use super::store::{update_sidecar, Sidecar, Slot};
 use callrec_core::net_server::MediaEnd;
 use callrec_core::record_file::FAT32_MAX_FILE;
 use callrec_core::recorder::{Recorder, RecorderConfig, StickState, StopReason};
@@ -60,8 +66,8 @@ pub struct MediaSession {
     /// When RTP from the phone last arrived (ms on the shared clock), for the connection's idle
     /// timer.
     pub last_rtp_ms: Arc<AtomicU64>,
-    /// Told when the session ends by itself (a storage failure).
-    pub ended: Option<oneshot::Sender<Ended>>,
+    /// Told when the session ends by itself (a storage failure, the reserve reached), and how.
+    pub ended: Option<oneshot::Sender<MediaEnd>>,
     recorder: Recorder,
     slot: Slot,
     sidecar: Sidecar,
@@ -69,6 +75,7 @@ pub struct MediaSession {
     files_opened: u32,
     strangers: u64,
     catalog: Catalog,
+    finals: Finals,
 }
 
 impl MediaSession {
@@ -79,7 +86,7 @@ impl MediaSession {
         socket: UdpSocket,
         slot: Slot,
         sidecar: Sidecar,
-        catalog: Catalog,
+        finals: Finals,
         now_ms: u64,
     ) -> MediaSession {
         let cfg = RecorderConfig {
@@ -88,7 +95,7 @@ impl MediaSession {
             ..RecorderConfig::default()
         };
         let mut recorder = Recorder::new(cfg);
-        // The server checks its own free space before it accepts a session.
+        // The server watches its own free space (crate::space) and ends its sessions itself.
         let room = StickState {
             present: true,
             read_only: false,
@@ -107,7 +114,8 @@ impl MediaSession {
             writer: RecordWriter::new(Durability::SyncAtClose),
             files_opened: 0,
             strangers: 0,
-            catalog,
+            catalog: finals.catalog().clone(),
+            finals,
         }
     }
 
@@ -122,7 +130,7 @@ impl MediaSession {
             _ => *strangers += 1,
         });
         if let Err(e) = r {
-            log::warn!("session {}: receive: {e}", self.slot.stem);
+            crate::limited!(Kind::Media, "session {}: receive: {e}", self.slot.stem);
         }
         if got {
             self.last_rtp_ms.store(now_ms, Ordering::Relaxed);
@@ -153,12 +161,18 @@ impl MediaSession {
                     // crash knows what to repair.
                     match update_sidecar(&self.slot, &self.sidecar) {
                         Ok(()) => self.catalog.put_slot(&self.slot, &self.sidecar),
-                        Err(e) => log::warn!("session {}: sidecar: {e}", self.slot.stem),
+                        Err(e) => {
+                            crate::limited!(
+                                Kind::Storage,
+                                "session {}: sidecar: {e}",
+                                self.slot.stem
+                            )
+                        }
                     }
                 }
                 Ok(Done::Wrote | Done::Closed(_)) => {}
                 Err(e) => {
-                    log::error!("session {}: storage: {e}", self.slot.stem);
+                    crate::limited!(Kind::Storage, "session {}: storage: {e}", self.slot.stem);
                     self.recorder.abort(e.stop_reason());
                     self.writer.abandon();
                     break;
@@ -182,17 +196,15 @@ impl MediaSession {
         };
     }
 
-    /// Ends the recording: closes the file and writes the final sidecar.
+    /// Ends the recording: closes the file and writes the final sidecar (kept for a retry if
+    /// the storage refuses it, [`Finals`]).
     fn finish(&mut self, reason: &str) -> Ended {
         let _ = self.recorder.stop(StopReason::Requested);
         self.perform_ops();
         self.stats_into_sidecar();
         self.sidecar.stop_ms = Some(unix_ms());
         self.sidecar.stop_reason = Some(reason.to_owned());
-        match write_sidecar(&self.slot, &self.sidecar) {
-            Ok(()) => self.catalog.put_slot(&self.slot, &self.sidecar),
-            Err(e) => log::error!("session {}: sidecar: {e}", self.slot.stem),
-        }
+        self.finals.write(&self.slot, &self.sidecar);
         log::info!(
             "session {} ended ({reason}): {} ms, {} packets",
             self.slot.stem,
@@ -213,8 +225,9 @@ pub fn unix_ms() -> u64 {
         .map_or(unix_seconds() as u64 * 1000, |d| d.as_millis() as u64)
 }
 
-/// Runs one shard until its command channel closes, then ends its sessions.
-pub fn run_shard(commands: Receiver<Command>, clock: SystemClock) {
+/// Runs one shard until its command channel closes, then ends its sessions. While `space` is
+/// full, every session ends at the next cycle.
+pub fn run_shard(commands: Receiver<Command>, clock: SystemClock, space: Space) {
     let mut rx = BatchReceiver::new();
     let mut sessions: Vec<MediaSession> = Vec::new();
     let mut next = Instant::now() + CYCLE;
@@ -240,15 +253,23 @@ pub fn run_shard(commands: Receiver<Command>, clock: SystemClock) {
             // Fell behind (a slow disk): skip the lost cycles rather than spin.
             next = Instant::now() + CYCLE;
         }
+        let full = space.is_full();
         let mut i = 0;
         while i < sessions.len() {
             sessions[i].receive(&mut rx, now);
             // The recorder stops by itself only when its storage fails.
-            if sessions[i].recorder.state() == callrec_core::recorder::State::Idle {
+            let how = if sessions[i].recorder.state() == callrec_core::recorder::State::Idle {
+                Some(MediaEnd::StorageFailure)
+            } else if full {
+                Some(MediaEnd::StorageFull)
+            } else {
+                None
+            };
+            if let Some(how) = how {
                 let mut s = sessions.swap_remove(i);
-                let ended = s.finish(MediaEnd::StorageFailure.reason());
+                s.finish(how.reason());
                 if let Some(tx) = s.ended.take() {
-                    let _ = tx.send(ended);
+                    let _ = tx.send(how);
                 }
             } else {
                 i += 1;

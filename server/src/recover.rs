@@ -1,16 +1,20 @@
 //! After a kill -9 or a power cut: sessions whose sidecar never got a stop are finished at
 //! start-up. Their Record files are repaired (a header that lagged is made to agree with the
 //! data) and the sidecar says `server restart` with the recovered duration; the catalog, already
-//! in line with the sidecars, says the same.
+//! in line with the sidecars, says the same. A sidecar the storage refuses now (it is full) is
+//! kept in [`Finals`], which the running server writes again until it can.
 
-use super::catalog::{Catalog, CatalogError};
+use super::catalog::CatalogError;
 use super::rid::Rid;
-use super::store::{write_sidecar, Store};
+use super::space::Finals;
+use super::store::Store;
 use callrec_platform::store::reader::RecordReader;
 use callrec_platform::store::repair::{log_outcome, repair_file};
 
-/// Repairs and closes every unfinished session in the store; returns how many.
-pub fn unfinished(store: &Store, catalog: &Catalog) -> Result<usize, CatalogError> {
+/// Repairs and closes every unfinished session in the store; returns how many were finished
+/// now (the rest wait in `finals`).
+pub fn unfinished(store: &Store, finals: &Finals) -> Result<usize, CatalogError> {
+    let catalog = finals.catalog();
     let mut n = 0;
     for row in catalog.unfinished()? {
         let Some(rid) = Rid::parse(&row.rid) else {
@@ -29,12 +33,8 @@ pub fn unfinished(store: &Store, catalog: &Catalog) -> Result<usize, CatalogErro
         sidecar.duration_ms = duration;
         sidecar.stop_ms = Some(sidecar.start_ms + duration);
         sidecar.stop_reason = Some("server restart".into());
-        match write_sidecar(&slot, &sidecar) {
-            Ok(()) => {
-                catalog.put_slot(&slot, &sidecar);
-                n += 1;
-            }
-            Err(e) => log::warn!("cannot finish {}: {e}", slot.stem),
+        if finals.write(&slot, &sidecar) {
+            n += 1;
         }
     }
     if n > 0 {

@@ -21,8 +21,52 @@ impl Server {
 
     /// A server on the given storage (a restart keeps its recordings).
     pub fn start_at(storage: &Path, dir: &Path, extra: &[&str]) -> Server {
+        Server::spawn(storage, dir, extra, &[])
+    }
+
+    /// A server whose storage (`dir/recordings`) is a tmpfs of `size` (`mount -o size=`) in a
+    /// mount namespace of its own (`unshare -m`, root only), so that a test can fill a real file
+    /// system without touching the machine's. `storage` is then that folder as seen from outside
+    /// (`/proc/PID/root/…`), where the test reads and writes it.
+    pub fn start_on_tmpfs(dir: &Path, size: &str, extra: &[&str]) -> Server {
+        let storage = dir.join("recordings");
+        std::fs::create_dir_all(&storage).unwrap();
+        let wrapper = [
+            "unshare".to_owned(),
+            "-m".into(),
+            "--propagation".into(),
+            "private".into(),
+            "sh".into(),
+            "-c".into(),
+            format!(
+                "mount -t tmpfs -o size={size} tmpfs '{}' && exec \"$@\"",
+                storage.display()
+            ),
+            "sh".into(),
+        ];
+        let mut server = Server::spawn(&storage, dir, extra, &wrapper);
+        // unshare and sh exec the server: its pid is theirs.
+        server.storage = PathBuf::from(format!(
+            "/proc/{}/root{}",
+            server.child.id(),
+            storage.display()
+        ));
+        server
+    }
+
+    /// The server's command line, run through `wrapper` (a command that ends by running its
+    /// arguments) if it is not empty.
+    fn spawn(storage: &Path, dir: &Path, extra: &[&str], wrapper: &[String]) -> Server {
         let storage = storage.to_owned();
-        let mut child = Command::new(super::bins::server())
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(super::bins::server());
+                c
+            }
+            None => Command::new(super::bins::server()),
+        };
+        let mut child = cmd
             .args([
                 "--listen",
                 "127.0.0.1:0",
@@ -132,6 +176,22 @@ impl Conn {
     pub fn closed(&mut self) -> bool {
         let mut b = [0u8; 1];
         matches!(self.reader.read(&mut b), Ok(0) | Err(_))
+    }
+
+    /// True if the server closes the connection (end of stream or reset) within `limit`; false
+    /// if it sends something or stays silent that long.
+    pub fn closed_within(&mut self, limit: Duration) -> bool {
+        self.stream.set_read_timeout(Some(limit)).unwrap();
+        let mut b = [0u8; 1];
+        let r = self.reader.read(&mut b);
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        match r {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        }
     }
 }
 

@@ -23,6 +23,10 @@ fn lines(s: &mut ServerSession) -> Vec<String> {
     std::iter::from_fn(|| s.poll_transmit()).collect()
 }
 
+fn notices(s: &mut ServerSession) -> Vec<Notice> {
+    std::iter::from_fn(|| s.poll_notice()).collect()
+}
+
 /// A session recording `r1` on port 40000 since `now`, its start answered.
 fn recording(start: &[u8], now: u64) -> ServerSession {
     let mut s = session();
@@ -101,11 +105,20 @@ fn a_refused_admission_is_answered_with_its_reason_and_may_be_retried() {
     );
     assert!(actions(&mut s).is_empty());
     assert_eq!(s.state(), ServerState::Waiting);
+    let n = notices(&mut s);
+    assert_eq!(
+        n,
+        [Notice::Refused {
+            id: "r1".into(),
+            reason: "server busy: session limit reached".into()
+        }]
+    );
+    assert!(!n[0].is_peer_fault());
     // Each refusal says why, as the phone is told.
     let reasons = [
         (AdmitRefusal::Field("id is empty".into()), "id is empty"),
         (AdmitRefusal::NoLocalAddress, "no local address"),
-        (AdmitRefusal::StorageFull, "server storage full"),
+        (AdmitRefusal::StorageFull, "storage_full"),
         (
             AdmitRefusal::DuplicateId,
             "duplicate id: a session with this id is running",
@@ -146,6 +159,13 @@ fn a_media_failure_releases_the_port_and_answers_failed() {
             )]
         );
         assert_eq!(s.state(), ServerState::Waiting);
+        assert_eq!(
+            notices(&mut s),
+            [Notice::NotStarted {
+                id: "r1".into(),
+                failure
+            }]
+        );
     }
 }
 
@@ -167,19 +187,46 @@ fn bad_lines_are_answered_where_the_protocol_has_an_answer() {
         lines(&mut s),
         ["cmd=RecordStopResponse&id=&result=failed&reason=field%20id%20has%20a%20bad%20percent%20escape\n"]
     );
+    // Each is a notice for the log, not a log line of the session's own.
+    assert_eq!(
+        notices(&mut s),
+        [
+            Notice::BadLine(ParseError::MissingField("codec")),
+            Notice::BadLine(ParseError::BadEncoding { field: "id" })
+        ]
+    );
     // An unknown cmd, a line without cmd first, garbage, an empty line, a response from a
     // phone: no answer, nothing asked, the connection stays open.
-    for line in [
-        &b"cmd=Hello&id=1"[..],
-        b"id=first&cmd=RecordStartRequest",
-        b"\xff\xfe\x00garbage",
-        b"",
-        b"cmd=RecordStopResponse&id=r1&result=success",
+    for (line, notice) in [
+        (
+            &b"cmd=Hello&id=1"[..],
+            Notice::BadLine(ParseError::UnknownCmd("Hello".into())),
+        ),
+        (
+            b"id=first&cmd=RecordStartRequest",
+            Notice::BadLine(ParseError::CmdNotFirst),
+        ),
+        (
+            b"\xff\xfe\x00garbage",
+            Notice::BadLine(ParseError::MissingCmd),
+        ),
+        (b"", Notice::BadLine(ParseError::Empty)),
+        (
+            b"cmd=RecordStopResponse&id=r1&result=success",
+            Notice::Unexpected("RecordStopResponse"),
+        ),
     ] {
         s.on_line(1200, line);
         assert_eq!(lines(&mut s), Vec::<String>::new(), "{line:?}");
         assert!(actions(&mut s).is_empty());
+        assert_eq!(notices(&mut s), [notice], "{line:?}");
     }
+    // A flood of them keeps at most MAX_NOTICES for a shell that never polls.
+    for _ in 0..10_000 {
+        s.on_line(1250, b"");
+    }
+    assert_eq!(notices(&mut s).len(), MAX_NOTICES);
+    assert!(lines(&mut s).is_empty());
     assert_eq!(s.state(), ServerState::Waiting);
     s.on_line(1300, START);
     assert!(matches!(actions(&mut s)[..], [Action::Admit(_)]));
@@ -336,9 +383,14 @@ fn a_connection_that_starts_nothing_is_closed_at_the_handshake_timeout() {
     assert_eq!(s.poll_timeout(), Some(31_000));
     s.handle_timeout(30_999);
     assert!(actions(&mut s).is_empty());
+    notices(&mut s);
     s.handle_timeout(31_000);
     assert_eq!(actions(&mut s), [Action::Close]);
     assert_eq!(s.ended(), Some(&ServerEnd::NoSessionStarted));
+    assert_eq!(
+        notices(&mut s),
+        [Notice::NoSessionStarted { after_ms: 30_000 }]
+    );
     assert_eq!(s.poll_timeout(), None);
 }
 
@@ -395,6 +447,11 @@ fn the_media_ending_by_itself_releases_the_session_and_closes_without_a_stop() {
     );
     assert!(lines(&mut s).is_empty());
     assert_eq!(s.ended().map(ServerEnd::reason), Some("storage failure"));
+    // The storage's reserve reached: the same, with its own stable reason.
+    let mut s = recording(START, 0);
+    s.on_media_ended(MediaEnd::StorageFull);
+    assert_eq!(actions(&mut s).len(), 2);
+    assert_eq!(s.ended().map(ServerEnd::reason), Some("storage_full"));
     // While a pause waits for the media, too; its late answer is ignored.
     let mut s = recording(START_PAUSE, 0);
     s.on_line(10, b"cmd=RecordPauseRequest&id=r1");
@@ -465,6 +522,11 @@ fn inputs_that_arrive_while_the_shell_works_wait_their_turn() {
         s.ended(),
         Some(&ServerEnd::Disconnected(ConnectionEnd::Overrun))
     );
+    // The overrun's notice when it happened, then the refusal's, then one per kept line.
+    let n = notices(&mut s);
+    assert_eq!(n[0], Notice::Overrun);
+    assert!(matches!(n[1], Notice::Refused { .. }), "{n:?}");
+    assert_eq!(n.len(), 2 + MAX_DEFERRED, "{n:?}");
 }
 
 #[test]

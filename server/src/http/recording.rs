@@ -39,7 +39,11 @@ impl Entry {
             for (i, name) in listed.iter().enumerate().take(MAX_FILES as usize) {
                 let own = self.slot.file_name(i as u32 + 1);
                 if *name != own {
-                    log::warn!("{}: sidecar lists an unexpected file; ignored", self.rid);
+                    crate::limited!(
+                        crate::logs::Kind::Http,
+                        "{}: sidecar lists an unexpected file; ignored",
+                        self.rid
+                    );
                     break;
                 }
                 names.push(own);
@@ -68,7 +72,7 @@ impl Entry {
                     });
                     paths.push(path);
                 }
-                Err(e) => log::warn!("{}: {name}: {e}", self.rid),
+                Err(e) => crate::limited!(crate::logs::Kind::Http, "{}: {name}: {e}", self.rid),
             }
         }
         let codec = self.sidecar.codec;
