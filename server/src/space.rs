@@ -26,7 +26,9 @@
 //! So about `sessions × 8,000 B/s × 1.35 s + 8 MiB` for G.711 or G.722 (64 kbit/s each):
 //! 4000 sessions (the default `--max-sessions`) need about 49 MiB, under the default reserve of
 //! 64 MiB; the server warns at start-up when `--reserve` is below what `--max-sessions` need
-//! ([`Reserve::needed_for`]).
+//! ([`Reserve::needed_for`]). A session held at its flood limit (the RTP gate lets through at
+//! most 12,000 bytes a second) writes half as much again: a site that expects many of those at
+//! once sets a larger reserve.
 //!
 //! # Final sidecars that could not be written
 //!
