@@ -3,7 +3,9 @@
 //! HTTP/1.1 by a small client written here. The page lists and escapes, the search filters, the
 //! JSON API has the sidecar's fields, `audio.wav` is a PCM16 WAV as long as the recording (byte
 //! for byte what `callrec export` writes, and ffprobe agrees), originals are the stored bytes,
-//! ranges are slices of the whole, and hostile requests touch nothing.
+//! ranges are slices of the whole, and hostile requests touch nothing. Each file's digest is what
+//! coreutils compute, a whole download verifies it, a changed byte cuts the download and shows as
+//! `mismatch`, and `callrec-server verify` finds it beside the running server.
 
 mod common;
 use callrec_core::audio::g711::{linear_to_alaw, linear_to_ulaw};
@@ -427,8 +429,17 @@ fn the_api_gives_the_sidecar_fields_with_rid_and_urls() {
     let (server, http) = start_server(&dir);
     three_calls(&server);
 
-    let rows = list(http, "");
     let on_disk = server.sidecars();
+    // The catalog is written a moment after each sidecar: wait until it has the last ones.
+    let same = |row: &Value| {
+        let sc = on_disk.iter().find(|s| s["id"] == row["id"]);
+        sc.is_some_and(|sc| sc.as_object().unwrap().iter().all(|(k, v)| &row[k] == v))
+    };
+    let rows = Server::wait(|| {
+        let rows = list(http, "");
+        rows.iter().all(same).then_some(rows)
+    })
+    .unwrap_or_else(|| list(http, ""));
     for row in &rows {
         let sc = on_disk.iter().find(|s| s["id"] == row["id"]).unwrap();
         // Every sidecar field, as the sidecar has it.
@@ -664,7 +675,12 @@ fn a_recording_in_progress_is_listed_and_plays_as_far_as_it_got() {
         orig.body.len()
     );
     c.stop();
-    let row = &list(http, "")[0];
+    // The catalog has the final sidecar a moment after it is written.
+    let row = &Server::wait(|| {
+        let row = list(http, "").remove(0);
+        (row["in_progress"] == false).then_some(row)
+    })
+    .unwrap_or_else(|| list(http, "").remove(0));
     assert_eq!(
         (row["in_progress"].as_bool(), row["duration_ms"].as_u64()),
         (Some(false), Some(2000))
@@ -800,4 +816,306 @@ fn at_most_64_connections_are_served_at_once_and_the_next_waits() {
     let r = parse(&all);
     assert_eq!((r.status, r.body.as_slice()), (200, b"[]".as_slice()));
     drop(idle);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Integrity: the files' digests, checked by downloads and by `callrec-server verify`
+
+/// The Record digest as an auditor computes it, with coreutils alone.
+fn coreutils_digest(path: &Path) -> String {
+    let script = format!(
+        "{{ tail -c +77 '{0}'; head -c 76 '{0}'; }} | sha256sum",
+        path.display()
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.split_whitespace().next().unwrap().to_owned()
+}
+
+/// A GET whose answer the server may cut: `None` if the connection closed before the headers
+/// (a file of one block ends before anything is sent), else the reply with whatever body
+/// arrived and the Content-Length it promised.
+fn fetch_cut(addr: SocketAddr, path: &str) -> Option<(Reply, usize)> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut all = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    // A cut answer may end with a reset rather than an end of stream.
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        all.extend_from_slice(&buf[..n]);
+    }
+    if all.is_empty() {
+        return None;
+    }
+    let reply = parse_head(&all);
+    let len = reply.header("content-length").unwrap().parse().unwrap();
+    Some((reply, len))
+}
+
+/// Asserts that the GET of `path` does not deliver the whole answer.
+fn assert_cut(addr: SocketAddr, path: &str) {
+    if let Some((reply, promised)) = fetch_cut(addr, path) {
+        assert_eq!(reply.status, 200);
+        assert!(
+            reply.body.len() < promised,
+            "{path}: a damaged file was sent whole"
+        );
+    }
+}
+
+/// The headers of a HEAD of `path` (which reads, and so checks, nothing).
+fn head(addr: SocketAddr, path: &str) -> Reply {
+    parse_head(&exchange(addr, &format!("HEAD {path} HTTP/1.1")))
+}
+
+/// The recording `id` as the API has it once `cond` holds (the catalog records checks a moment
+/// after the download that made them).
+fn api_until(http: SocketAddr, id: &str, cond: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
+    let found = Server::wait(|| {
+        last = by_id(&list(http, ""), id).clone();
+        cond(&last).then(|| last.clone())
+    });
+    found.unwrap_or_else(|| panic!("never reached: {last}"))
+}
+
+/// `callrec-server verify ARGS`: exit code, stdout, stderr.
+fn verify(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(common::bins::server())
+        .arg("verify")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn each_file_has_a_digest_that_a_whole_download_verifies() {
+    let dir = TempDir::new("http-digest");
+    let (server, http) = start_server(&dir);
+    // Two files: the far end switches codec mid-call.
+    let mut c = Call::start(&server, "dg1", "PCMA", "&remote_number=42");
+    c.send(Audio::Pcma, 60);
+    c.send(Audio::G722, 40);
+    c.stop();
+    let sidecar = server.sidecars().remove(0);
+    let files: Vec<String> = sidecar["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(files.len(), 2, "{sidecar}");
+    // The sidecar's digest of each file is what coreutils compute from the file as stored.
+    for f in &files {
+        let stored = server.day_dir().join(f);
+        assert_eq!(
+            sidecar["digests"][f].as_str(),
+            Some(coreutils_digest(&stored).as_str()),
+            "{f}"
+        );
+    }
+    let row = api_until(http, "dg1", |r| r["stop_ms"] == sidecar["stop_ms"]);
+    assert_eq!(row["digests"], sidecar["digests"]);
+    assert_eq!(
+        (&row["integrity"], &row["checked_ms"]),
+        (&Value::from("unchecked"), &Value::Null)
+    );
+    // A range is no check; a whole original is, of its file.
+    let rid = row["rid"].as_str().unwrap();
+    let part = fetch_range(http, &format!("/recordings/{rid}/original/1"), "bytes=0-99");
+    assert_eq!(part.status, 206);
+    let first = fetch(http, &format!("/recordings/{rid}/original/1"));
+    assert_eq!(first.header("x-integrity"), Some("unchecked"));
+    let row = api_until(http, "dg1", |r| {
+        r["checks"][&files[0]]["state"] == "verified"
+    });
+    assert_eq!(
+        row["integrity"], "unchecked",
+        "the second file is not checked yet"
+    );
+    assert!(row["checks"].get(&files[1]).is_none(), "{row}");
+    // The WAV reads both files whole: both verified, so is the recording.
+    let wav = fetch(http, &format!("/recordings/{rid}/audio.wav"));
+    assert_eq!(
+        (wav.status, wav.header("x-integrity")),
+        (200, Some("unchecked"))
+    );
+    let row = api_until(http, "dg1", |r| r["integrity"] == "verified");
+    assert!(row["checked_ms"].as_u64().unwrap() >= row["stop_ms"].as_u64().unwrap());
+    let one = fetch(http, &format!("/api/recordings/{rid}")).json();
+    assert_eq!(one["integrity"], "verified");
+    let page = fetch(http, "/?integrity=verified").text();
+    assert!(
+        page.contains(">verified</span>") && page.contains("1 recording;"),
+        "{page}"
+    );
+    assert_eq!(list(http, "?integrity=mismatch").len(), 0);
+    let again = fetch(http, &format!("/recordings/{rid}/original/2"));
+    assert_eq!(again.header("x-integrity"), Some("verified"));
+}
+
+#[test]
+fn a_changed_byte_is_a_mismatch_for_downloads_the_api_and_verify() {
+    let dir = TempDir::new("http-mismatch");
+    let (server, http) = start_server(&dir);
+    record(&server, "ok1", Audio::Pcma, 50, "&remote_number=1");
+    // Long enough for several blocks of 16 KiB.
+    record(&server, "bad1", Audio::Pcmu, 250, "&remote_number=2");
+    let storage = server.storage.to_str().unwrap().to_owned();
+    for id in ["ok1", "bad1"] {
+        api_until(http, id, |r| r["in_progress"] == false);
+    }
+    // A clean store, checked while the server runs on it.
+    let (code, out, err) = verify(&["--storage", &storage]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("2 recording(s) checked: 2 verified") && out.contains("all intact"));
+    let row = api_until(http, "bad1", |r| r["integrity"] == "verified");
+    let rid = row["rid"].as_str().unwrap().to_owned();
+    let name = row["files"][0].as_str().unwrap().to_owned();
+    let path = server.day_dir().join(&name);
+    let good = std::fs::read(&path).unwrap();
+
+    // One byte of the audio changes on disk.
+    let mut bad = good.clone();
+    bad[76 + 500] ^= 0x01;
+    std::fs::write(&path, &bad).unwrap();
+    // As last checked, before any download reads it again.
+    let original = format!("/recordings/{rid}/original/1");
+    let h = head(http, &original);
+    assert_eq!(h.header("x-integrity"), Some("verified"));
+    let len = good.len().to_string();
+    assert_eq!(h.header("content-length"), Some(len.as_str()));
+    // The whole download is cut short of its length; the catalog records the mismatch.
+    // (Or it ends before its headers are out, if the server cuts before they are flushed.)
+    if let Some((reply, promised)) = fetch_cut(http, &original) {
+        assert_eq!((reply.status, promised), (200, good.len()));
+        assert!(reply.body.len() < promised, "a damaged file was sent whole");
+        assert_eq!(reply.body[..], bad[..reply.body.len()]);
+    }
+    let row = api_until(http, "bad1", |r| r["integrity"] == "mismatch");
+    assert_eq!(row["checks"][&name]["state"], "mismatch");
+    assert_eq!(by_id(&list(http, ""), "ok1")["integrity"], "verified");
+    let page = fetch(http, "/").text();
+    assert!(page.contains("<span class=\"bad\""), "{page}");
+    assert_eq!(ids(&list(http, "?integrity=mismatch")), vec!["bad1"]);
+    // The playback says so before it starts, and is cut too.
+    let audio = format!("/recordings/{rid}/audio.wav");
+    assert_eq!(head(http, &audio).header("x-integrity"), Some("mismatch"));
+    assert_cut(http, &audio);
+    assert_cut(http, &original);
+    // A range is sent: it is no check.
+    let part = fetch_range(http, &format!("/recordings/{rid}/original/1"), "bytes=0-99");
+    assert_eq!((part.status, &part.body[..]), (206, &bad[..100]));
+    // verify names it and exits 1.
+    let (code, out, err) = verify(&["--storage", &storage]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains(&format!("mismatch {rid} {name}: its bytes give digest")),
+        "{out}"
+    );
+    assert!(
+        !out.contains(" ok1") && out.contains("NOT all intact"),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("mismatch ")).count(),
+        1,
+        "{out}"
+    );
+
+    // Put back: intact again, and verify's run is the recording's last check.
+    std::fs::write(&path, &good).unwrap();
+    let (code, out, _) = verify(&["--storage", &storage]);
+    assert_eq!(code, 0, "{out}");
+    api_until(http, "bad1", |r| r["integrity"] == "verified");
+    // A header byte (the data size) changes: a mismatch too.
+    let mut bad = good.clone();
+    bad[72] ^= 0x80;
+    std::fs::write(&path, &bad).unwrap();
+    let (code, out, _) = verify(&["--storage", &storage, "--no-record"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&format!("mismatch {rid} {name}")), "{out}");
+    // --no-record left the catalog's last check alone.
+    assert_eq!(by_id(&list(http, ""), "bad1")["integrity"], "verified");
+    // A file gone: missing, for verify and, after it, the API.
+    std::fs::remove_file(&path).unwrap();
+    let (code, out, _) = verify(&["--storage", &storage]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("missing {rid} {name}: not there")),
+        "{out}"
+    );
+    api_until(http, "bad1", |r| r["integrity"] == "missing");
+    assert_eq!(
+        fetch(http, &format!("/recordings/{rid}/original/1")).status,
+        404
+    );
+    // Only recordings since a date: none since tomorrow.
+    let tomorrow =
+        callrec_platform::clock::local_time_of(callrec_platform::clock::unix_seconds() + 86_400);
+    let since = format!(
+        "{:04}-{:02}-{:02}",
+        tomorrow.year, tomorrow.month, tomorrow.day
+    );
+    let (code, out, _) = verify(&["--storage", &storage, "--since", &since]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("0 recording(s) checked"), "{out}");
+    // What it cannot do, it says, with its own exit codes.
+    let (code, _, err) = verify(&["--since", "2026-11-21"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--storage DIR is required"), "{err}");
+    let (code, _, err) = verify(&["--storage", &storage, "--since", "21.11.2026"]);
+    assert_eq!(code, 2, "{err}");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (code, _, err) = verify(&["--storage", empty.to_str().unwrap()]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("no catalog at"), "{err}");
+    drop(server);
+}
+
+#[test]
+fn a_file_cut_off_by_a_kill_gets_the_digest_of_its_repair() {
+    let dir = TempDir::new("http-digest-kill");
+    let storage = dir.path().join("recordings");
+    let mut server = Server::start_at(&storage, dir.path(), &[]);
+    let mut c = Call::start(&server, "kill1", "PCMA", "");
+    c.send(Audio::Pcma, 100);
+    // The header catches up once a second: wait until the file holds the audio.
+    let file = Server::wait(|| {
+        let day = server.day_dirs().into_iter().next()?;
+        let f = std::fs::read_dir(day)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "wav"))?;
+        (std::fs::metadata(&f).ok()?.len() > 76 + 8000).then_some(f)
+    })
+    .expect("the file grows");
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    drop(c);
+    let server = Server::start_at(&storage, dir.path(), &[]);
+    let sidecar = server.sidecars().remove(0);
+    assert_eq!(sidecar["stop_reason"], "server restart");
+    let name = file.file_name().unwrap().to_str().unwrap();
+    assert_eq!(
+        sidecar["digests"][name].as_str(),
+        Some(coreutils_digest(&file).as_str())
+    );
+    let (code, out, _) = verify(&["--storage", storage.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
 }

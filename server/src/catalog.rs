@@ -20,11 +20,13 @@ pub mod sql;
 mod sqlite;
 pub mod sync;
 
+use crate::integrity::{self, Checks, FileCheck, Integrity};
 use crate::rid::Rid;
 use crate::store::{Sidecar, Slot, Store};
 use core::fmt;
 use db::Conn;
 use filter::{Cursor, Filter, PageAsk};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -86,12 +88,21 @@ impl Stamp {
     }
 }
 
-/// One recording: its RID, what its sidecar says, and the sidecar's stamp.
+/// One recording: its RID, what its sidecar says, the sidecar's stamp, and the last checks
+/// of its files (which a write of the row ignores: [`Catalog::record_checks`] sets them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
     pub rid: String,
     pub sidecar: Sidecar,
     pub stamp: Stamp,
+    pub checks: Checks,
+}
+
+impl Row {
+    /// The recording's state after the last checks of its files.
+    pub fn integrity(&self) -> Integrity {
+        integrity::of(&self.sidecar, &self.checks)
+    }
 }
 
 /// One page of a search.
@@ -143,8 +154,21 @@ impl CatalogSpec {
     }
 }
 
+/// What checks of a recording's files found, to be recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckWrite {
+    pub rid: String,
+    /// The digests checked against (the catalog's when the check began).
+    pub digests: BTreeMap<String, String>,
+    pub results: Vec<(String, FileCheck)>,
+    /// Instead of the earlier checks (every file was checked), not merged into them.
+    pub replace: bool,
+    pub at_ms: u64,
+}
+
 enum Write {
     Put(Box<Row>),
+    Check(Box<CheckWrite>),
     /// Answered once every write sent before it is committed.
     Flush(SyncSender<()>),
 }
@@ -214,12 +238,29 @@ impl Catalog {
             rid,
             sidecar,
             stamp,
+            checks: Checks::default(),
         });
         match self.inner.writes.try_send(Write::Put(row)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 if !self.inner.dirty.swap(true, Ordering::Relaxed) {
                     log::warn!("catalog: write queue full; it will be re-synced from the sidecars");
+                }
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                log::error!("catalog: the writer has stopped");
+            }
+        }
+    }
+
+    /// Records what a check of files found; never waits. Dropped (and logged) if the writer's
+    /// queue is full: a check is the next download's or `verify`'s to make again.
+    pub fn record_checks(&self, check: CheckWrite) {
+        match self.inner.writes.try_send(Write::Check(Box::new(check))) {
+            Ok(()) => {}
+            Err(TrySendError::Full(c)) => {
+                if let Write::Check(c) = c {
+                    log::warn!("catalog: write queue full; check of {} not recorded", c.rid);
                 }
             }
             Err(TrySendError::Disconnected(_)) => {
@@ -326,26 +367,42 @@ struct Writer {
 impl Writer {
     fn run(mut self) {
         while let Ok(first) = self.rx.recv() {
-            let mut rows = Vec::new();
+            let mut writes = Vec::new();
             let mut flushes = Vec::new();
             let mut next = Some(first);
             let mut drained = false;
             while let Some(w) = next.take() {
                 match w {
-                    Write::Put(row) => rows.push(row),
                     Write::Flush(done) => flushes.push(done),
+                    w => writes.push(w),
                 }
-                if rows.len() < BATCH {
+                if writes.len() < BATCH {
                     next = self.rx.try_recv().ok();
                     drained = next.is_none();
                 }
             }
-            if !rows.is_empty() {
+            if !writes.is_empty() {
+                // In the order they came: a check after the row it checks.
                 let result = db::transaction(self.conn.as_mut(), |c| {
-                    rows.iter().try_for_each(|r| sql::upsert(c, r))
+                    writes.iter().try_for_each(|w| match w {
+                        Write::Put(r) => sql::upsert(c, r),
+                        Write::Check(k) => {
+                            let done = sql::record_checks(
+                                c, &k.rid, &k.digests, &k.results, k.replace, k.at_ms,
+                            )?;
+                            if !done {
+                                log::debug!("catalog: check of {} was for other digests", k.rid);
+                            }
+                            Ok(())
+                        }
+                        Write::Flush(_) => Ok(()),
+                    })
                 });
                 if let Err(e) = result {
-                    log::error!("catalog: {} write(s) failed: {e}; will re-sync", rows.len());
+                    log::error!(
+                        "catalog: {} write(s) failed: {e}; will re-sync",
+                        writes.len()
+                    );
                     self.dirty.store(true, Ordering::Relaxed);
                     self.reconnect_if_broken(&e);
                 }

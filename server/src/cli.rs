@@ -14,6 +14,8 @@ usage:
   callrec-server --listen ADDR:PORT --storage DIR [--rtp-ports LOW-HIGH] [--max-sessions N]
                  [--idle-timeout SECONDS] [--shards N] [--log LEVEL]
                  [--http ADDR:PORT] [--catalog postgres://USER@HOST/DB | FILE] [--reserve MIB]
+  callrec-server verify --storage DIR [--catalog …] [--since DATE] [--no-record]
+                 (re-reads the files against their digests; `verify --help`)
 
 defaults: --rtp-ports 40000-49999, --max-sessions 4000, --idle-timeout 60, --shards 2,
   --reserve 64
@@ -25,6 +27,9 @@ defaults: --rtp-ports 40000-49999, --max-sessions 4000, --idle-timeout 60, --sha
 one server per storage: a second one on the same DIR is refused (STORAGE/.callrec-server.lock)";
 
 pub fn main(args: Vec<OsString>) -> ExitCode {
+    if args.first().is_some_and(|a| a == "verify") {
+        return super::verify::main(args[1..].to_vec());
+    }
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!("{USAGE}");
         return ExitCode::SUCCESS;

@@ -13,8 +13,9 @@
 //!   bodies [`crate::http::body`] streams one block in flight per connection.
 
 pub mod body;
+mod check;
 mod page;
-mod query;
+pub(crate) mod query;
 mod recording;
 mod route;
 
@@ -31,6 +32,7 @@ use callrec_platform::download::guard::StallGuard;
 use callrec_platform::download::pool::Pool;
 use callrec_platform::download::range::{ranged, Ranged};
 use callrec_platform::download::source::{FileBlocks, Source, WavBlocks};
+use check::Check;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::server::conn::http1;
@@ -219,10 +221,10 @@ fn respond(store: &Store, catalog: &Catalog, pool: &Pool, ask: Ask) -> Response<
         }
         Route::One(rid) => find(store, catalog, &rid).and_then(|e| json(&e.view())),
         Route::Wav { rid, attachment } => {
-            find(store, catalog, &rid).map(|e| wav(&e, attachment, range, pool))
+            find(store, catalog, &rid).map(|e| wav(&e, catalog, attachment, range, pool))
         }
         Route::Original { rid, n } => {
-            find(store, catalog, &rid).and_then(|e| original(&e, n, range, pool))
+            find(store, catalog, &rid).and_then(|e| original(&e, catalog, n, range, pool))
         }
     };
     result.unwrap_or_else(|(status, text)| error(api, status, text))
@@ -265,25 +267,50 @@ fn find(store: &Store, catalog: &Catalog, rid: &Rid) -> Result<Entry, Failure> {
     }
 }
 
-/// The PCM16 WAV of a recording, streamed.
-fn wav(e: &Entry, attachment: bool, range: Option<&[u8]>, pool: &Pool) -> Response<Body> {
-    let (plan, paths) = e.wav();
-    let len = plan.len();
+/// The PCM16 WAV of a recording, streamed; its files checked if it is sent whole.
+fn wav(
+    e: &Entry,
+    catalog: &Catalog,
+    attachment: bool,
+    range: Option<&[u8]>,
+    pool: &Pool,
+) -> Response<Body> {
+    let files = e.wav();
+    for name in &files.missing {
+        Check::missing(e, catalog, name);
+    }
+    let len = files.plan.len();
     let Some((status, start, end)) = part_of(len, range) else {
         return unsatisfiable(len);
     };
-    let source = Source::Wav(Box::new(WavBlocks::new(paths, plan, start, end)));
-    let body = Body::stream(source, end - start, pool.clone());
+    let mut check = Check::new(e, catalog);
+    if (start, end) == (0, len) {
+        for (i, f) in files.stored.iter().enumerate() {
+            // A file whose header says less than it holds is not read whole by the WAV.
+            if f.whole {
+                check.watch(i, &f.name, f.len, &f.header);
+            }
+        }
+    }
+    let source = Source::Wav(Box::new(WavBlocks::new(
+        files.paths,
+        files.plan,
+        start,
+        end,
+    )));
+    let body = Body::checked(source, end - start, pool.clone(), check);
     let mut r = streamed(status, start, end, len, "audio/wav", body);
+    set(&mut r, X_INTEGRITY.clone(), e.integrity().name());
     let how = if attachment { "attachment" } else { "inline" };
     let disposition = format!("{how}; filename=\"{}_pcm16.wav\"", e.rid.stem());
     set(&mut r, header::CONTENT_DISPOSITION, &disposition);
     r
 }
 
-/// The `n`th Record file of a recording as stored, streamed.
+/// The `n`th Record file of a recording as stored, streamed; checked if it is sent whole.
 fn original(
     e: &Entry,
+    catalog: &Catalog,
     n: u32,
     range: Option<&[u8]>,
     pool: &Pool,
@@ -297,7 +324,10 @@ fn original(
     };
     let file = match File::open(e.slot.dir.join(name)) {
         Ok(f) => f,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(missing),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            Check::missing(e, catalog, name);
+            return Err(missing);
+        }
         Err(err) => return Err(unreadable(err)),
     };
     // What the file holds now; a file still being written grows after this.
@@ -305,13 +335,21 @@ fn original(
     let Some((status, start, end)) = part_of(len, range) else {
         return Ok(unsatisfiable(len));
     };
+    let mut check = Check::new(e, catalog);
+    if (start, end) == (0, len) {
+        check.watch(0, name, len, &[]);
+    }
     let source = Source::File(FileBlocks::new(file, start, end - start).map_err(unreadable)?);
-    let body = Body::stream(source, end - start, pool.clone());
+    let body = Body::checked(source, end - start, pool.clone(), check);
     let mut r = streamed(status, start, end, len, "application/octet-stream", body);
+    set(&mut r, X_INTEGRITY.clone(), e.file_integrity(name).name());
     let disposition = format!("attachment; filename=\"{name}\"");
     set(&mut r, header::CONTENT_DISPOSITION, &disposition);
     Ok(r)
 }
+
+/// A download's header: the state of what it sends after the last checks, before this one.
+static X_INTEGRITY: HeaderName = HeaderName::from_static("x-integrity");
 
 /// Which bytes of an answer of `len` bytes to send: 200 all or 206 a range; `None`: 416.
 fn part_of(len: u64, range: Option<&[u8]>) -> Option<(StatusCode, u64, u64)> {

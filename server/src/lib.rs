@@ -14,8 +14,10 @@
 pub mod catalog;
 pub mod cli;
 pub mod connection;
+pub mod digest;
 pub mod error;
 pub mod http;
+pub mod integrity;
 pub mod logs;
 pub mod media;
 pub mod ports;
@@ -24,6 +26,7 @@ pub mod rid;
 pub mod space;
 pub mod store;
 pub mod validate;
+pub mod verify;
 
 use callrec_core::net_server::{AdmitRefusal, ServerTimeouts};
 use callrec_platform::clock::SystemClock;

@@ -12,6 +12,7 @@
 //! per cycle or per session goes through [`crate::limited!`] (see [`crate::logs`]).
 
 use super::catalog::Catalog;
+use super::digest::Hashing;
 use super::logs::Kind;
 use super::space::{Finals, Space};
 use super::store::{update_sidecar, Sidecar, Slot};
@@ -20,7 +21,7 @@ use callrec_core::record_file::FAT32_MAX_FILE;
 use callrec_core::recorder::{Recorder, RecorderConfig, StickState, StopReason};
 use callrec_platform::clock::{unix_seconds, Clock, SystemClock};
 use callrec_platform::store::fs::{DirFile, DirStorage};
-use callrec_platform::store::writer::{Done, Durability, RecordWriter};
+use callrec_platform::store::writer::{Done, Durability, OpenRecord, RecordWriter};
 use callrec_platform::store::{Storage, StorageError};
 use callrec_platform::udp::{arrival_ms, BatchReceiver};
 use std::net::{IpAddr, UdpSocket};
@@ -71,7 +72,7 @@ pub struct MediaSession {
     recorder: Recorder,
     slot: Slot,
     sidecar: Sidecar,
-    writer: RecordWriter<DirFile>,
+    writer: RecordWriter<Hashing<DirFile>>,
     files_opened: u32,
     strangers: u64,
     catalog: Catalog,
@@ -148,7 +149,7 @@ impl MediaSession {
                 *opened += 1;
                 let name = slot.file_name(*opened);
                 match DirStorage::new(&slot.dir).create_new(&name)? {
-                    Some(f) => Ok((f, name)),
+                    Some(f) => Ok((Hashing::new(f), name)),
                     None => Err(StorageError::NamesExhausted),
                 }
             };
@@ -170,14 +171,25 @@ impl MediaSession {
                         }
                     }
                 }
-                Ok(Done::Wrote | Done::Closed(_)) => {}
+                Ok(Done::Wrote) => {}
+                Ok(Done::Closed(open)) => self.keep_digest(&open),
                 Err(e) => {
                     crate::limited!(Kind::Storage, "session {}: storage: {e}", self.slot.stem);
                     self.recorder.abort(e.stop_reason());
-                    self.writer.abandon();
+                    if let Some(open) = self.writer.salvage() {
+                        self.keep_digest(&open);
+                    }
                     break;
                 }
             }
+        }
+    }
+
+    /// Puts a closed file's digest into the sidecar, for its next write (at the next file's
+    /// opening, or the final one).
+    fn keep_digest(&mut self, open: &OpenRecord<Hashing<DirFile>>) {
+        if let Some(d) = open.file.digest() {
+            self.sidecar.digests.insert(open.name.clone(), d.hex());
         }
     }
 

@@ -1,10 +1,12 @@
 //! After a kill -9 or a power cut: sessions whose sidecar never got a stop are finished at
 //! start-up. Their Record files are repaired (a header that lagged is made to agree with the
 //! data) and the sidecar says `server restart` with the recovered duration; the catalog, already
-//! in line with the sidecars, says the same. A sidecar the storage refuses now (it is full) is
+//! in line with the sidecars, says the same. A file that was being written gets its digest
+//! here, of the file as repaired. A sidecar the storage refuses now (it is full) is
 //! kept in [`Finals`], which the running server writes again until it can.
 
 use super::catalog::CatalogError;
+use super::digest;
 use super::rid::Rid;
 use super::space::Finals;
 use super::store::Store;
@@ -28,6 +30,16 @@ pub fn unfinished(store: &Store, finals: &Finals) -> Result<usize, CatalogError>
             log_outcome(&path, &repair_file(&path));
             if let Ok(r) = RecordReader::open(&path) {
                 duration += r.header().duration_ms();
+            }
+            // The file that was open when the server stopped has no digest yet: it gets one
+            // of the file as repaired (read once, here).
+            if !sidecar.digests.contains_key(name) && path.is_file() {
+                match digest::of_file(&path) {
+                    Ok((d, _)) => {
+                        sidecar.digests.insert(name.clone(), d.hex());
+                    }
+                    Err(e) => log::warn!("{}: no digest: {e}", path.display()),
+                }
             }
         }
         sidecar.duration_ms = duration;

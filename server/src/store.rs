@@ -9,6 +9,7 @@ use callrec_core::codec::Codec;
 use callrec_core::direction::Direction;
 use callrec_core::record_file::LocalTime;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -39,6 +40,11 @@ pub struct Sidecar {
     /// The Record files, oldest first (names within the day folder).
     pub files: Vec<String>,
     pub stats: Stats,
+    /// Each closed Record file's digest (`digest.rs`: SHA-256 of the data, then the header),
+    /// 64 hex digits by file name. A file still being written has none; so has one written
+    /// before digests were kept.
+    #[serde(default)]
+    pub digests: BTreeMap<String, String>,
 }
 
 /// Packet statistics of a session.

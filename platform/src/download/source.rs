@@ -23,12 +23,24 @@ pub enum Source {
     Wav(Box<WavBlocks>),
 }
 
+/// What [`Source::next_block_seen`] shows of the stored bytes it reads: the index of the file
+/// among the source's files (always 0 for a [`FileBlocks`]), the offset in that file, and the
+/// bytes.
+pub type Seen<'a> = &'a mut dyn FnMut(usize, u64, &[u8]);
+
 impl Source {
     /// The next block; `None` at the end. An error ends the answer (the client sees it cut).
     pub fn next_block(&mut self) -> io::Result<Option<Bytes>> {
+        self.next_block_seen(&mut |_, _, _| {})
+    }
+
+    /// As [`Source::next_block`], and shows `seen` the stored bytes the block was made from, in
+    /// the order read: a file's bytes as sent (a replaced head included), or the Record data a
+    /// WAV block decodes (the Record headers are not read for it).
+    pub fn next_block_seen(&mut self, seen: Seen<'_>) -> io::Result<Option<Bytes>> {
         match self {
-            Source::File(f) => f.next_block(),
-            Source::Wav(w) => w.next_block(),
+            Source::File(f) => f.next_block(seen),
+            Source::Wav(w) => w.next_block(seen),
         }
     }
 }
@@ -63,7 +75,7 @@ impl FileBlocks {
         })
     }
 
-    fn next_block(&mut self) -> io::Result<Option<Bytes>> {
+    fn next_block(&mut self, seen: Seen<'_>) -> io::Result<Option<Bytes>> {
         if self.left == 0 {
             return Ok(None);
         }
@@ -72,6 +84,7 @@ impl FileBlocks {
             // Both bounds are within `head`: the casts are exact.
             let to = head_len.min(self.pos + self.left);
             let b = self.head.slice(self.pos as usize..to as usize);
+            seen(0, self.pos, &b);
             self.left -= to - self.pos;
             self.pos = to;
             return Ok(Some(b));
@@ -82,6 +95,7 @@ impl FileBlocks {
             return Err(shrank());
         }
         buf.truncate(n);
+        seen(0, self.pos, &buf);
         self.left -= n as u64;
         self.pos += n as u64;
         Ok(Some(Bytes::from(buf)))
@@ -107,6 +121,8 @@ struct OpenPart {
     file: File,
     /// Input bytes of the part still to read.
     left: u64,
+    /// Offset in the file of the next byte read.
+    at: u64,
     /// Output bytes still to drop (a range that starts inside a G.722 file).
     discard: u64,
     g722: G722Decoder,
@@ -126,7 +142,7 @@ impl WavBlocks {
         }
     }
 
-    fn next_block(&mut self) -> io::Result<Option<Bytes>> {
+    fn next_block(&mut self, seen: Seen<'_>) -> io::Result<Option<Bytes>> {
         if self.pos >= self.end {
             return Ok(None);
         }
@@ -155,7 +171,9 @@ impl WavBlocks {
             if n == 0 {
                 return Err(shrank());
             }
+            seen(open.part, open.at, &self.input[..n]);
             open.left -= n as u64;
+            open.at += n as u64;
             let mut out = Vec::with_capacity(n * self.plan.scale(codec) as usize);
             decode(codec, rate, &mut open.g722, &self.input[..n], &mut out);
             // `drop` is at most `out.len()`: the cast is exact.
@@ -177,11 +195,13 @@ impl WavBlocks {
     fn open_part(&self, c: Cursor) -> io::Result<OpenPart> {
         let path = self.files.get(c.part).ok_or_else(shrank)?;
         let mut file = File::open(path)?;
-        file.seek(SeekFrom::Start(HEADER_LEN as u64 + c.input))?;
+        let at = HEADER_LEN as u64 + c.input;
+        file.seek(SeekFrom::Start(at))?;
         Ok(OpenPart {
             part: c.part,
             file,
             left: self.plan.parts()[c.part].data_len - c.input,
+            at,
             discard: c.discard,
             g722: G722Decoder::new(),
         })

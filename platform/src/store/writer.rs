@@ -113,6 +113,12 @@ impl<F: RecordSink> RecordWriter<F> {
     /// it, and lets the file go. Returns the file's name and the header it now has, if the
     /// salvage worked.
     pub fn abandon(&mut self) -> Option<(String, Header)> {
+        self.salvage().map(|open| (open.name, open.header))
+    }
+
+    /// As [`RecordWriter::abandon`], but hands back the file itself (its name, the header it
+    /// now has, and the sink, for a caller that wraps it).
+    pub fn salvage(&mut self) -> Option<OpenRecord<F>> {
         let mut open = self.open.take()?;
         let len = open.file.file_len().ok()?;
         let recovered = recover(open.header, len);
@@ -122,7 +128,8 @@ impl<F: RecordSink> RecordWriter<F> {
             .and_then(|()| open.file.write_header(&recovered.header.encode()))
             .and_then(|()| open.file.sync())
             .ok()?;
-        Some((open.name, recovered.header))
+        open.header = recovered.header;
+        Some(open)
     }
 }
 

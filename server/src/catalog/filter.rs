@@ -1,6 +1,7 @@
 //! What a search asks of the catalog, already parsed and checked (the web side parses the
 //! query string into it): filters, order, and which page.
 
+use crate::integrity::Integrity;
 use callrec_core::codec::Codec;
 use callrec_core::direction::Direction;
 use core::fmt;
@@ -42,6 +43,8 @@ pub struct Filter {
     pub max_duration_ms: Option<u64>,
     /// How it ended, exactly (`user`, `idle`, `connection closed`, …).
     pub stop_reason: Option<String>,
+    /// Its files' state after their last checks.
+    pub integrity: Option<Integrity>,
     pub order: Order,
 }
 

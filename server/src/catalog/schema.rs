@@ -92,19 +92,41 @@ CREATE INDEX recordings_numbers_trgm ON recordings USING gin (numbers gin_trgm_o
 CREATE INDEX recordings_names_trgm ON recordings USING gin (names gin_trgm_ops);
 ";
 
+/// Version 2: the files' digests and their last checks (`integrity.rs`).
+///
+/// `digests` is the sidecar's (JSON: file name → 64 hex digits). `checks` holds each file's
+/// last check (JSON: name → `{"state", "ms"}`), `checked_ms` when the last one was recorded,
+/// and `integrity` the recording's state made from them, kept for searching by it. A row
+/// written again with other files or digests starts again unchecked. Rows of version 1 have
+/// no digests: `no_digest` once finished with files.
+const V2: &str = "
+ALTER TABLE recordings ADD COLUMN digests TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE recordings ADD COLUMN checks TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE recordings ADD COLUMN checked_ms BIGINT;
+ALTER TABLE recordings ADD COLUMN integrity TEXT NOT NULL DEFAULT 'unchecked';
+UPDATE recordings SET integrity = 'no_digest' WHERE stop_ms IS NOT NULL AND files <> '[]';
+CREATE INDEX recordings_integrity ON recordings (integrity, start_ms);
+";
+
 /// Every migration of an engine, oldest first: (version, SQL).
 fn migrations(dialect: Dialect) -> &'static [(i64, &'static str)] {
     match dialect {
-        Dialect::Sqlite => &[(1, V1_SQLITE)],
-        Dialect::Postgres => &[(1, V1_POSTGRES)],
+        Dialect::Sqlite => &[(1, V1_SQLITE), (2, V2)],
+        Dialect::Postgres => &[(1, V1_POSTGRES), (2, V2)],
     }
 }
 
 /// The newest version this build knows.
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 /// Brings the database to [`VERSION`]; refuses a database made by a newer build.
 pub fn migrate(conn: &mut dyn Conn) -> Result<(), CatalogError> {
+    migrate_to(conn, VERSION)
+}
+
+/// Brings the database to version `target` (at most [`VERSION`]): the tests make catalogs of
+/// earlier versions with it.
+pub fn migrate_to(conn: &mut dyn Conn, target: i64) -> Result<(), CatalogError> {
     conn.batch("CREATE TABLE IF NOT EXISTS catalog_version (version BIGINT NOT NULL)")?;
     let current = version(conn)?;
     if current > VERSION {
@@ -114,7 +136,7 @@ pub fn migrate(conn: &mut dyn Conn) -> Result<(), CatalogError> {
         )));
     }
     for &(v, sql) in migrations(conn.dialect()) {
-        if v <= current {
+        if v <= current || v > target {
             continue;
         }
         transaction(conn, |c| {
@@ -139,7 +161,8 @@ pub fn migrate(conn: &mut dyn Conn) -> Result<(), CatalogError> {
     Ok(())
 }
 
-fn version(conn: &mut dyn Conn) -> Result<i64, CatalogError> {
+/// The version the database is at (0: no catalog yet).
+pub fn version(conn: &mut dyn Conn) -> Result<i64, CatalogError> {
     let rows = conn.query("SELECT max(version) FROM catalog_version", &[])?;
     Ok(rows
         .first()

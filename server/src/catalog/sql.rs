@@ -4,15 +4,33 @@
 use super::db::{Conn, Dialect, Value};
 use super::filter::{Cursor, Filter, NumberMatch, Order, PageAsk};
 use super::{CatalogError, Row, Stamp};
+use crate::integrity::{self, Checks, FileCheck};
 use crate::store::{Sidecar, Stats};
 use callrec_core::codec::Codec;
 use callrec_core::direction::Direction;
+use std::collections::BTreeMap;
 
-/// The columns, in the order of [`values_of`] and [`row_of`].
+/// The columns a sidecar fills, in the order of [`values_of`].
 const COLUMNS: &str = "rid, call_id, device, remote_number, remote_name, local_number, \
     local_name, numbers, names, dir, codec, peer, start_ms, stop_ms, stop_reason, duration_ms, \
-    files, stats, sidecar_len, sidecar_mtime_ns";
-const COLUMN_COUNT: usize = 20;
+    files, stats, sidecar_len, sidecar_mtime_ns, digests, integrity";
+const COLUMN_COUNT: usize = 22;
+/// The columns read, in the order of [`row_of`]: those and the last checks.
+const READ: &str = "rid, call_id, device, remote_number, remote_name, local_number, \
+    local_name, numbers, names, dir, codec, peer, start_ms, stop_ms, stop_reason, duration_ms, \
+    files, stats, sidecar_len, sidecar_mtime_ns, digests, integrity, checks, checked_ms";
+const READ_COUNT: usize = 24;
+/// The columns of the checks, which a sidecar's write keeps while the recording's files and
+/// their digests stay the same, and starts again otherwise.
+const CHECKED: [(&str, &str); 3] = [
+    ("integrity", "excluded.integrity"),
+    ("checks", "'{}'"),
+    ("checked_ms", "NULL"),
+];
+/// The row's files, their digests and whether it is finished are the same as before.
+const SAME_FILES: &str = "recordings.files = excluded.files \
+    AND recordings.digests = excluded.digests \
+    AND (recordings.stop_ms IS NULL) = (excluded.stop_ms IS NULL)";
 
 /// Lowercase in every script, for the `names` column and for what is searched in it.
 pub fn fold(text: &str) -> String {
@@ -46,11 +64,13 @@ fn values_of(row: &Row) -> Vec<Value> {
         Value::text(serde_json::to_string(&s.stats).unwrap_or_else(|_| "{}".into())),
         int(row.stamp.len),
         Value::int(row.stamp.mtime_ns),
+        Value::text(serde_json::to_string(&s.digests).unwrap_or_else(|_| "{}".into())),
+        Value::text(integrity::of(s, &Checks::default()).name()),
     ]
 }
 
 fn row_of(v: &[Value]) -> Result<Row, CatalogError> {
-    if v.len() != COLUMN_COUNT {
+    if v.len() != READ_COUNT {
         return Err(CatalogError::Data(format!("a row of {} columns", v.len())));
     }
     let text = |i: usize| v[i].as_text().unwrap_or_default().to_string();
@@ -68,6 +88,10 @@ fn row_of(v: &[Value]) -> Result<Row, CatalogError> {
         serde_json::from_str(v[16].as_text().unwrap_or("[]")).map_err(|_| bad("files"))?;
     let stats: Stats =
         serde_json::from_str(v[17].as_text().unwrap_or("{}")).map_err(|_| bad("stats"))?;
+    let digests: BTreeMap<String, String> =
+        serde_json::from_str(v[20].as_text().unwrap_or("{}")).map_err(|_| bad("digests"))?;
+    let checked: BTreeMap<String, FileCheck> =
+        serde_json::from_str(v[22].as_text().unwrap_or("{}")).map_err(|_| bad("checks"))?;
     Ok(Row {
         rid: text(0),
         sidecar: Sidecar {
@@ -86,10 +110,15 @@ fn row_of(v: &[Value]) -> Result<Row, CatalogError> {
             duration_ms: uint(15),
             files,
             stats,
+            digests,
         },
         stamp: Stamp {
             len: uint(18),
             mtime_ns: v[19].as_int().unwrap_or(0),
+        },
+        checks: Checks {
+            files: checked,
+            at_ms: v[23].as_int().map(|n| u64::try_from(n).unwrap_or(0)),
         },
     })
 }
@@ -97,11 +126,17 @@ fn row_of(v: &[Value]) -> Result<Row, CatalogError> {
 /// Adds a recording, or replaces the one with its RID.
 pub fn upsert(conn: &mut dyn Conn, row: &Row) -> Result<(), CatalogError> {
     let placeholders: Vec<String> = (1..=COLUMN_COUNT).map(|i| format!("${i}")).collect();
-    let updates: Vec<String> = COLUMNS
+    let checked = |c: &str| CHECKED.iter().any(|(k, _)| *k == c);
+    let mut updates: Vec<String> = COLUMNS
         .split(", ")
         .skip(1)
+        .filter(|c| !checked(c))
         .map(|c| format!("{c} = excluded.{c}"))
         .collect();
+    // Evaluated on the row as it was: `recordings.…` is before this write.
+    updates.extend(CHECKED.iter().map(|(c, fresh)| {
+        format!("{c} = CASE WHEN {SAME_FILES} THEN recordings.{c} ELSE {fresh} END")
+    }));
     let sql = format!(
         "INSERT INTO recordings ({COLUMNS}) VALUES ({}) ON CONFLICT (rid) DO UPDATE SET {}",
         placeholders.join(", "),
@@ -109,6 +144,53 @@ pub fn upsert(conn: &mut dyn Conn, row: &Row) -> Result<(), CatalogError> {
     );
     conn.execute(&sql, &values_of(row))?;
     Ok(())
+}
+
+/// Records what checks of the files of `rid` found: merged into its earlier checks, or with
+/// `replace` instead of them (a check of every file). Applies only while the recording's
+/// digests are still `digests` (the ones checked against); false if they are not, or the
+/// recording is gone.
+pub fn record_checks(
+    conn: &mut dyn Conn,
+    rid: &str,
+    digests: &BTreeMap<String, String>,
+    results: &[(String, FileCheck)],
+    replace: bool,
+    at_ms: u64,
+) -> Result<bool, CatalogError> {
+    let digests_json = serde_json::to_string(digests).unwrap_or_else(|_| "{}".into());
+    // Another process (`callrec-server verify`) may record checks of the same row: the
+    // update applies only over the checks it merged into, else it is merged again.
+    for _ in 0..4 {
+        let Some(row) = get(conn, rid)? else {
+            return Ok(false);
+        };
+        if row.sidecar.digests != *digests {
+            return Ok(false);
+        }
+        let before = serde_json::to_string(&row.checks.files).unwrap_or_else(|_| "{}".into());
+        let checks = integrity::merge(&row.checks, results, replace, at_ms);
+        let state = integrity::of(&row.sidecar, &checks);
+        let after = serde_json::to_string(&checks.files).unwrap_or_else(|_| "{}".into());
+        let n = conn.execute(
+            "UPDATE recordings SET checks = $1, checked_ms = $2, integrity = $3 \
+             WHERE rid = $4 AND digests = $5 AND checks = $6",
+            &[
+                Value::text(after),
+                int(at_ms),
+                Value::text(state.name()),
+                Value::text(rid),
+                Value::text(&digests_json),
+                Value::text(before),
+            ],
+        )?;
+        if n > 0 {
+            return Ok(true);
+        }
+    }
+    Err(CatalogError::Query(format!(
+        "{rid}: checks changed by others four times over"
+    )))
 }
 
 /// Removes a recording's row (its sidecar is gone).
@@ -119,14 +201,14 @@ pub fn delete(conn: &mut dyn Conn, rid: &str) -> Result<(), CatalogError> {
 
 /// The recording `rid` names.
 pub fn get(conn: &mut dyn Conn, rid: &str) -> Result<Option<Row>, CatalogError> {
-    let sql = format!("SELECT {COLUMNS} FROM recordings WHERE rid = $1");
+    let sql = format!("SELECT {READ} FROM recordings WHERE rid = $1");
     let rows = conn.query(&sql, &[Value::text(rid)])?;
     rows.first().map(|r| row_of(r)).transpose()
 }
 
 /// Every recording whose sidecar has no stop yet.
 pub fn unfinished(conn: &mut dyn Conn) -> Result<Vec<Row>, CatalogError> {
-    let sql = format!("SELECT {COLUMNS} FROM recordings WHERE stop_ms IS NULL ORDER BY rid");
+    let sql = format!("SELECT {READ} FROM recordings WHERE stop_ms IS NULL ORDER BY rid");
     conn.query(&sql, &[])?.iter().map(|r| row_of(r)).collect()
 }
 
@@ -244,6 +326,11 @@ fn filtered(dialect: Dialect, f: &Filter) -> Where {
     equal(&mut w, "dir", f.dir.map(|d| d.name().to_string()));
     equal(&mut w, "codec", f.codec.map(|c| c.name().to_string()));
     equal(&mut w, "stop_reason", f.stop_reason.clone());
+    equal(
+        &mut w,
+        "integrity",
+        f.integrity.map(|i| i.name().to_string()),
+    );
     let bound = |w: &mut Where, column: &str, op: &str, v: Option<u64>| {
         if let Some(v) = v {
             let p = w.param(int(v));
@@ -291,7 +378,7 @@ pub fn page(
     let limit = w.param(int(ask.limit as u64 + 1));
     let offset = w.param(int(ask.offset as u64));
     let sql = format!(
-        "SELECT {COLUMNS} FROM recordings{} ORDER BY start_ms {dir}, rid {dir} \
+        "SELECT {READ} FROM recordings{} ORDER BY start_ms {dir}, rid {dir} \
          LIMIT {limit} OFFSET {offset}",
         w.sql()
     );

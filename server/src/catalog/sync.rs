@@ -151,6 +151,7 @@ pub fn bring_in_line(conn: &mut dyn Conn, store: &Store) -> Result<Report, Catal
                         rid,
                         sidecar,
                         stamp,
+                        checks: Default::default(),
                     });
                 }
                 Err(e) => {

@@ -4,6 +4,7 @@
 //! one block in flight per connection, no thread held while a client is slow, and nothing read
 //! at all for a HEAD request or a client that went away.
 
+use super::check::Check;
 use bytes::Bytes;
 use callrec_platform::download::pool::Pool;
 use callrec_platform::download::source::Source;
@@ -14,7 +15,7 @@ use hyper::body::{Frame, SizeHint};
 use std::io;
 use tokio::sync::oneshot;
 
-type Job = oneshot::Receiver<(Source, io::Result<Option<Bytes>>)>;
+type Job = oneshot::Receiver<(Source, Option<Box<Check>>, io::Result<Option<Bytes>>)>;
 
 /// The body of an answer.
 #[derive(Debug)]
@@ -39,6 +40,21 @@ impl Body {
     pub fn stream(source: Source, len: u64, pool: Pool) -> Body {
         Body::Stream(Streamed {
             source: Some(source),
+            check: None,
+            job: None,
+            left: len,
+            pool,
+        })
+    }
+
+    /// As [`Body::stream`], the files `check` watches checked against their digests as they
+    /// are read; the answer ends with an error at the block that completes a file which does
+    /// not match (`check.rs`).
+    pub fn checked(source: Source, len: u64, pool: Pool, check: Check) -> Body {
+        let check = (!check.is_empty()).then(|| Box::new(check));
+        Body::Stream(Streamed {
+            source: Some(source),
+            check,
             job: None,
             left: len,
             pool,
@@ -51,6 +67,8 @@ impl Body {
 pub struct Streamed {
     /// The source, while no job holds it; `None` at the end.
     source: Option<Source>,
+    /// The files being checked as they are read, while no job holds them.
+    check: Option<Box<Check>>,
     job: Option<Job>,
     /// Bytes still to send (the promised Content-Length minus what was sent).
     left: u64,
@@ -92,7 +110,9 @@ impl Streamed {
             if let Some(job) = self.job.as_mut() {
                 let done = ready!(Pin::new(job).poll(cx));
                 self.job = None;
-                let (source, result) = done.map_err(|_| io::Error::other("a reader job failed"))?;
+                let (source, check, result) =
+                    done.map_err(|_| io::Error::other("a reader job failed"))?;
+                self.check = check;
                 return Poll::Ready(match result {
                     Ok(Some(block)) => {
                         let n = block.len() as u64;
@@ -117,9 +137,25 @@ impl Streamed {
             let Some(mut source) = self.source.take() else {
                 return Poll::Ready(None);
             };
+            let mut check = self.check.take();
             let job = self.pool.submit(move || {
-                let r = source.next_block();
-                (source, r)
+                let Some(c) = check.as_mut() else {
+                    let r = source.next_block();
+                    return (source, check, r);
+                };
+                let mut bad = None;
+                let r = source.next_block_seen(&mut |i, at, bytes| {
+                    if let Some(name) = c.seen(i, at, bytes) {
+                        bad = Some(name);
+                    }
+                });
+                let r = match bad {
+                    Some(name) => Err(io::Error::other(format!(
+                        "{name} does not match its digest"
+                    ))),
+                    None => r,
+                };
+                (source, check, r)
             });
             self.job = Some(job.map_err(|_| io::Error::other("reader queue full"))?);
         }

@@ -4,8 +4,9 @@
 //! sidecar or the query is HTML-escaped: names come from the phones and are not to be trusted.
 
 use super::query::{Search, When};
-use super::recording::View;
+use super::recording::{local_text, View};
 use crate::catalog::filter::{Cursor, NumberMatch, Order};
+use crate::integrity::Integrity;
 use core::fmt::Write;
 
 /// The page's Content-Security-Policy: no script at all, media and forms only from here.
@@ -30,7 +31,8 @@ th, td { text-align: left; padding: .45rem .5rem; border-bottom: 1px solid #8884
 th { font-size: .85rem; }
 .sub { display: block; font-size: .85rem; opacity: .75; }
 .num { font-variant-numeric: tabular-nums; white-space: nowrap; }
-.live { color: #d22; font-weight: 600; }
+.live, .bad { color: #d22; font-weight: 600; }
+.ok { color: #1a7f37; }
 audio { width: 15rem; max-width: 100%; }
 .dl a { display: inline-block; margin: 0 .6rem .2rem 0; white-space: nowrap; }
 nav a { margin-right: 1rem; }
@@ -76,7 +78,7 @@ pub fn render(rows: &[View], search: &Search, total: u64, next: Option<&Cursor>)
     if !rows.is_empty() {
         h.push_str(
             "<table>\n<thead><tr><th>Start</th><th>Device</th><th>Remote</th><th>Local</th>\
-             <th>Dir</th><th>Codec</th><th>Duration</th><th>End</th><th>Listen</th>\
+             <th>Dir</th><th>Codec</th><th>Duration</th><th>End</th><th>Integrity</th><th>Listen</th>\
              <th>Download</th></tr></thead>\n<tbody>\n",
         );
         for r in rows {
@@ -221,6 +223,20 @@ fn form(h: &mut String, s: &Search) {
         &s.stop_reason,
         " maxlength=\"128\"",
     );
+    select(
+        h,
+        "Integrity",
+        "integrity",
+        &[
+            ("", "any"),
+            ("verified", "verified"),
+            ("unchecked", "unchecked"),
+            ("no_digest", "no digest"),
+            ("missing", "missing"),
+            ("mismatch", "mismatch"),
+        ],
+        s.integrity.map_or("", |i| i.name()),
+    );
     let order = if s.order == Order::OldestFirst {
         "oldest"
     } else {
@@ -254,6 +270,7 @@ fn row(h: &mut String, r: &View) {
          <td data-label=\"Codec\">{}</td>\
          <td data-label=\"Duration\" class=\"num\">{}</td>\
          <td data-label=\"End\">{end}</td>\
+         <td data-label=\"Integrity\">{}</td>\
          <td data-label=\"Listen\"><audio controls preload=\"none\" src=\"{}\"></audio></td>\
          <td data-label=\"Download\" class=\"dl\"><a href=\"{}\" download>WAV</a>",
         esc(&r.start_local),
@@ -265,6 +282,7 @@ fn row(h: &mut String, r: &View) {
         s.dir.name(),
         s.codec.name(),
         duration(s.duration_ms),
+        integrity(r),
         esc(&r.audio_url),
         esc(&r.download_url),
     );
@@ -277,6 +295,23 @@ fn row(h: &mut String, r: &View) {
         h.push_str("</a>");
     }
     h.push_str("</td></tr>\n");
+}
+
+/// The recording's state, marked when it is bad or proven good; with the time of the last
+/// check as a tooltip.
+fn integrity(r: &View) -> String {
+    let (class, text) = match r.integrity {
+        Integrity::Verified => ("ok", "verified"),
+        Integrity::Unchecked => ("", "unchecked"),
+        Integrity::NoDigest => ("", "no digest"),
+        Integrity::Missing => ("bad", "missing"),
+        Integrity::Mismatch => ("bad", "mismatch"),
+    };
+    let when = r
+        .checked_ms
+        .map(|ms| format!(" title=\"checked {}\"", esc(&local_text(ms))))
+        .unwrap_or_default();
+    format!("<span class=\"{class}\"{when}>{text}</span>")
 }
 
 /// `H:MM:SS`.

@@ -4,6 +4,7 @@
 //! times become Unix times through the caller's conversion ([`Search::filter`]).
 
 use crate::catalog::filter::{Cursor, Filter, NumberMatch, Order, PageAsk};
+use crate::integrity::Integrity;
 use crate::rid::{is_day, Rid};
 use callrec_core::codec::Codec;
 use callrec_core::direction::Direction;
@@ -46,6 +47,8 @@ pub struct Search {
     pub min_duration: Option<u64>,
     pub max_duration: Option<u64>,
     pub stop_reason: String,
+    /// The files' state after their last checks.
+    pub integrity: Option<Integrity>,
     pub order: Order,
     /// The page after this recording.
     pub cursor: Option<Cursor>,
@@ -87,7 +90,7 @@ impl fmt::Display for QueryError {
     }
 }
 
-const KEYS: [&str; 16] = [
+const KEYS: [&str; 17] = [
     "number",
     "number_match",
     "name",
@@ -100,6 +103,7 @@ const KEYS: [&str; 16] = [
     "min_duration",
     "max_duration",
     "stop_reason",
+    "integrity",
     "order",
     "cursor",
     "offset",
@@ -155,6 +159,12 @@ impl Search {
                 "min_duration" => s.min_duration = Some(count(v, key)? as u64),
                 "max_duration" => s.max_duration = Some(count(v, key)? as u64),
                 "stop_reason" => s.stop_reason = text(v, key, MAX_TEXT)?,
+                "integrity" => {
+                    s.integrity = Some(Integrity::from_name(v).ok_or(QueryError::Choice(
+                        key,
+                        "verified, unchecked, no_digest, missing or mismatch",
+                    ))?)
+                }
                 "order" => {
                     s.order = match v {
                         "newest" => Order::NewestFirst,
@@ -214,6 +224,7 @@ impl Search {
                 .max_duration
                 .map(|s| s.saturating_mul(1000).saturating_add(999)),
             stop_reason: some(&self.stop_reason),
+            integrity: self.integrity,
             order: self.order,
         })
     }
@@ -259,6 +270,7 @@ impl Search {
             &self.max_duration.map(|v| v.to_string()).unwrap_or_default(),
         );
         add("stop_reason", &self.stop_reason);
+        add("integrity", self.integrity.map_or("", |i| i.name()));
         if self.order == Order::OldestFirst {
             add("order", "oldest");
         }
@@ -282,7 +294,7 @@ fn count(value: &str, key: &'static str) -> Result<usize, QueryError> {
 }
 
 /// `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM` or `YYYY-MM-DDTHH:MM:SS` (a space for the `T` too).
-fn when(v: &str) -> Option<When> {
+pub(crate) fn when(v: &str) -> Option<When> {
     let (date, time) = match v.split_once(['T', ' ']) {
         Some((d, t)) => (d, Some(t)),
         None => (v, None),

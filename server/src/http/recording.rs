@@ -3,12 +3,15 @@
 //! Everything here reads the storage; callers run it on a reader thread (`callrec_platform::download::pool`).
 
 use crate::catalog::Row;
+use crate::integrity::{self, Checks, FileCheck, Found, Integrity};
 use crate::rid::Rid;
 use crate::store::{Sidecar, Slot, Store};
+use callrec_core::record_file::{Header, HEADER_LEN};
 use callrec_platform::clock::local_time_of;
 use callrec_platform::download::wav::{Part, WavPlan};
-use callrec_platform::store::reader::RecordReader;
+use callrec_platform::store::reader::{ReadError, RecordReader};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Files a session may have (a new file per codec change or per 4 GiB): the most looked for.
@@ -20,6 +23,30 @@ pub struct Entry {
     pub rid: Rid,
     pub slot: Slot,
     pub sidecar: Sidecar,
+    /// The last checks of its files, as the catalog has them.
+    pub checks: Checks,
+}
+
+/// A Record file of a WAV, as it was when the WAV was planned.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub name: String,
+    /// Its length then.
+    pub len: u64,
+    /// Its header's bytes then.
+    pub header: [u8; HEADER_LEN],
+    /// The WAV reads all of its data (its header says as much as it holds).
+    pub whole: bool,
+}
+
+/// The WAV of a recording: its plan, the files it reads (one per part) and what they were
+/// when planned, and the files listed that are not there.
+#[derive(Debug)]
+pub struct WavFiles {
+    pub plan: WavPlan,
+    pub paths: Vec<PathBuf>,
+    pub stored: Vec<Stored>,
+    pub missing: Vec<String>,
 }
 
 impl Entry {
@@ -58,25 +85,64 @@ impl Entry {
 
     /// The WAV of the recording and the files it reads (one per part; a file that is not a
     /// Record file is left out and logged).
-    pub fn wav(&self) -> (WavPlan, Vec<PathBuf>) {
+    pub fn wav(&self) -> WavFiles {
         let mut parts = Vec::new();
         let mut paths = Vec::new();
+        let mut stored = Vec::new();
+        let mut missing = Vec::new();
         for name in self.files() {
             let path = self.slot.dir.join(&name);
             match RecordReader::open(&path) {
                 Ok(r) => {
                     let h = r.header();
+                    let data_len = u64::from(h.data_size);
+                    let raw = Header {
+                        data_size: r.header_data_size(),
+                        ..h
+                    };
                     parts.push(Part {
                         codec: h.codec,
-                        data_len: u64::from(h.data_size),
+                        data_len,
+                    });
+                    stored.push(Stored {
+                        name,
+                        len: r.file_len(),
+                        // The header decoded, so it encodes to the very bytes it was read from.
+                        header: raw.encode(),
+                        whole: !r.stale() && data_len + HEADER_LEN as u64 == r.file_len(),
                     });
                     paths.push(path);
+                }
+                Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                    missing.push(name);
                 }
                 Err(e) => crate::limited!(crate::logs::Kind::Http, "{}: {name}: {e}", self.rid),
             }
         }
         let codec = self.sidecar.codec;
-        (WavPlan::new(parts, codec), paths)
+        WavFiles {
+            plan: WavPlan::new(parts, codec),
+            paths,
+            stored,
+            missing,
+        }
+    }
+
+    /// The recording's state after the last checks of its files.
+    pub fn integrity(&self) -> Integrity {
+        integrity::of(&self.sidecar, &self.checks)
+    }
+
+    /// The state of its file `name` after its last check.
+    pub fn file_integrity(&self, name: &str) -> Integrity {
+        match self.checks.files.get(name).map(|c| c.state) {
+            Some(Found::Mismatch) => Integrity::Mismatch,
+            Some(Found::Missing) => Integrity::Missing,
+            _ if self.in_progress() => Integrity::Unchecked,
+            _ if !self.sidecar.digests.contains_key(name) => Integrity::NoDigest,
+            Some(Found::Verified) => Integrity::Verified,
+            None => Integrity::Unchecked,
+        }
     }
 
     /// The recording as the page and the API show it.
@@ -86,7 +152,7 @@ impl Entry {
         let in_progress = self.in_progress();
         if in_progress {
             // The sidecar learns its duration at the end; until then, what the files hold.
-            sidecar.duration_ms = self.wav().0.duration_ms();
+            sidecar.duration_ms = self.wav().plan.duration_ms();
         }
         let base = format!("/recordings/{}", self.rid);
         View {
@@ -98,6 +164,9 @@ impl Entry {
             download_url: format!("{base}/download.wav"),
             start_local: local_text(sidecar.start_ms),
             in_progress,
+            integrity: self.integrity(),
+            checks: self.checks.files.clone(),
+            checked_ms: self.checks.at_ms,
             sidecar: Sidecar { files, ..sidecar },
         }
     }
@@ -116,6 +185,12 @@ pub struct View {
     pub audio_url: String,
     pub download_url: String,
     pub originals: Vec<String>,
+    /// The recording's state after the last checks of its files (`integrity.rs`).
+    pub integrity: Integrity,
+    /// The last check of each file (and of the sidecar, by its name) by name.
+    pub checks: BTreeMap<String, FileCheck>,
+    /// When the last check was recorded (Unix ms); `null` if never.
+    pub checked_ms: Option<u64>,
 }
 
 impl Entry {
@@ -126,6 +201,7 @@ impl Entry {
             slot: rid.slot(store.root()),
             rid,
             sidecar: row.sidecar,
+            checks: row.checks,
         })
     }
 }

@@ -4,6 +4,7 @@ use super::page::{esc, render};
 use super::query::{QueryError, Search, When};
 use super::route::{resolve, Miss, Route};
 use crate::catalog::filter::{Cursor, NumberMatch, Order};
+use crate::integrity::Integrity;
 use crate::rid::Rid;
 use crate::store::Sidecar;
 use callrec_core::codec::Codec;
@@ -142,7 +143,7 @@ fn the_query_is_decoded_and_checked() {
     let s = Search::parse(Some(
         "number=%2B49+30&number_match=prefix&name=%E5%BC%A0&device=00:15:65:AA:BB:CC&dir=in\
          &codec=G722&date=2026-11-21&from=2026-11-20T08:30&to=2026-11-22&min_duration=10\
-         &max_duration=60&stop_reason=user&order=oldest&offset=5&limit=7&x=y",
+         &max_duration=60&stop_reason=user&integrity=mismatch&order=oldest&offset=5&limit=7&x=y",
     ))
     .unwrap();
     let day = |d| LocalTime {
@@ -176,6 +177,7 @@ fn the_query_is_decoded_and_checked() {
             min_duration: Some(10),
             max_duration: Some(60),
             stop_reason: "user".into(),
+            integrity: Some(Integrity::Mismatch),
             order: Order::OldestFirst,
             cursor: None,
             offset: 5,
@@ -218,6 +220,13 @@ fn the_query_is_decoded_and_checked() {
             QueryError::Choice("order", "newest or oldest"),
         ),
         ("cursor=1.2026-11-21_x", QueryError::Cursor),
+        (
+            "integrity=ok",
+            QueryError::Choice(
+                "integrity",
+                "verified, unchecked, no_digest, missing or mismatch",
+            ),
+        ),
     ] {
         assert_eq!(Search::parse(Some(q)), Err(e), "{q}");
     }
@@ -302,6 +311,9 @@ fn the_page_escapes_everything_from_a_sidecar_and_the_query() {
         audio_url: hostile.into(),
         download_url: hostile.into(),
         originals: vec![hostile.into(), hostile.into()],
+        integrity: Integrity::Mismatch,
+        checks: Default::default(),
+        checked_ms: Some(1_795_248_550_123),
     };
     let search = Search {
         number: hostile.into(),
@@ -325,6 +337,12 @@ fn the_page_escapes_everything_from_a_sidecar_and_the_query() {
     );
     assert!(html.contains("First page"), "{html}");
     assert!(html.contains("%3Cscript%3Ealert%281%29"), "{html}");
+    // The integrity, marked bad, with the time of the check.
+    assert!(
+        html.contains("<span class=\"bad\" title=\"checked 2026-"),
+        "{html}"
+    );
+    assert!(html.contains(">mismatch</span>"), "{html}");
 }
 
 #[test]

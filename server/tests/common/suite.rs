@@ -5,10 +5,12 @@
 use callrec_core::codec::Codec;
 use callrec_core::direction::Direction;
 use callrec_core::record_file::LocalTime;
+use callrec_server::catalog::db::Value;
 use callrec_server::catalog::filter::{Filter, NumberMatch, Order, PageAsk};
-use callrec_server::catalog::{Catalog, CatalogSpec};
+use callrec_server::catalog::{schema, Catalog, CatalogSpec, CheckWrite, Stamp};
+use callrec_server::integrity::{FileCheck, Found, Integrity};
 use callrec_server::rid::Rid;
-use callrec_server::store::{write_sidecar, Sidecar, Store};
+use callrec_server::store::{write_sidecar, Sidecar, Slot, Store};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -61,6 +63,7 @@ pub fn sidecar(i: u32, start_ms: u64) -> Sidecar {
         duration_ms: 1000 * u64::from(i),
         files: vec![],
         stats: Default::default(),
+        digests: Default::default(),
     }
 }
 
@@ -365,6 +368,190 @@ pub fn cursor_pages_cover_every_match_once_in_either_order(spec: Spec) {
     assert_eq!(page.next, None);
 }
 
+/// A finished recording with two files and their digests, written as the server would; its
+/// RID and sidecar.
+fn with_digests(store: &Store, i: u32) -> (String, Sidecar, Slot) {
+    let mut s = sidecar(i, 1_795_248_000_000 + 1000 * u64::from(i));
+    let slot = store.create(&at(i), &s).unwrap();
+    s.files = vec![slot.file_name(1), slot.file_name(2)];
+    for (k, f) in s.files.iter().enumerate() {
+        s.digests.insert(f.clone(), format!("{k}").repeat(64));
+    }
+    write_sidecar(&slot, &s).unwrap();
+    (Rid::of_slot(&slot).unwrap().to_string(), s, slot)
+}
+
+fn check(rid: &str, s: &Sidecar, results: &[(&str, Found)], replace: bool) -> CheckWrite {
+    CheckWrite {
+        rid: rid.to_string(),
+        digests: s.digests.clone(),
+        results: results
+            .iter()
+            .map(|(n, state)| {
+                (
+                    n.to_string(),
+                    FileCheck {
+                        state: *state,
+                        ms: 7,
+                    },
+                )
+            })
+            .collect(),
+        replace,
+        at_ms: 7,
+    }
+}
+
+fn by_integrity(c: &Catalog, i: Integrity) -> Vec<String> {
+    all(
+        c,
+        &Filter {
+            integrity: Some(i),
+            ..Filter::default()
+        },
+    )
+}
+
+pub fn checks_are_merged_kept_and_started_again_when_the_digests_change(spec: Spec) {
+    let root = storage("checks");
+    let store = Store::open(&root).unwrap();
+    let (a, sa, slot_a) = with_digests(&store, 1);
+    let (b, sb, _) = with_digests(&store, 2);
+    let (catalog, _) = Catalog::open(spec(&root), &store).unwrap();
+    let row = catalog.get(&a).unwrap().unwrap();
+    assert_eq!(row.sidecar, sa);
+    assert_eq!(row.integrity(), Integrity::Unchecked);
+    assert_eq!(
+        by_integrity(&catalog, Integrity::Unchecked),
+        vec![b.clone(), a.clone()]
+    );
+    let (fa1, fa2) = (sa.files[0].as_str(), sa.files[1].as_str());
+    let flush = || assert!(catalog.flush(Duration::from_secs(30)));
+    // One file of two: still unchecked; both: verified.
+    catalog.record_checks(check(&a, &sa, &[(fa1, Found::Verified)], false));
+    flush();
+    assert_eq!(
+        catalog.get(&a).unwrap().unwrap().integrity(),
+        Integrity::Unchecked
+    );
+    catalog.record_checks(check(&a, &sa, &[(fa2, Found::Verified)], false));
+    flush();
+    let row = catalog.get(&a).unwrap().unwrap();
+    assert_eq!(row.integrity(), Integrity::Verified);
+    assert_eq!((row.checks.files.len(), row.checks.at_ms), (2, Some(7)));
+    assert_eq!(by_integrity(&catalog, Integrity::Verified), vec![a.clone()]);
+    // A check against other digests (the row changed meanwhile) is not applied.
+    let mut stale = check(&b, &sb, &[(sb.files[0].as_str(), Found::Mismatch)], false);
+    stale.digests.clear();
+    catalog.record_checks(stale);
+    flush();
+    assert_eq!(
+        catalog.get(&b).unwrap().unwrap().integrity(),
+        Integrity::Unchecked
+    );
+    // The same sidecar written again keeps the checks.
+    let stamp = Stamp::of(&slot_a.sidecar_path()).unwrap();
+    catalog.put(a.clone(), sa.clone(), stamp);
+    flush();
+    assert_eq!(
+        catalog.get(&a).unwrap().unwrap().integrity(),
+        Integrity::Verified
+    );
+    // A mismatch of one file is the recording's state; a replacing check clears it.
+    catalog.record_checks(check(&a, &sa, &[(fa2, Found::Mismatch)], false));
+    flush();
+    assert_eq!(
+        catalog.get(&a).unwrap().unwrap().integrity(),
+        Integrity::Mismatch
+    );
+    assert_eq!(by_integrity(&catalog, Integrity::Mismatch), vec![a.clone()]);
+    catalog.record_checks(check(
+        &a,
+        &sa,
+        &[(fa1, Found::Verified), (fa2, Found::Verified)],
+        true,
+    ));
+    flush();
+    assert_eq!(
+        catalog.get(&a).unwrap().unwrap().integrity(),
+        Integrity::Verified
+    );
+    // Other digests (the file was written again): the checks start again.
+    let mut changed = sa.clone();
+    changed.digests.insert(fa2.to_string(), "f".repeat(64));
+    write_sidecar(&slot_a, &changed).unwrap();
+    catalog.put(
+        a.clone(),
+        changed.clone(),
+        Stamp::of(&slot_a.sidecar_path()).unwrap(),
+    );
+    flush();
+    let row = catalog.get(&a).unwrap().unwrap();
+    assert_eq!(
+        (row.integrity(), row.checks.files.len()),
+        (Integrity::Unchecked, 0)
+    );
+    assert_eq!(
+        by_integrity(&catalog, Integrity::Verified),
+        Vec::<String>::new()
+    );
+    drop(catalog);
+    // Opened again: the checks are the catalog's, not the sidecars' (which have none).
+    let (catalog, _) = Catalog::open(spec(&root), &store).unwrap();
+    catalog.record_checks(check(&a, &changed, &[(fa1, Found::Missing)], false));
+    assert!(catalog.flush(Duration::from_secs(30)));
+    drop(catalog);
+    let (catalog, report) = Catalog::open(spec(&root), &store).unwrap();
+    assert_eq!(report.unchanged, 2, "{report}");
+    assert_eq!(
+        catalog.get(&a).unwrap().unwrap().integrity(),
+        Integrity::Missing
+    );
+}
+
+pub fn a_catalog_of_version_1_gains_digests_and_checks(spec: Spec) {
+    let root = storage("v1");
+    let store = Store::open(&root).unwrap();
+    let the_spec = spec(&root);
+    {
+        let mut conn = the_spec.connect().unwrap();
+        schema::migrate_to(conn.as_mut(), 1).unwrap();
+        assert_eq!(schema::version(conn.as_mut()).unwrap(), 1);
+    }
+    // A recording of version 1 (no digests), imported by the version 1 catalog.
+    let mut s = sidecar(3, 1_795_248_003_000);
+    let slot = store.create(&at(3), &s).unwrap();
+    s.files = vec![slot.file_name(1)];
+    write_sidecar(&slot, &s).unwrap();
+    let rid = Rid::of_slot(&slot).unwrap().to_string();
+    {
+        let mut conn = the_spec.connect().unwrap();
+        let v1 = "INSERT INTO recordings (rid, call_id, device, remote_number, remote_name, \
+            local_number, local_name, numbers, names, dir, codec, peer, start_ms, stop_ms, \
+            stop_reason, duration_ms, files, stats, sidecar_len, sidecar_mtime_ns) VALUES \
+            ($1, 'call-3', '', '', '', '', '', '', '', 'in', 'PCMA', '', 1, 2, 'user', 1, \
+            $2, $5, $3, $4)";
+        let stamp = Stamp::of(&slot.sidecar_path()).unwrap();
+        conn.execute(
+            v1,
+            &[
+                Value::text(&rid),
+                Value::text(serde_json::to_string(&s.files).unwrap()),
+                Value::int(stamp.len as i64),
+                Value::int(stamp.mtime_ns),
+                Value::text(serde_json::to_string(&s.stats).unwrap()),
+            ],
+        )
+        .unwrap();
+    }
+    let (catalog, report) = Catalog::open(the_spec, &store).unwrap();
+    assert_eq!(report.unchanged, 1, "{report}");
+    let row = catalog.get(&rid).unwrap().unwrap();
+    assert!(row.sidecar.digests.is_empty());
+    assert_eq!(row.integrity(), Integrity::NoDigest);
+    assert_eq!(by_integrity(&catalog, Integrity::NoDigest), vec![rid]);
+}
+
 /// Declares one test per suite function for an engine.
 #[macro_export]
 macro_rules! catalog_tests {
@@ -376,7 +563,9 @@ macro_rules! catalog_tests {
             numbers_are_found_by_prefix_and_by_substring,
             names_are_found_whatever_the_case_and_script,
             every_filter_narrows_and_they_combine,
-            cursor_pages_cover_every_match_once_in_either_order);
+            cursor_pages_cover_every_match_once_in_either_order,
+            checks_are_merged_kept_and_started_again_when_the_digests_change,
+            a_catalog_of_version_1_gains_digests_and_checks);
     };
     (@each $spec:expr; $($name:ident),*) => {
         $(
