@@ -179,11 +179,8 @@ fn a_dropped_connection_ends_the_session_and_keeps_the_recording() {
 fn pause_is_an_extension_only_for_phones_that_offered_it() {
     let dir = TempDir::new("srv-pause");
     let server = Server::start(dir.path(), &[]);
-    let send = |port: u16, from: u16, n: u16, label: u8| {
-        let phone = Sender {
-            pt: 0,
-            ..Sender::new(SocketAddr::from(([127, 0, 0, 1], port)))
-        };
+    // The phone sends from one socket for the whole session (the server latches to it).
+    let send = |phone: &Sender, from: u16, n: u16, label: u8| {
         for seq in from..from + n {
             phone.send(seq, u32::from(seq) * 160, &[label; 160]);
         }
@@ -206,17 +203,21 @@ fn pause_is_an_extension_only_for_phones_that_offered_it() {
     let resp = c.line();
     assert_eq!(get(&resp, "ext"), Some("pause"), "{resp}");
     let port: u16 = get(&resp, "port").unwrap().parse().unwrap();
-    send(port, 0, 50, 1);
+    let phone = Sender {
+        pt: 0,
+        ..Sender::new(SocketAddr::from(([127, 0, 0, 1], port)))
+    };
+    send(&phone, 0, 50, 1);
     c.send(b"cmd=RecordPauseRequest&id=p2\n");
     let r = c.line();
     assert_eq!(
         (get(&r, "cmd"), get(&r, "result")),
         (Some("RecordPauseResponse"), Some("success"))
     );
-    send(port, 50, 25, 2); // while paused: not recorded
+    send(&phone, 50, 25, 2); // while paused: not recorded
     c.send(b"cmd=RecordResumeRequest&id=p2\n");
     assert_eq!(get(&c.line(), "result"), Some("success"));
-    send(port, 75, 50, 3);
+    send(&phone, 75, 50, 3);
     c.send(b"cmd=RecordStopRequest&id=p2&reason=done\n");
     assert_eq!(get(&c.line(), "result"), Some("success"));
     let sc = server

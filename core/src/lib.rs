@@ -6,7 +6,8 @@
 //! depends on nothing that does I/O, and `clippy.toml` beside its manifest makes a clock read,
 //! a file or a socket a lint error.
 //!
-//! - Media: [`rtp`], [`timeline`] (reorder, gap-fill), [`codec`], [`audio`] (G.711, G.722, WAV).
+//! - Media: [`rtp`], [`timeline`] (reorder, gap-fill), [`codec`], [`audio`] (G.711, G.722, WAV),
+//!   [`rtp_gate`] (the record server's latch and flood limit of a session's RTP).
 //! - The Record file: [`record_file`] (the guide's format), [`writer`] (rollover, batching),
 //!   [`recorder`] (the local recording's state machine).
 //! - Protocols: [`record_protocol`] (the record server's control lines), [`net_client`] (the
@@ -35,6 +36,7 @@ pub mod record_file;
 pub mod record_protocol;
 pub mod recorder;
 pub mod rtp;
+pub mod rtp_gate;
 pub mod sip;
 pub mod test_rng;
 pub mod timeline;

@@ -47,8 +47,11 @@
 //!
 //! A connection must start its session within [`ServerTimeouts::handshake_ms`] of opening, or it
 //! is closed. Once a session runs, it ends as `idle` when neither RTP ([`ServerSession::on_rtp`])
-//! nor a control line has arrived for more than [`ServerTimeouts::idle_ms`]; the server then
-//! closes the connection without an answer.
+//! nor a message the server knows from a phone (a start, stop, pause or resume request, whether
+//! granted or not) has arrived for more than [`ServerTimeouts::idle_ms`]: an unknown `cmd`, a
+//! line that does not parse or a message only a server sends keeps nothing alive. A session
+//! that has had no RTP at all within [`ServerTimeouts::no_rtp_ms`] of its start (paused or not)
+//! ends as `no_rtp`. Either way the server then closes the connection without an answer.
 //!
 //! # Tests
 //!
@@ -74,8 +77,10 @@ pub const MAX_NOTICES: usize = 64;
 pub struct ServerTimeouts {
     /// How long a connection may stay open without starting a session.
     pub handshake_ms: u64,
-    /// A session with no RTP and no control traffic for longer than this ends (`idle`).
+    /// A session with no RTP and no known control message for longer than this ends (`idle`).
     pub idle_ms: u64,
+    /// A session with no RTP at all for longer than this after its start ends (`no_rtp`).
+    pub no_rtp_ms: u64,
 }
 
 impl Default for ServerTimeouts {
@@ -83,6 +88,7 @@ impl Default for ServerTimeouts {
         ServerTimeouts {
             handshake_ms: 30_000,
             idle_ms: 60_000,
+            no_rtp_ms: 10_000,
         }
     }
 }
@@ -288,8 +294,10 @@ pub enum ServerEnd {
     Stopped(String),
     /// The connection ended, and with it the session if one ran.
     Disconnected(ConnectionEnd),
-    /// No RTP and no control traffic for the idle time.
+    /// No RTP and no known control message for the idle time.
     Idle,
+    /// No RTP at all within the no-RTP time of the start.
+    NoRtp,
     /// The media side ended the session by itself.
     MediaEnded(MediaEnd),
     /// No session started within the handshake time.
@@ -303,6 +311,7 @@ impl ServerEnd {
             ServerEnd::Stopped(reason) => reason,
             ServerEnd::Disconnected(how) => how.reason(),
             ServerEnd::Idle => "idle",
+            ServerEnd::NoRtp => "no_rtp",
             ServerEnd::MediaEnded(how) => how.reason(),
             ServerEnd::NoSessionStarted => "no session started",
         }
@@ -353,7 +362,8 @@ enum Phase {
 /// An input kept while an action waits for its answer.
 #[derive(Debug)]
 enum Deferred {
-    Line(Vec<u8>),
+    /// A line and when it came.
+    Line(Vec<u8>, u64),
     Closed(ConnectionEnd),
 }
 
@@ -363,8 +373,12 @@ pub struct ServerSession {
     timeouts: ServerTimeouts,
     opened_ms: u64,
     phase: Phase,
+    /// When the last known control message came.
     last_control_ms: u64,
     last_rtp_ms: u64,
+    /// When the media started, and whether any RTP has come since.
+    started_ms: u64,
+    rtp_seen: bool,
     deferred: VecDeque<Deferred>,
     outbox: VecDeque<String>,
     actions: VecDeque<Action>,
@@ -380,6 +394,8 @@ impl ServerSession {
             phase: Phase::Waiting,
             last_control_ms: now_ms,
             last_rtp_ms: now_ms,
+            started_ms: now_ms,
+            rtp_seen: false,
             deferred: VecDeque::new(),
             outbox: VecDeque::new(),
             actions: VecDeque::new(),
@@ -427,12 +443,11 @@ impl ServerSession {
     pub fn poll_timeout(&self) -> Option<u64> {
         match &self.phase {
             Phase::Waiting => Some(self.opened_ms.saturating_add(self.timeouts.handshake_ms)),
-            // Idle is "more than idle_ms": the first ms at which that holds.
-            Phase::Live(_) => Some(
-                self.idle_since()
-                    .saturating_add(self.timeouts.idle_ms)
-                    .saturating_add(1),
-            ),
+            // Idle is "more than idle_ms": the first ms at which that holds; so for no RTP.
+            Phase::Live(_) => Some(match self.no_rtp_deadline() {
+                Some(no_rtp) => no_rtp.min(self.idle_deadline()),
+                None => self.idle_deadline(),
+            }),
             _ => None,
         }
     }
@@ -448,9 +463,17 @@ impl ServerSession {
                 });
                 self.close(ServerEnd::NoSessionStarted);
             }
+            Phase::Live(live) if self.no_rtp_deadline().is_some_and(|t| t <= now_ms) => {
+                log::info!(
+                    "session {}: no RTP within {} ms of its start; ending",
+                    live.id,
+                    self.timeouts.no_rtp_ms
+                );
+                self.stop(ServerEnd::NoRtp, false);
+            }
             Phase::Live(live) => {
                 log::info!(
-                    "session {}: no RTP and no control traffic for {} ms; ending",
+                    "session {}: no RTP and no control message for {} ms; ending",
                     live.id,
                     self.timeouts.idle_ms
                 );
@@ -464,6 +487,7 @@ impl ServerSession {
     /// ignored).
     pub fn on_rtp(&mut self, at_ms: u64) {
         self.last_rtp_ms = self.last_rtp_ms.max(at_ms);
+        self.rtp_seen = true;
     }
 
     /// A line from the phone, without its end of line.
@@ -471,11 +495,10 @@ impl ServerSession {
         if matches!(self.phase, Phase::Closed(_)) {
             return;
         }
-        self.last_control_ms = self.last_control_ms.max(now_ms);
         if self.waiting_for_shell() {
-            self.defer(Deferred::Line(line.to_vec()));
+            self.defer(Deferred::Line(line.to_vec(), now_ms));
         } else {
-            self.handle_line(line);
+            self.handle_line(now_ms, line);
         }
     }
 
@@ -546,6 +569,8 @@ impl ServerSession {
         self.send(&Message::StartResponse(response));
         self.last_control_ms = now_ms;
         self.last_rtp_ms = now_ms;
+        self.started_ms = now_ms;
+        self.rtp_seen = false;
         self.phase = Phase::Live(Live {
             id: request.id,
             port,
@@ -640,7 +665,7 @@ impl ServerSession {
         self.resume_deferred();
     }
 
-    fn handle_line(&mut self, line: &[u8]) {
+    fn handle_line(&mut self, now_ms: u64, line: &[u8]) {
         let message = match parse(line) {
             Ok(m) => m,
             Err(e) => {
@@ -656,6 +681,16 @@ impl ServerSession {
                 return;
             }
         };
+        // What a phone sends, answered or refused, shows it is there; nothing else does.
+        if matches!(
+            message,
+            Message::StartRequest(_)
+                | Message::StopRequest(_)
+                | Message::PauseRequest { .. }
+                | Message::ResumeRequest { .. }
+        ) {
+            self.last_control_ms = self.last_control_ms.max(now_ms);
+        }
         match message {
             Message::StartRequest(req) => {
                 if matches!(self.phase, Phase::Waiting) {
@@ -760,7 +795,7 @@ impl ServerSession {
     fn resume_deferred(&mut self) {
         while !self.waiting_for_shell() && !matches!(self.phase, Phase::Closed(_)) {
             match self.deferred.pop_front() {
-                Some(Deferred::Line(line)) => self.handle_line(&line),
+                Some(Deferred::Line(line, at)) => self.handle_line(at, &line),
                 Some(Deferred::Closed(how)) => self.handle_closed(how),
                 None => break,
             }
@@ -781,6 +816,21 @@ impl ServerSession {
 
     fn idle_since(&self) -> u64 {
         self.last_control_ms.max(self.last_rtp_ms)
+    }
+
+    fn idle_deadline(&self) -> u64 {
+        self.idle_since()
+            .saturating_add(self.timeouts.idle_ms)
+            .saturating_add(1)
+    }
+
+    /// While no RTP has come since the start: when the session ends for it.
+    fn no_rtp_deadline(&self) -> Option<u64> {
+        (!self.rtp_seen).then(|| {
+            self.started_ms
+                .saturating_add(self.timeouts.no_rtp_ms)
+                .saturating_add(1)
+        })
     }
 
     fn send(&mut self, m: &Message) {

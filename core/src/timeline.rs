@@ -5,6 +5,13 @@
 //! continuous timeline across a new SSRC or a timestamp jump (the media engine restarted the mix)
 //! by placing the new stream where the wall clock says it belongs. It never allocates: the
 //! window's slots are fixed arrays. Time comes in as milliseconds from the caller.
+//!
+//! With [`TimelineConfig::max_ahead_ms`], the timeline also never runs ahead of the wall clock by
+//! more than that: a sender whose timestamps advance faster than real time (a flood of packets
+//! numbered one after the other) gets its packets placed by the clock, and those that even so
+//! would land too far ahead are dropped and counted ([`TimelineStats::too_early`]). The clock is
+//! counted from the first packet after a start or a resume and kept across new SSRCs, so
+//! switching streams gains a sender nothing.
 
 use super::codec::{classify_payload_type, Codec, PayloadKind, RTP_CLOCK_HZ};
 use super::rtp::{RtpError, RtpPacket};
@@ -44,6 +51,10 @@ pub struct TimelineConfig {
     pub hold_ms: u64,
     /// The dynamic payload type of telephone-event.
     pub telephone_event_pt: u8,
+    /// How far the timeline may run ahead of the wall clock, in ms (one frame more at most),
+    /// counted from the first packet after a start or a resume, plus 1 ms for every second
+    /// since (the sender's clock may run a little fast). `None`: no limit.
+    pub max_ahead_ms: Option<u64>,
 }
 
 impl Default for TimelineConfig {
@@ -52,6 +63,7 @@ impl Default for TimelineConfig {
             window: 5,
             hold_ms: 200,
             telephone_event_pt: 101,
+            max_ahead_ms: None,
         }
     }
 }
@@ -83,6 +95,9 @@ pub struct TimelineStats {
     pub ssrc_changes: u64,
     /// Timestamp or sequence jumps that re-anchored the stream by the wall clock.
     pub discontinuities: u64,
+    /// Packets dropped because they would have put the timeline further ahead of the wall clock
+    /// than [`TimelineConfig::max_ahead_ms`].
+    pub too_early: u64,
     /// Ticks of silence written for gaps and comfort noise.
     pub silence_ticks: u64,
     /// Ticks of audio written.
@@ -152,12 +167,22 @@ enum Anchor {
     ByClock { out: i64, arrival_ms: u64 },
 }
 
+/// Where the wall clock says the timeline is: `out = ticks(now_ms) + base`, counted from
+/// `since_ms`.
+#[derive(Debug, Clone, Copy)]
+struct WallClock {
+    base: i64,
+    since_ms: u64,
+}
+
 /// Reorders, de-duplicates and gap-fills one recording's packets. See the module doc.
 #[derive(Debug)]
 pub struct Timeline {
     cfg: TimelineConfig,
     stream: Option<Stream>,
     anchor: Anchor,
+    /// Set by the first packet after a start or a resume, for [`TimelineConfig::max_ahead_ms`].
+    clock: Option<WallClock>,
     /// The first tick not yet handed to the sink.
     next_out: u64,
     codec: Option<Codec>,
@@ -177,6 +202,7 @@ impl Timeline {
             cfg,
             stream: None,
             anchor: Anchor::AtEnd,
+            clock: None,
             next_out: 0,
             codec: None,
             frame: 0,
@@ -202,6 +228,7 @@ impl Timeline {
         };
         self.stream = None;
         self.anchor = Anchor::AtEnd;
+        self.clock = None;
         self.next_out = 0;
         self.codec = None;
         self.frame = 0;
@@ -327,11 +354,20 @@ impl Timeline {
             // A newer packet: check its timestamp against the wall clock.
             let gap = out - stream.highest_out;
             let by_clock = ticks_since(stream.highest_arrival_ms, now_ms);
-            if gap < -TRUSTED_GAP || (gap > TRUSTED_GAP && gap > by_clock + JUMP_TOLERANCE) {
+            let jump = gap < -TRUSTED_GAP || (gap > TRUSTED_GAP && gap > by_clock + JUMP_TOLERANCE);
+            let ahead = self.ahead_limit(now_ms).is_some_and(|limit| out > limit);
+            if jump || ahead {
+                self.flush(sink);
+                let placed = self.by_clock(stream.highest_out + by_clock);
+                if ahead && self.ahead_limit(now_ms).is_some_and(|limit| placed > limit) {
+                    // Even by the clock it would run ahead: what is written already is.
+                    log::trace!("RTP ahead of the wall clock; dropped");
+                    self.stats.too_early += 1;
+                    return;
+                }
                 log::debug!("RTP timestamp jump of {gap} ticks; placing by the clock");
                 self.stats.discontinuities += 1;
-                self.flush(sink);
-                out = self.by_clock(stream.highest_out + by_clock);
+                out = placed;
                 stream.base = out - ext_ts;
             }
         }
@@ -392,7 +428,14 @@ impl Timeline {
     fn begin_stream(&mut self, now_ms: u64, packet: &RtpPacket<'_>) -> Stream {
         let ext_ts = i64::from(packet.timestamp);
         let out = match self.anchor {
-            Anchor::AtEnd => self.next_out as i64,
+            Anchor::AtEnd => {
+                // After a start or a resume the clock starts again where the timeline ends.
+                self.clock = Some(WallClock {
+                    base: self.next_out as i64 - ticks_at(now_ms),
+                    since_ms: now_ms,
+                });
+                self.next_out as i64
+            }
             Anchor::ByClock { out, arrival_ms } => {
                 self.by_clock(out + ticks_since(arrival_ms, now_ms))
             }
@@ -423,6 +466,18 @@ impl Timeline {
             return end;
         }
         end + ((out - end) + frame / 2) / frame * frame
+    }
+
+    /// The furthest a packet may start at `now_ms` ([`TimelineConfig::max_ahead_ms`]).
+    fn ahead_limit(&self, now_ms: u64) -> Option<i64> {
+        let (max_ms, clock) = (self.cfg.max_ahead_ms?, self.clock?);
+        let drift_ms = now_ms.saturating_sub(clock.since_ms) / 1000;
+        let ahead = ticks_since(0, max_ms.saturating_add(drift_ms));
+        Some(
+            ticks_at(now_ms)
+                .saturating_add(clock.base)
+                .saturating_add(ahead),
+        )
     }
 
     fn end_stream(&mut self) {
@@ -480,6 +535,11 @@ impl Timeline {
         }
         self.remember(ext_seq);
     }
+}
+
+/// `now_ms` in ticks.
+fn ticks_at(now_ms: u64) -> i64 {
+    ticks_since(0, now_ms)
 }
 
 fn ticks_since(then_ms: u64, now_ms: u64) -> i64 {

@@ -12,13 +12,16 @@ callrec-server: the record server for BX/GP phones' network recording
 
 usage:
   callrec-server --listen ADDR:PORT --storage DIR [--rtp-ports LOW-HIGH] [--max-sessions N]
-                 [--idle-timeout SECONDS] [--shards N] [--log LEVEL]
+                 [--idle-timeout SECONDS] [--no-rtp-timeout SECONDS] [--shards N] [--log LEVEL]
                  [--http ADDR:PORT] [--catalog postgres://USER@HOST/DB | FILE] [--reserve MIB]
   callrec-server verify --storage DIR [--catalog …] [--since DATE] [--no-record]
                  (re-reads the files against their digests; `verify --help`)
 
 defaults: --rtp-ports 40000-49999, --max-sessions 4000, --idle-timeout 60, --shards 2,
   --reserve 64
+--idle-timeout: a session with no RTP and no known control message for this long ends (idle)
+--no-rtp-timeout: a session with no RTP at all this long after its start ends (no_rtp;
+  default 10)
 --http: serve the recordings' web page and JSON API there (docs/server-api.md); off without it
 --catalog: where the recordings are catalogued: PostgreSQL at that URL, or an SQLite file
   (default: STORAGE/catalog.sqlite)
@@ -78,6 +81,10 @@ fn parse(args: Vec<OsString>) -> Result<ServerOptions, ServerError> {
             Arg::Long("idle-timeout") => {
                 let s: u64 = text(&mut p)?.parse().map_err(|_| "bad --idle-timeout")?;
                 opts.idle_timeout = Duration::from_secs(s.max(1));
+            }
+            Arg::Long("no-rtp-timeout") => {
+                let s: u64 = text(&mut p)?.parse().map_err(|_| "bad --no-rtp-timeout")?;
+                opts.no_rtp_timeout = Duration::from_secs(s.max(1));
             }
             Arg::Long("shards") => {
                 let n: usize = text(&mut p)?.parse().map_err(|_| "bad --shards")?;

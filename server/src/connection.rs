@@ -37,7 +37,8 @@ struct Granted {
 struct Running {
     id: String,
     shard: usize,
-    /// When the shard last drained RTP from the phone (ms on the shared clock).
+    /// When the shard last drained RTP from the phone (ms on the shared clock; `NO_RTP` before
+    /// the first).
     last_rtp_ms: Arc<AtomicU64>,
     /// Told when the media ends by itself (a storage failure, the reserve reached), and how.
     ended: oneshot::Receiver<MediaEnd>,
@@ -108,9 +109,13 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
                 Err(_) => session.on_closed(ConnectionEnd::Reset),
             },
             () = tokio::time::sleep(wait), if deadline.is_some() => {
-                // What the shard last saw counts as activity before the session judges idle.
+                // What the shard last saw counts as activity before the session judges idle
+                // (or that no RTP came at all).
                 if let Some(r) = &shell.running {
-                    session.on_rtp(r.last_rtp_ms.load(Ordering::Relaxed));
+                    let at = r.last_rtp_ms.load(Ordering::Relaxed);
+                    if at != super::media::NO_RTP {
+                        session.on_rtp(at);
+                    }
                 }
                 session.handle_timeout(shell.shared.clock.now_ms());
             }

@@ -50,8 +50,10 @@ pub struct ServerOptions {
     pub storage: PathBuf,
     pub rtp_ports: (u16, u16),
     pub max_sessions: usize,
-    /// A session with no RTP and no control traffic for this long ends.
+    /// A session with no RTP and no known control message for this long ends (`idle`).
     pub idle_timeout: Duration,
+    /// A session with no RTP at all for this long after its start ends (`no_rtp`).
+    pub no_rtp_timeout: Duration,
     pub shards: usize,
     /// Control connections one address may hold at once.
     pub max_connections_per_peer: usize,
@@ -72,6 +74,7 @@ impl Default for ServerOptions {
             rtp_ports: (40_000, 49_999),
             max_sessions: 4000,
             idle_timeout: Duration::from_secs(60),
+            no_rtp_timeout: Duration::from_secs(10),
             shards: 2,
             max_connections_per_peer: 64,
             http: None,
@@ -104,7 +107,7 @@ pub struct Shared {
 
 struct Registry {
     ids: HashSet<String>,
-    ports: PortPool,
+    ports: Arc<PortPool>,
     load: Vec<usize>,
     shard_of: HashMap<String, usize>,
     peers: HashMap<IpAddr, usize>,
@@ -228,6 +231,8 @@ pub fn run(opts: ServerOptions) -> Result<(), ServerError> {
         shards.push(tx);
         threads.push(t);
     }
+    let ports = PortPool::start(opts.rtp_ports.0, opts.rtp_ports.1)
+        .map_err(ServerError::setup("port sweeper thread"))?;
     let shared = Arc::new(Shared {
         store,
         catalog: catalog.clone(),
@@ -236,11 +241,12 @@ pub fn run(opts: ServerOptions) -> Result<(), ServerError> {
         clock,
         timeouts: ServerTimeouts {
             idle_ms: u64::try_from(opts.idle_timeout.as_millis()).unwrap_or(u64::MAX),
+            no_rtp_ms: u64::try_from(opts.no_rtp_timeout.as_millis()).unwrap_or(u64::MAX),
             ..ServerTimeouts::default()
         },
         registry: Mutex::new(Registry {
             ids: HashSet::new(),
-            ports: PortPool::new(opts.rtp_ports.0, opts.rtp_ports.1),
+            ports,
             load: vec![0; shards.len()],
             shard_of: HashMap::new(),
             peers: HashMap::new(),

@@ -1,8 +1,10 @@
 //! The record server's media path: shard threads, each owning a set of sessions. Every 100 ms a
 //! shard drains all its sessions' UDP sockets in batches (with kernel arrival times), feeds the
 //! phone's packets to each session's [`Recorder`] (the same core as the phone's local recording)
-//! and performs the file operations. Datagrams from any address but the phone's are dropped and
-//! counted. Commands from the control connections arrive on a bounded channel. When a session
+//! and performs the file operations. Which datagrams are recorded is each session's
+//! [`RtpGate`]'s call (the latch to the phone's source, the flood limit); the rest are dropped
+//! and counted, and the timeline never runs more than [`MAX_AHEAD_MS`] ahead of the wall
+//! clock. Commands from the control connections arrive on a bounded channel. When a session
 //! ends is its connection's business (`callrec_core::net_server`): a shard ends one by itself
 //! only when its storage fails or falls below the reserve ([`crate::space`]: then every session
 //! ends, `storage_full`, while there is room to finish it), and keeps the time of its last RTP
@@ -19,6 +21,8 @@ use super::store::{update_sidecar, Sidecar, Slot};
 use callrec_core::net_server::MediaEnd;
 use callrec_core::record_file::FAT32_MAX_FILE;
 use callrec_core::recorder::{Recorder, RecorderConfig, StickState, StopReason};
+use callrec_core::rtp_gate::{GateLimits, RtpGate, Verdict};
+use callrec_core::timeline::TimelineConfig;
 use callrec_platform::clock::{unix_seconds, Clock, SystemClock};
 use callrec_platform::store::fs::{DirFile, DirStorage};
 use callrec_platform::store::writer::{Done, Durability, OpenRecord, RecordWriter};
@@ -33,6 +37,13 @@ use tokio::sync::oneshot;
 
 /// How often a shard drains its sockets and serves deadlines.
 pub const CYCLE: Duration = Duration::from_millis(100);
+
+/// [`MediaSession::last_rtp_ms`] before the phone's first datagram.
+pub const NO_RTP: u64 = u64::MAX;
+
+/// How far a recording may run ahead of the wall clock ([`TimelineConfig::max_ahead_ms`]): the
+/// phone agent's backlog, sent at once when the server answers, in G.711 (8 bytes a ms).
+pub const MAX_AHEAD_MS: u64 = callrec_core::backlog::BACKLOG_BYTES as u64 / 8;
 
 /// How a session ended, for its control connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,8 +75,8 @@ pub struct MediaSession {
     pub id: String,
     pub peer: IpAddr,
     pub socket: UdpSocket,
-    /// When RTP from the phone last arrived (ms on the shared clock), for the connection's idle
-    /// timer.
+    /// When RTP from the phone last arrived (ms on the shared clock; [`NO_RTP`] before the
+    /// first), for the connection's idle and no-RTP timers.
     pub last_rtp_ms: Arc<AtomicU64>,
     /// Told when the session ends by itself (a storage failure, the reserve reached), and how.
     pub ended: Option<oneshot::Sender<MediaEnd>>,
@@ -74,7 +85,8 @@ pub struct MediaSession {
     sidecar: Sidecar,
     writer: RecordWriter<Hashing<DirFile>>,
     files_opened: u32,
-    strangers: u64,
+    /// Which datagrams are the phone's and within its codec's rate.
+    gate: RtpGate,
     catalog: Catalog,
     finals: Finals,
 }
@@ -90,10 +102,15 @@ impl MediaSession {
         finals: Finals,
         now_ms: u64,
     ) -> MediaSession {
+        let base = RecorderConfig::default();
         let cfg = RecorderConfig {
+            timeline: TimelineConfig {
+                max_ahead_ms: Some(MAX_AHEAD_MS),
+                ..base.timeline
+            },
             size_limit: FAT32_MAX_FILE,
             reserve_bytes: 0,
-            ..RecorderConfig::default()
+            ..base
         };
         let mut recorder = Recorder::new(cfg);
         // The server watches its own free space (crate::space) and ends its sessions itself.
@@ -107,28 +124,30 @@ impl MediaSession {
             id,
             peer,
             socket,
-            last_rtp_ms: Arc::new(AtomicU64::new(now_ms)),
+            last_rtp_ms: Arc::new(AtomicU64::new(NO_RTP)),
             ended: None,
             recorder,
             slot,
             sidecar,
             writer: RecordWriter::new(Durability::SyncAtClose),
             files_opened: 0,
-            strangers: 0,
+            gate: RtpGate::new(peer, GateLimits::default(), now_ms),
             catalog: finals.catalog().clone(),
             finals,
         }
     }
 
     fn receive(&mut self, rx: &mut BatchReceiver, now_ms: u64) {
-        let (peer, recorder, strangers) = (self.peer, &mut self.recorder, &mut self.strangers);
+        let (gate, recorder) = (&mut self.gate, &mut self.recorder);
         let mut got = false;
-        let r = rx.drain(&self.socket, |datagram, env| match env.from {
-            Some(from) if from.ip() == peer => {
-                recorder.handle_datagram(arrival_ms(env.arrival, now_ms), datagram);
-                got = true;
+        let r = rx.drain(&self.socket, |datagram, env| {
+            let at = arrival_ms(env.arrival, now_ms);
+            let verdict = gate.check(env.from, at, datagram);
+            // Past the flood limit or not, the phone is there.
+            got |= verdict.is_from_phone();
+            if verdict == Verdict::Record {
+                recorder.handle_datagram(at, datagram);
             }
-            _ => *strangers += 1,
         });
         if let Err(e) = r {
             crate::limited!(Kind::Media, "session {}: receive: {e}", self.slot.stem);
@@ -195,16 +214,17 @@ impl MediaSession {
 
     fn stats_into_sidecar(&mut self) {
         let s = self.recorder.stats();
-        let t = s.timeline;
+        let (t, g) = (s.timeline, self.gate.stats());
         self.sidecar.duration_ms = s.recorded_ms;
         self.sidecar.stats = super::store::Stats {
-            received: t.received + self.strangers,
+            received: t.received + g.strangers + g.flood_dropped,
             lost: t.lost,
             reordered: t.reordered,
             duplicates: t.duplicates,
             late: t.late,
             malformed: t.malformed_total() + t.unknown_payload_type + t.oversized,
-            from_strangers: self.strangers,
+            from_strangers: g.strangers,
+            flood_dropped: g.flood_dropped + t.too_early,
         };
     }
 

@@ -56,8 +56,14 @@ pub struct Stats {
     pub duplicates: u64,
     pub late: u64,
     pub malformed: u64,
-    /// Datagrams from any address but the phone's, dropped.
+    /// Datagrams from any source but the one the session latched to (the phone's address and
+    /// the port of its first RTP packet), dropped.
     pub from_strangers: u64,
+    /// The phone's datagrams past the session's flood limit, and packets that would have put
+    /// the recording too far ahead of the wall clock, dropped. (Absent from sidecars written
+    /// before it was counted: 0.)
+    #[serde(default)]
+    pub flood_dropped: u64,
 }
 
 /// A session's place in the store.

@@ -79,7 +79,9 @@ fn a_start_is_admitted_then_its_media_started_then_answered() {
         ["cmd=RecordStartResponse&id=r1&result=success&reason=&server=192.168.1.10&port=40007&ext=pause\n"]
     );
     assert_eq!(s.state(), ServerState::Recording { port: 40_007 });
-    // The idle time counts from the start.
+    // Until RTP comes, the no-RTP time counts from the start; then the idle time.
+    assert_eq!(s.poll_timeout(), Some(1600 + 10_000 + 1));
+    s.on_rtp(1600);
     assert_eq!(s.poll_timeout(), Some(1600 + 60_000 + 1));
 
     // A phone that offers nothing is answered without `ext`.
@@ -395,16 +397,26 @@ fn a_connection_that_starts_nothing_is_closed_at_the_handshake_timeout() {
 }
 
 #[test]
-fn idle_counts_from_the_last_rtp_or_control_line() {
+fn idle_counts_from_the_last_rtp_or_known_control_message() {
     let mut s = recording(START_PAUSE, 2000);
-    assert_eq!(s.poll_timeout(), Some(62_001));
     s.on_rtp(10_000);
     // An older arrival changes nothing.
     s.on_rtp(9000);
     assert_eq!(s.poll_timeout(), Some(70_001));
-    // Any line is control traffic, even one that is ignored.
-    s.on_line(20_000, b"cmd=Hello");
+    // A message a phone sends counts, even when it is refused (a stop of another id)...
+    s.on_line(20_000, b"cmd=RecordStopRequest&id=other");
+    assert_eq!(cmd(&lines(&mut s)[0]), "RecordStopResponse");
     assert_eq!(s.poll_timeout(), Some(80_001));
+    // ...an unknown cmd, a line that does not parse, a server's message do not.
+    s.on_line(30_000, b"cmd=Hello&id=r1");
+    s.on_line(31_000, b"");
+    s.on_line(32_000, b"id=r1&cmd=RecordStopRequest");
+    s.on_line(33_000, b"cmd=RecordStartResponse&id=r1&result=success");
+    s.on_line(34_000, b"cmd=RecordStartRequest&id=r1");
+    assert_eq!(s.poll_timeout(), Some(80_001));
+    assert!(actions(&mut s).is_empty());
+    // (The start that does not parse was answered `failed`.)
+    assert_eq!(lines(&mut s).len(), 1);
     s.handle_timeout(80_000);
     assert!(actions(&mut s).is_empty());
     s.handle_timeout(80_001);
@@ -429,6 +441,86 @@ fn idle_counts_from_the_last_rtp_or_control_line() {
     // The server closes without an answer.
     assert!(lines(&mut s).is_empty());
     assert_eq!(s.ended(), Some(&ServerEnd::Idle));
+}
+
+#[test]
+fn a_session_without_any_rtp_ends_after_the_no_rtp_time_whatever_it_sends() {
+    let mut s = recording(START_PAUSE, 2000);
+    // Known lines (a refused stop, a pause and its resume) and unknown ones: no RTP still.
+    s.on_line(3000, b"cmd=RecordStopRequest&id=other");
+    s.on_line(4000, b"cmd=Hello");
+    s.on_line(5000, b"cmd=RecordPauseRequest&id=r1");
+    assert_eq!(actions(&mut s), [Action::Pause { id: "r1".into() }]);
+    s.on_paused(true);
+    assert_eq!(s.state(), ServerState::Paused { port: FIRST_PORT });
+    // Paused or not, the time counts from the start.
+    assert_eq!(s.poll_timeout(), Some(12_001));
+    s.handle_timeout(12_000);
+    assert!(actions(&mut s).is_empty());
+    s.handle_timeout(12_001);
+    assert_eq!(
+        actions(&mut s),
+        [Action::Stop {
+            id: "r1".into(),
+            reason: "no_rtp".into()
+        }]
+    );
+    s.on_stopped();
+    assert_eq!(
+        actions(&mut s),
+        [
+            Action::Release {
+                id: "r1".into(),
+                port: FIRST_PORT
+            },
+            Action::Close
+        ]
+    );
+    // No answer to the phone: the connection closes.
+    assert_eq!(lines(&mut s).len(), 2);
+    assert_eq!(s.ended(), Some(&ServerEnd::NoRtp));
+    assert_eq!(ServerEnd::NoRtp.reason(), "no_rtp");
+}
+
+#[test]
+fn one_rtp_packet_is_enough_for_the_idle_rule_alone() {
+    let mut s = recording(START, 2000);
+    s.on_rtp(11_000);
+    // No-RTP no longer applies; idle counts from that packet.
+    assert_eq!(s.poll_timeout(), Some(71_001));
+    s.handle_timeout(12_001);
+    assert!(actions(&mut s).is_empty());
+    assert_eq!(s.state(), ServerState::Recording { port: FIRST_PORT });
+    // An idle time shorter than the no-RTP time comes first.
+    let mut s = ServerSession::new(
+        0,
+        ServerTimeouts {
+            idle_ms: 3000,
+            ..ServerTimeouts::default()
+        },
+    );
+    s.on_line(0, START);
+    actions(&mut s);
+    s.on_admitted(SERVER_ADDR, FIRST_PORT);
+    actions(&mut s);
+    s.on_media_started(0);
+    assert_eq!(s.poll_timeout(), Some(3001));
+    s.handle_timeout(3001);
+    assert!(matches!(&actions(&mut s)[..], [Action::Stop { reason, .. }] if reason == "idle"));
+}
+
+#[test]
+fn a_line_kept_while_the_shell_worked_counts_when_it_came() {
+    let mut s = recording(START_PAUSE, 0);
+    s.on_rtp(1000);
+    s.on_line(2000, b"cmd=RecordPauseRequest&id=r1");
+    actions(&mut s);
+    // While the pause waits for the shell, the phone resumes at 3000.
+    s.on_line(3000, b"cmd=RecordResumeRequest&id=r1");
+    s.on_paused(true);
+    assert_eq!(actions(&mut s), [Action::Resume { id: "r1".into() }]);
+    s.on_resumed(true);
+    assert_eq!(s.poll_timeout(), Some(63_001));
 }
 
 #[test]
@@ -551,7 +643,7 @@ fn answers_nobody_asked_for_are_ignored() {
     s.on_resumed(true);
     assert!(actions(&mut s).is_empty() && lines(&mut s).is_empty());
     assert_eq!(s.state(), ServerState::Recording { port: FIRST_PORT });
-    assert_eq!(s.poll_timeout(), Some(60_001));
+    assert_eq!(s.poll_timeout(), Some(10_001));
 
     s.on_line(10, b"cmd=RecordResumeRequest&id=r1");
     assert_eq!(actions(&mut s), [Action::Resume { id: "r1".into() }]);
@@ -1124,6 +1216,7 @@ fn random_loss_delay_resets_and_failures_always_settle_without_leaking() {
             ServerEnd::Disconnected(ConnectionEnd::Reset) => "reset",
             ServerEnd::MediaEnded(_) => "media",
             ServerEnd::Idle => "idle",
+            ServerEnd::NoRtp => "no_rtp",
             ServerEnd::NoSessionStarted => "handshake",
             ServerEnd::Disconnected(_) => "other",
         });

@@ -14,6 +14,7 @@ fn cfg() -> RecorderConfig {
             window: 3,
             hold_ms: 60,
             telephone_event_pt: 101,
+            max_ahead_ms: None,
         },
         size_limit: 1 << 30,
         reserve_bytes: 1 << 20,

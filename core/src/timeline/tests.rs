@@ -42,6 +42,7 @@ fn timeline() -> Timeline {
         window: 4,
         hold_ms: 100,
         telephone_event_pt: 101,
+        max_ahead_ms: None,
     })
 }
 
@@ -364,4 +365,128 @@ fn random_input_never_panics_and_output_is_bounded_by_time() {
     // Whatever came in, the timeline never runs far ahead of the 20 s of wall clock fed in
     // (5 s trusted gap per jump is the most any single packet can add).
     assert!(tape.bytes.len() as u64 <= tl.position());
+}
+
+fn limited(max_ahead_ms: u64) -> Timeline {
+    Timeline::new(TimelineConfig {
+        max_ahead_ms: Some(max_ahead_ms),
+        ..TimelineConfig::default()
+    })
+}
+
+/// `n` 20 ms PCMA packets numbered one after the other from `seq0`, the k-th arriving at
+/// `at(k)`, with `ssrc(k)`.
+fn feed(
+    tl: &mut Timeline,
+    tape: &mut Tape,
+    n: u32,
+    at: impl Fn(u32) -> u64,
+    ssrc: impl Fn(u32) -> u32,
+) {
+    for k in 0..n {
+        let p = pkt(8, k as u16, k * 160, ssrc(k), &frame(1));
+        tl.push(at(k), &p, tape);
+        tl.handle_timeout(at(k), tape);
+    }
+    tl.flush(tape);
+}
+
+#[test]
+fn a_flood_of_numbered_packets_keeps_to_the_wall_clock() {
+    // 10,000 packets (200 s of audio) in 10 s: without a limit the recording is 200 s long...
+    let mut tl = timeline();
+    let mut tape = Tape::default();
+    feed(&mut tl, &mut tape, 10_000, u64::from, |_| SSRC);
+    assert_eq!(tl.position(), 200 * 8000);
+    // ...with one, at most the 10 s plus the second ahead, a frame and the drift allowance.
+    let mut tl = limited(1000);
+    let mut tape = Tape::default();
+    feed(&mut tl, &mut tape, 10_000, u64::from, |_| SSRC);
+    let most = (10_000 + 1000 + 20 + 10) * 8;
+    assert!(tl.position() <= most, "{} > {most}", tl.position());
+    assert!(tl.position() >= 10_000 * 8, "{}", tl.position());
+    assert_eq!(tape.bytes.len() as u64, tl.position());
+    let s = tl.stats();
+    assert!(s.too_early > 9000, "{s:?}");
+    assert_eq!(s.audio + s.too_early, 10_000);
+}
+
+#[test]
+fn new_ssrcs_gain_a_flood_no_lead() {
+    // The same flood, a new SSRC every three packets.
+    let mut tl = limited(1000);
+    let mut tape = Tape::default();
+    feed(&mut tl, &mut tape, 10_000, u64::from, |k| SSRC + k / 3);
+    assert!(
+        tl.position() <= (10_000 + 1000 + 20 + 10) * 8,
+        "{}",
+        tl.position()
+    );
+    assert!(tl.stats().ssrc_changes > 3000);
+}
+
+#[test]
+fn a_backlog_then_the_live_stream_is_kept_whole() {
+    // The agent's backlog: 7.5 s of audio at once, then the stream on time for a minute.
+    let mut tl = limited(8192);
+    let mut tape = Tape::default();
+    let held = 375;
+    feed(
+        &mut tl,
+        &mut tape,
+        held + 3000,
+        |k| u64::from(k.saturating_sub(held)) * 20,
+        |_| SSRC,
+    );
+    let s = tl.stats();
+    assert_eq!((s.too_early, s.discontinuities, s.lost), (0, 0, 0));
+    assert_eq!(tl.position(), u64::from(held + 3000) * 160);
+    // A backlog past the limit loses its end, and only that.
+    let mut tl = limited(1000);
+    let mut tape = Tape::default();
+    feed(
+        &mut tl,
+        &mut tape,
+        100 + 50,
+        |k| u64::from(k.saturating_sub(100)) * 20,
+        |_| SSRC,
+    );
+    let s = tl.stats();
+    assert!(s.too_early > 0 && s.too_early < 100, "{s:?}");
+}
+
+#[test]
+fn a_sender_clock_a_little_fast_loses_nothing_in_an_hour() {
+    // Timestamps 0.05% fast: 1.8 s ahead after an hour, within 1 s and 1 ms a second.
+    let mut tl = limited(1000);
+    let mut tape = Tape::default();
+    let n = 180_000;
+    feed(
+        &mut tl,
+        &mut tape,
+        n,
+        |k| u64::from(k) * 19_990 / 1000,
+        |_| SSRC,
+    );
+    let s = tl.stats();
+    assert_eq!((s.too_early, s.discontinuities), (0, 0), "{s:?}");
+    assert_eq!(tl.position(), u64::from(n) * 160);
+}
+
+#[test]
+fn a_resume_starts_the_wall_clock_again() {
+    let mut tl = limited(1000);
+    let mut tape = Tape::default();
+    feed(&mut tl, &mut tape, 50, |k| u64::from(k) * 20, |_| SSRC);
+    tl.restart_at_end();
+    // After a pause of a minute, 2 s of backlog at once: 1 s of it fits ahead of the clock.
+    for k in 0..100u32 {
+        let p = pkt(8, 1000 + k as u16, 500_000 + k * 160, SSRC, &frame(2));
+        tl.push(61_000, &p, &mut tape);
+    }
+    tl.flush(&mut tape);
+    let s = tl.stats();
+    let kept = tl.position() / 160 - 50;
+    assert!((50..=52).contains(&kept), "{kept} {s:?}");
+    assert_eq!(s.too_early, 100 - kept);
 }

@@ -184,6 +184,10 @@ fn start_server(
         o.max_sessions.to_string(),
         "--idle-timeout".into(),
         "300".into(),
+        // The loadgen starts every session before it sends any RTP: the ramp must not end the
+        // first ones as no_rtp.
+        "--no-rtp-timeout".into(),
+        "300".into(),
     ];
     let mut p = Proc::spawn(
         "callrec-server",
