@@ -108,16 +108,64 @@ UPDATE recordings SET integrity = 'no_digest' WHERE stop_ms IS NOT NULL AND file
 CREATE INDEX recordings_integrity ON recordings (integrity, start_ms);
 ";
 
+/// Version 3 on SQLite: the number of recordings, kept by triggers, so that an unfiltered
+/// listing's total is one row read (not a count of every row); and a word index of the names
+/// (FTS5, unicode61 tokens with prefix indexes), for name parts shorter than the trigram
+/// index's three characters: those match at the start of a word (`王`, `an`).
+const V3_SQLITE: &str = "
+CREATE TABLE recordings_count (n INTEGER NOT NULL);
+INSERT INTO recordings_count (n) SELECT count(*) FROM recordings;
+CREATE TRIGGER recordings_count_insert AFTER INSERT ON recordings BEGIN
+    UPDATE recordings_count SET n = n + 1;
+END;
+CREATE TRIGGER recordings_count_delete AFTER DELETE ON recordings BEGIN
+    UPDATE recordings_count SET n = n - 1;
+END;
+CREATE VIRTUAL TABLE recordings_words USING fts5(
+    names, content='recordings', tokenize='unicode61 remove_diacritics 0', prefix='1 2'
+);
+INSERT INTO recordings_words (recordings_words) VALUES ('rebuild');
+CREATE TRIGGER recordings_words_insert AFTER INSERT ON recordings BEGIN
+    INSERT INTO recordings_words (rowid, names) VALUES (new.rowid, new.names);
+END;
+CREATE TRIGGER recordings_words_delete AFTER DELETE ON recordings BEGIN
+    INSERT INTO recordings_words (recordings_words, rowid, names) VALUES ('delete', old.rowid, old.names);
+END;
+CREATE TRIGGER recordings_words_update AFTER UPDATE OF names ON recordings BEGIN
+    INSERT INTO recordings_words (recordings_words, rowid, names) VALUES ('delete', old.rowid, old.names);
+    INSERT INTO recordings_words (rowid, names) VALUES (new.rowid, new.names);
+END;
+";
+
+/// Version 3 on PostgreSQL: the same count, and the names' words in a full-text index
+/// (`simple` configuration: no stemming, any script), searched by prefix.
+const V3_POSTGRES: &str = "
+CREATE TABLE recordings_count (n BIGINT NOT NULL);
+INSERT INTO recordings_count (n) SELECT count(*) FROM recordings;
+CREATE FUNCTION recordings_count_change() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        UPDATE recordings_count SET n = n + 1;
+    ELSE
+        UPDATE recordings_count SET n = n - 1;
+    END IF;
+    RETURN NULL;
+END $f$;
+CREATE TRIGGER recordings_count_change AFTER INSERT OR DELETE ON recordings
+    FOR EACH ROW EXECUTE FUNCTION recordings_count_change();
+CREATE INDEX recordings_words ON recordings USING gin (to_tsvector('simple', names));
+";
+
 /// Every migration of an engine, oldest first: (version, SQL).
 fn migrations(dialect: Dialect) -> &'static [(i64, &'static str)] {
     match dialect {
-        Dialect::Sqlite => &[(1, V1_SQLITE), (2, V2)],
-        Dialect::Postgres => &[(1, V1_POSTGRES), (2, V2)],
+        Dialect::Sqlite => &[(1, V1_SQLITE), (2, V2), (3, V3_SQLITE)],
+        Dialect::Postgres => &[(1, V1_POSTGRES), (2, V2), (3, V3_POSTGRES)],
     }
 }
 
 /// The newest version this build knows.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 /// Brings the database to [`VERSION`]; refuses a database made by a newer build.
 pub fn migrate(conn: &mut dyn Conn) -> Result<(), CatalogError> {

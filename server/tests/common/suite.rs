@@ -258,6 +258,11 @@ pub fn names_are_found_whatever_the_case_and_script(spec: Spec) {
     // The local name is searched too.
     assert_eq!(calls(&catalog, name("DESK")).len(), 8);
     assert!(calls(&catalog, name("%")).is_empty());
+    // Shorter than three characters: at the start of a word, through the word index.
+    assert_eq!(calls(&catalog, name("张")), vec![8, 4]);
+    assert_eq!(calls(&catalog, name("AN")), vec![7, 3]);
+    assert_eq!(calls(&catalog, name("sa")), vec![8, 4]);
+    assert!(calls(&catalog, name("ng")).is_empty());
 }
 
 pub fn every_filter_narrows_and_they_combine(spec: Spec) {
