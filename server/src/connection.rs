@@ -26,6 +26,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
+/// How long a stop's answer waits for the catalog's final row.
+const STOP_FLUSH: Duration = Duration::from_secs(2);
+
 /// A port admitted for the session, until its media starts.
 struct Granted {
     shard: usize,
@@ -199,6 +202,12 @@ impl Shell {
                     };
                     if self.shared.send(r.shard, cmd) {
                         let _ = rx.await;
+                        // The phone is answered once the catalog holds the final row, so that
+                        // whoever looks after the answer finds the session ended (bounded: a
+                        // catalog that is away delays the answer, never loses it).
+                        let catalog = self.shared.catalog.clone();
+                        let _ =
+                            tokio::task::spawn_blocking(move || catalog.flush(STOP_FLUSH)).await;
                     }
                 }
                 session.on_stopped();
