@@ -10,11 +10,13 @@
 //!   qemu-user, and `callrec ctl` against it;
 //! - [`workdir`]: a temporary directory removed when dropped, or on SIGINT, SIGTERM, SIGHUP;
 //! - [`markdown`]: the tables the benchmarks print, their command lines, figures and host;
+//! - [`http`]: a kept-alive HTTP/1.1 client for the record server's API;
 //! - [`postgres`]: a real PostgreSQL on loopback for the catalog's tests and benchmark;
 //! - [`error`]: why a tool failed, by who is at fault, and its exit status.
 
 pub mod agent;
 pub mod error;
+pub mod http;
 pub mod markdown;
 pub mod postgres;
 pub mod process;

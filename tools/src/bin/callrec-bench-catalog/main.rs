@@ -9,16 +9,15 @@
 //! (the start-up sync with nothing changed). The same on PostgreSQL (Debian's, started in the
 //! work directory) with `--catalog`. Prints a Markdown report (also `--out`).
 
-mod client;
 mod store;
 
 use callrec_core::test_rng::Rng;
 use callrec_tools::error::{exit, Context, ToolError};
+use callrec_tools::http::Client;
 use callrec_tools::markdown::{g, host, mib, table};
 use callrec_tools::postgres::Postgres;
 use callrec_tools::process::{ready_field, Proc};
 use callrec_tools::procfs;
-use client::Client;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -261,7 +260,8 @@ fn measure(
             if a.status != 200 {
                 return Err(ToolError::check(format!(
                     "GET {path}: {} ({} bytes)",
-                    a.status, a.body_len
+                    a.status,
+                    a.body.len()
                 )));
             }
             totals.push(a.total.unwrap_or(0));

@@ -1,5 +1,6 @@
-//! An HTTP/1.1 client on one kept-alive connection, for timing the API's answers: a request,
-//! then its status, headers and a `Content-Length` body (all the server sends).
+//! An HTTP/1.1 client on one kept-alive connection, for the record server's API (the catalog's
+//! benchmark times it, its crash test reads it): a request, then its status, the headers it
+//! needs and a `Content-Length` body (all that server sends).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -13,8 +14,11 @@ pub struct Client {
 /// What came back.
 pub struct Answer {
     pub status: u16,
+    /// `X-Total-Count`.
     pub total: Option<u64>,
-    pub body_len: usize,
+    /// `X-Next-Cursor`.
+    pub next: Option<String>,
+    pub body: Vec<u8>,
 }
 
 impl Client {
@@ -39,7 +43,7 @@ impl Client {
             .nth(1)
             .and_then(|c| c.parse().ok())
             .unwrap_or(0);
-        let (mut length, mut total) = (0usize, None);
+        let (mut length, mut total, mut next) = (0usize, None, None);
         loop {
             line.clear();
             if self.reader.read_line(&mut line)? == 0 {
@@ -55,6 +59,8 @@ impl Client {
                     length = v.parse().unwrap_or(0);
                 } else if k.eq_ignore_ascii_case("x-total-count") {
                     total = v.parse().ok();
+                } else if k.eq_ignore_ascii_case("x-next-cursor") {
+                    next = Some(v.to_string());
                 }
             }
         }
@@ -63,7 +69,8 @@ impl Client {
         Ok(Answer {
             status,
             total,
-            body_len: length,
+            next,
+            body,
         })
     }
 }
