@@ -40,9 +40,10 @@ exit status: 0 all intact, 1 a file missing, mismatched or unreadable, 2 usage, 
 
 /// Recordings read from the catalog at once.
 const PAGE: usize = 256;
-/// How often the progress line is redrawn on a terminal, and written otherwise.
-const TERMINAL_EVERY: Duration = Duration::from_millis(200);
-const LOG_EVERY: Duration = Duration::from_secs(10);
+/// How often the progress line is redrawn on a terminal.
+pub const TERMINAL_EVERY: Duration = Duration::from_millis(200);
+/// How often a progress line is written otherwise (a log, a pipe).
+pub const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// What `verify` is asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
