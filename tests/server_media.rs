@@ -396,9 +396,20 @@ impl Drop for Chatter {
 #[test]
 fn sessions_without_rtp_end_as_no_rtp_whatever_lines_they_send() {
     let dir = TempDir::new("media-nortp");
+    // Five sessions of one phone at once: more than its address and its device may hold by
+    // default.
     let server = Server::start(
         dir.path(),
-        &["--no-rtp-timeout", "1", "--idle-timeout", "60"],
+        &[
+            "--no-rtp-timeout",
+            "1",
+            "--idle-timeout",
+            "60",
+            "--max-sessions-per-address",
+            "8",
+            "--max-sessions-per-device",
+            "8",
+        ],
     );
     // Silent; chatting unknown and malformed lines; chatting known messages (a refused pause,
     // a stop of another id); sent RTP only by a stranger. None has sent RTP.

@@ -15,19 +15,23 @@
 //!   [`action_url`], [`sip`] (the SIP INFO exchange).
 //! - The record server's side of a session: [`net_server`] (admission, start, pause, stop, idle;
 //!   a sans-IO state machine beside the phone's [`net_client`] leg, tested against it in
-//!   simulated time).
+//!   simulated time); [`admission`] (the live sessions counted per address and per device),
+//!   [`cidr`] (`--allow`'s address ranges), [`mac`] (a device's MAC, read strictly).
 //! - The phone's calls: [`calls`] (which call is recorded, under which policy), [`backlog`].
 //! - Logs: [`log_limit`] (at most so many lines of one kind per interval, the rest summed up).
 
 pub mod action_url;
+pub mod admission;
 pub mod audio;
 pub mod backlog;
 pub mod calls;
+pub mod cidr;
 pub mod codec;
 pub mod control_protocol;
 pub mod direction;
 pub mod line;
 pub mod log_limit;
+pub mod mac;
 pub mod net_client;
 pub mod net_server;
 pub mod percent;

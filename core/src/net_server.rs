@@ -108,6 +108,15 @@ pub enum AdmitRefusal {
     DuplicateId,
     /// The server's: `--max-sessions` sessions are running.
     SessionLimit,
+    /// The peer's: its address holds `--max-sessions-per-address` sessions. The reason is a
+    /// stable code, `address_limit`.
+    AddressLimit,
+    /// The peer's: its device (the start's `device`, as a MAC) holds
+    /// `--max-sessions-per-device` sessions. The reason is a stable code, `device_limit`.
+    DeviceLimit,
+    /// The peer's: the server takes only the devices of its registry (`--known-devices-only`)
+    /// and this one is not there. The reason is a stable code, `unknown_device`.
+    UnknownDevice,
     /// The server's: every port of `--rtp-ports` is in use.
     NoFreePort,
 }
@@ -122,6 +131,9 @@ impl fmt::Display for AdmitRefusal {
                 f.write_str("duplicate id: a session with this id is running")
             }
             AdmitRefusal::SessionLimit => f.write_str("server busy: session limit reached"),
+            AdmitRefusal::AddressLimit => f.write_str("address_limit"),
+            AdmitRefusal::DeviceLimit => f.write_str("device_limit"),
+            AdmitRefusal::UnknownDevice => f.write_str("unknown_device"),
             AdmitRefusal::NoFreePort => f.write_str("no free RTP port"),
         }
     }

@@ -105,6 +105,18 @@ impl Row {
     }
 }
 
+/// A device of the registry (`devices.rs`): who has the phone with this MAC.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Device {
+    /// 12 upper-case hex digits (as `callrec_core::mac::Mac` writes it).
+    pub mac: String,
+    pub owner: String,
+    pub extension: String,
+    pub group: String,
+    /// When it was last written (Unix ms).
+    pub updated_ms: u64,
+}
+
 /// One page of a search.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
@@ -353,6 +365,21 @@ impl Catalog {
     /// Every recording whose sidecar has no stop yet.
     pub fn unfinished(&self) -> Result<Vec<Row>, CatalogError> {
         self.read(|c| sql::unfinished(c))
+    }
+
+    /// The device registry's version: it changes with every write of the registry.
+    pub fn devices_version(&self) -> Result<i64, CatalogError> {
+        self.read(|c| sql::devices_version(c))
+    }
+
+    /// The device registry and its version, read together.
+    pub fn devices(&self) -> Result<(i64, Vec<Device>), CatalogError> {
+        self.read(|c| {
+            db::transaction(c, |c| {
+                let version = sql::devices_version(c)?;
+                Ok((version, sql::devices(c)?))
+            })
+        })
     }
 }
 

@@ -2,6 +2,7 @@
 
 use super::error::ServerError;
 use super::{run, ServerOptions};
+use callrec_core::cidr::{AllowList, Cidr};
 use lexopt::Arg;
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -12,13 +13,23 @@ callrec-server: the record server for BX/GP phones' network recording
 
 usage:
   callrec-server --listen ADDR:PORT --storage DIR [--rtp-ports LOW-HIGH] [--max-sessions N]
+                 [--max-sessions-per-address N] [--max-sessions-per-device N]
+                 [--allow CIDR]... [--known-devices-only]
                  [--idle-timeout SECONDS] [--no-rtp-timeout SECONDS] [--shards N] [--log LEVEL]
                  [--http ADDR:PORT] [--catalog postgres://USER@HOST/DB | FILE] [--reserve MIB]
   callrec-server verify --storage DIR [--catalog …] [--since DATE] [--no-record]
                  (re-reads the files against their digests; `verify --help`)
+  callrec-server device add|list|remove --storage DIR [--catalog …] …
+                 (the device registry; `device --help`)
 
-defaults: --rtp-ports 40000-49999, --max-sessions 4000, --idle-timeout 60, --shards 2,
-  --reserve 64
+defaults: --rtp-ports 40000-49999, --max-sessions 4000, --max-sessions-per-address 4,
+  --max-sessions-per-device 2, --idle-timeout 60, --shards 2, --reserve 64
+--max-sessions-per-address, --max-sessions-per-device: live sessions one phone address (raise
+  it for phones behind NAT) or one device MAC may hold; more are refused (address_limit,
+  device_limit)
+--allow: control connections only from these ranges (192.0.2.0/24, 2001:db8::/32, or one
+  address; repeatable); others are closed unread. Without it: from anywhere
+--known-devices-only: refuse starts from devices not in the registry (unknown_device)
 --idle-timeout: a session with no RTP and no known control message for this long ends (idle)
 --no-rtp-timeout: a session with no RTP at all this long after its start ends (no_rtp;
   default 10)
@@ -32,6 +43,9 @@ one server per storage: a second one on the same DIR is refused (STORAGE/.callre
 pub fn main(args: Vec<OsString>) -> ExitCode {
     if args.first().is_some_and(|a| a == "verify") {
         return super::verify::main(args[1..].to_vec());
+    }
+    if args.first().is_some_and(|a| a == "device") {
+        return super::devices::cli::main(args[1..].to_vec());
     }
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!("{USAGE}");
@@ -56,6 +70,7 @@ fn parse(args: Vec<OsString>) -> Result<ServerOptions, ServerError> {
     let mut listen = None;
     let mut storage = None;
     let mut level = std::env::var("CALLREC_LOG").unwrap_or_else(|_| "info".into());
+    let mut allow = Vec::new();
     let text = |p: &mut lexopt::Parser| -> Result<String, String> {
         p.value()
             .map_err(|e| e.to_string())?
@@ -78,6 +93,19 @@ fn parse(args: Vec<OsString>) -> Result<ServerOptions, ServerError> {
             Arg::Long("max-sessions") => {
                 opts.max_sessions = text(&mut p)?.parse().map_err(|_| "bad --max-sessions")?;
             }
+            Arg::Long("max-sessions-per-address") => {
+                opts.max_sessions_per_address = at_least_one(&text(&mut p)?)
+                    .ok_or("bad --max-sessions-per-address (1 or more)")?;
+            }
+            Arg::Long("max-sessions-per-device") => {
+                opts.max_sessions_per_device = at_least_one(&text(&mut p)?)
+                    .ok_or("bad --max-sessions-per-device (1 or more)")?;
+            }
+            Arg::Long("allow") => {
+                let v = text(&mut p)?;
+                allow.push(Cidr::parse(&v).map_err(|e| format!("bad --allow {v:?}: {e}"))?);
+            }
+            Arg::Long("known-devices-only") => opts.known_devices_only = true,
             Arg::Long("idle-timeout") => {
                 let s: u64 = text(&mut p)?.parse().map_err(|_| "bad --idle-timeout")?;
                 opts.idle_timeout = Duration::from_secs(s.max(1));
@@ -111,5 +139,14 @@ fn parse(args: Vec<OsString>) -> Result<ServerOptions, ServerError> {
     callrec_platform::logger::init(&level)?;
     opts.listen = listen.ok_or("--listen ADDR:PORT is required")?;
     opts.storage = storage.ok_or("--storage DIR is required")?;
+    opts.allow = AllowList::new(allow);
     Ok(opts)
+}
+
+/// A whole number from 1 (at most 9 digits).
+fn at_least_one(v: &str) -> Option<usize> {
+    (v.len() <= 9 && v.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| v.parse().ok())
+        .flatten()
+        .filter(|&n| n >= 1)
 }

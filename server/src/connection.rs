@@ -8,10 +8,11 @@
 //! Logs: what the session says about the peer's input ([`Notice`]) and anything else a peer can
 //! repeat per line or per connection goes through [`crate::limited!`] (see [`crate::logs`]).
 
+use super::catalog::Device;
 use super::logs::Kind;
 use super::media::{Command, MediaSession};
 use super::store::Sidecar;
-use super::Shared;
+use super::{Admitted, Shared};
 use callrec_core::line::Lines;
 use callrec_core::net_server::{
     Action, AdmitRefusal, ConnectionEnd, MediaEnd, MediaFailure, Notice, ServerEnd, ServerSession,
@@ -34,6 +35,8 @@ struct Granted {
     shard: usize,
     port: u16,
     socket: UdpSocket,
+    /// The device's registry entry at admission.
+    device: Option<Arc<Device>>,
 }
 
 /// The session's media, in its shard.
@@ -229,11 +232,19 @@ impl Shell {
             .local
             .map(|l| l.ip())
             .ok_or(AdmitRefusal::NoLocalAddress)?;
-        let (shard, port, socket) = self.shared.admit(&req.id, local_ip)?;
+        let Admitted {
+            shard,
+            port,
+            socket,
+            device,
+        } = self
+            .shared
+            .admit(&req.id, self.peer.ip(), &req.device, local_ip)?;
         self.granted = Some(Granted {
             shard,
             port,
             socket,
+            device,
         });
         Ok((local_ip.to_string(), port))
     }
@@ -247,6 +258,7 @@ impl Shell {
         };
         let shared = &self.shared;
         let now = shared.clock.now_ms();
+        let registered = granted.device.as_deref().cloned().unwrap_or_default();
         let sidecar = Sidecar {
             id: req.id.clone(),
             device: req.device.clone(),
@@ -258,6 +270,9 @@ impl Shell {
             codec: req.codec,
             peer: self.peer.ip().to_string(),
             start_ms: super::media::unix_ms(),
+            owner: registered.owner,
+            extension: registered.extension,
+            group: registered.group,
             ..Sidecar::default()
         };
         let t = local_time_of(callrec_platform::clock::unix_seconds());

@@ -16,7 +16,7 @@ pub mod body;
 mod check;
 mod page;
 pub(crate) mod query;
-mod recording;
+pub(crate) mod recording;
 mod route;
 
 #[cfg(test)]

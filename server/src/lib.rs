@@ -10,10 +10,16 @@
 //! its pid) before anything reads or writes the storage. A watcher thread keeps the storage's
 //! free space above the reserve ([`space`]); what a peer can make the server log over and over
 //! is rate-limited ([`logs`]).
+//!
+//! Admission: control connections from outside `--allow` are closed at accept, unread; a start
+//! is refused when its address or its device holds its share of the sessions
+//! (`callrec_core::admission`), or, with `--known-devices-only`, when its device is not in the
+//! device registry ([`devices`]).
 
 pub mod catalog;
 pub mod cli;
 pub mod connection;
+pub mod devices;
 pub mod digest;
 pub mod error;
 pub mod http;
@@ -28,16 +34,19 @@ pub mod store;
 pub mod validate;
 pub mod verify;
 
+use callrec_core::admission::{Limits, Sessions};
+use callrec_core::cidr::AllowList;
 use callrec_core::net_server::{AdmitRefusal, ServerTimeouts};
 use callrec_platform::clock::SystemClock;
-use catalog::{Catalog, CatalogSpec};
+use catalog::{Catalog, CatalogSpec, Device};
 use error::ServerError;
 use media::Command;
 use ports::PortPool;
 use space::{Finals, Space};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -50,6 +59,14 @@ pub struct ServerOptions {
     pub storage: PathBuf,
     pub rtp_ports: (u16, u16),
     pub max_sessions: usize,
+    /// Live sessions one phone address may hold (`--max-sessions-per-address`).
+    pub max_sessions_per_address: usize,
+    /// Live sessions one device (the start's MAC) may hold (`--max-sessions-per-device`).
+    pub max_sessions_per_device: usize,
+    /// Where control connections may come from (`--allow`, repeatable); none: anywhere.
+    pub allow: AllowList,
+    /// Refuse a start from a device that is not in the registry (`--known-devices-only`).
+    pub known_devices_only: bool,
     /// A session with no RTP and no known control message for this long ends (`idle`).
     pub idle_timeout: Duration,
     /// A session with no RTP at all for this long after its start ends (`no_rtp`).
@@ -73,6 +90,10 @@ impl Default for ServerOptions {
             storage: PathBuf::from("recordings"),
             rtp_ports: (40_000, 49_999),
             max_sessions: 4000,
+            max_sessions_per_address: 4,
+            max_sessions_per_device: 2,
+            allow: AllowList::default(),
+            known_devices_only: false,
             idle_timeout: Duration::from_secs(60),
             no_rtp_timeout: Duration::from_secs(10),
             shards: 2,
@@ -100,17 +121,32 @@ pub struct Shared {
     pub clock: SystemClock,
     /// Every connection's handshake and idle time ([`connection`]).
     pub timeouts: ServerTimeouts,
+    /// The device registry as last read from the catalog.
+    pub devices: Arc<devices::Registry>,
+    /// Starts from devices not in the registry are refused (`unknown_device`).
+    pub known_devices_only: bool,
+    /// Control connections closed at accept for coming from outside `--allow`.
+    pub outside: AtomicU64,
     shards: Vec<SyncSender<Command>>,
     registry: Mutex<Registry>,
-    max_sessions: usize,
 }
 
 struct Registry {
-    ids: HashSet<String>,
+    /// The live sessions, counted per address and per device.
+    sessions: Sessions,
     ports: Arc<PortPool>,
     load: Vec<usize>,
     shard_of: HashMap<String, usize>,
     peers: HashMap<IpAddr, usize>,
+}
+
+/// A session admitted: its shard, its port and the port's socket, and its device's entry in
+/// the registry (if it has one).
+pub struct Admitted {
+    pub shard: usize,
+    pub port: u16,
+    pub socket: UdpSocket,
+    pub device: Option<Arc<Device>>,
 }
 
 impl Shared {
@@ -119,31 +155,49 @@ impl Shared {
         self.registry.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Admits a new session: a unique id, room under the limits, a port. Returns the shard, the
-    /// port and its socket, or why not.
-    pub fn admit(&self, id: &str, ip: IpAddr) -> Result<(usize, u16, UdpSocket), AdmitRefusal> {
+    /// Admits a new session `id` from the phone at `peer` for its `device` (the start's
+    /// field): free space, a known device if only those are taken, a unique id, room under the
+    /// limits (per address, per device, in all), a port on `local` (the address the phone
+    /// reached). Returns the shard, the port and its socket, and the device's registry entry;
+    /// or why not.
+    pub fn admit(
+        &self,
+        id: &str,
+        peer: IpAddr,
+        device: &str,
+        local: IpAddr,
+    ) -> Result<Admitted, AdmitRefusal> {
         if !self.space.admits() {
             return Err(AdmitRefusal::StorageFull);
         }
+        let entry = self.devices.lookup(device);
+        if self.known_devices_only && entry.is_none() {
+            return Err(AdmitRefusal::UnknownDevice);
+        }
         let mut r = self.registry();
-        if r.ids.contains(id) {
-            return Err(AdmitRefusal::DuplicateId);
-        }
-        if r.ids.len() >= self.max_sessions {
-            return Err(AdmitRefusal::SessionLimit);
-        }
-        let (socket, port) = r.ports.bind(ip).map_err(|_| AdmitRefusal::NoFreePort)?;
+        r.sessions.admit(id, peer, device)?;
+        let (socket, port) = match r.ports.bind(local) {
+            Ok(p) => p,
+            Err(_) => {
+                r.sessions.release(id);
+                return Err(AdmitRefusal::NoFreePort);
+            }
+        };
         let shard = (0..r.load.len()).min_by_key(|&i| r.load[i]).unwrap_or(0);
         r.load[shard] += 1;
-        r.ids.insert(id.to_owned());
         r.shard_of.insert(id.to_owned(), shard);
-        Ok((shard, port, socket))
+        Ok(Admitted {
+            shard,
+            port,
+            socket,
+            device: entry,
+        })
     }
 
     /// Forgets a session that ended.
     pub fn release(&self, id: &str, port: u16) {
         let mut r = self.registry();
-        if r.ids.remove(id) {
+        if r.sessions.release(id) {
             if let Some(shard) = r.shard_of.remove(id) {
                 r.load[shard] = r.load[shard].saturating_sub(1);
             }
@@ -164,7 +218,7 @@ impl Shared {
     }
 
     pub fn sessions(&self) -> usize {
-        self.registry().ids.len()
+        self.registry().sessions.len()
     }
 
     /// Counts a new connection from `ip`; false if it already holds its limit.
@@ -202,6 +256,16 @@ pub fn run(opts: ServerOptions) -> Result<(), ServerError> {
     let what = spec.describe();
     let (catalog, report) = Catalog::open(spec, &store)?;
     log::info!("catalog: {what}: {report}");
+    let registry = Arc::new(devices::Registry::load(&catalog)?);
+    log::info!("device registry: {} device(s)", registry.len());
+    if opts.known_devices_only && registry.is_empty() {
+        log::warn!(
+            "--known-devices-only with no device registered: every start is refused \
+             (unknown_device) until `callrec-server device add` registers one"
+        );
+    }
+    let refresher = devices::Refresher::start(registry.clone(), catalog.clone())
+        .map_err(ServerError::setup("device registry thread"))?;
     let finals = Finals::new(catalog.clone());
     recover::unfinished(&store, &finals)?;
     let space = Space::new(store.root(), opts.reserve);
@@ -244,15 +308,21 @@ pub fn run(opts: ServerOptions) -> Result<(), ServerError> {
             no_rtp_ms: u64::try_from(opts.no_rtp_timeout.as_millis()).unwrap_or(u64::MAX),
             ..ServerTimeouts::default()
         },
+        devices: registry,
+        known_devices_only: opts.known_devices_only,
+        outside: AtomicU64::new(0),
         registry: Mutex::new(Registry {
-            ids: HashSet::new(),
+            sessions: Sessions::new(Limits {
+                sessions: opts.max_sessions,
+                per_address: opts.max_sessions_per_address,
+                per_device: opts.max_sessions_per_device,
+            }),
             ports,
             load: vec![0; shards.len()],
             shard_of: HashMap::new(),
             peers: HashMap::new(),
         }),
         shards,
-        max_sessions: opts.max_sessions,
     });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -261,11 +331,16 @@ pub fn run(opts: ServerOptions) -> Result<(), ServerError> {
     let result = runtime.block_on(accept_loop(shared.clone(), &opts));
     // Closing the shards' channels ends their sessions cleanly.
     drop(runtime);
+    let outside = shared.outside.load(Ordering::Relaxed);
+    if outside > 0 {
+        log::info!("{outside} control connection(s) from outside --allow were closed");
+    }
     drop(shared);
     for t in threads {
         let _ = t.join();
     }
     watcher.stop();
+    refresher.stop();
     let left = finals.retry();
     if left > 0 {
         log::error!(
@@ -309,6 +384,10 @@ async fn accept_loop(shared: Arc<Shared>, opts: &ServerOptions) -> Result<(), Se
         opts.rtp_ports.0,
         opts.rtp_ports.1
     );
+    if !opts.allow.ranges().is_empty() {
+        let ranges: Vec<String> = opts.allow.ranges().iter().map(|c| c.to_string()).collect();
+        log::info!("control connections only from {}", ranges.join(", "));
+    }
     let web = match opts.http {
         Some(addr) => {
             let l = tokio::net::TcpListener::bind(addr)
@@ -337,6 +416,16 @@ async fn accept_loop(shared: Arc<Shared>, opts: &ServerOptions) -> Result<(), Se
                         continue;
                     }
                 };
+                if !opts.allow.allows(peer.ip()) {
+                    // Closed before a byte is read: nothing from outside reaches a session.
+                    drop(stream);
+                    let n = shared.outside.fetch_add(1, Ordering::Relaxed) + 1;
+                    crate::limited!(
+                        logs::Kind::Outside,
+                        "{peer}: not in --allow; closed ({n} so far)"
+                    );
+                    continue;
+                }
                 if !shared.connect(peer.ip(), opts.max_connections_per_peer) {
                     crate::limited!(
                         logs::Kind::Accept,

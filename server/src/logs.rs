@@ -44,6 +44,8 @@ pub enum Kind {
     Closed,
     /// The accept loop: an error, a connection over the address's limit.
     Accept,
+    /// A control connection from outside `--allow`, closed at accept.
+    Outside,
     /// The media shards: a socket error of a session, a shard's full queue.
     Media,
     /// A session's files: a Record file, a sidecar or the catalog's row could not be written.
@@ -53,7 +55,7 @@ pub enum Kind {
     Http,
 }
 
-const KINDS: usize = 8;
+const KINDS: usize = 9;
 
 impl Kind {
     const ALL: [Kind; KINDS] = [
@@ -62,6 +64,7 @@ impl Kind {
         Kind::Connection,
         Kind::Closed,
         Kind::Accept,
+        Kind::Outside,
         Kind::Media,
         Kind::Storage,
         Kind::Http,
@@ -74,9 +77,12 @@ impl Kind {
     /// The level of its lines and its summaries.
     pub fn level(self) -> Level {
         match self {
-            Kind::BadLine | Kind::Connection | Kind::Accept | Kind::Media | Kind::Http => {
-                Level::Warn
-            }
+            Kind::BadLine
+            | Kind::Connection
+            | Kind::Accept
+            | Kind::Outside
+            | Kind::Media
+            | Kind::Http => Level::Warn,
             Kind::Refused | Kind::Closed => Level::Info,
             Kind::Storage => Level::Error,
         }
@@ -90,6 +96,7 @@ impl Kind {
             Kind::Connection => "connections closed for their input",
             Kind::Closed => "connections closed without a session",
             Kind::Accept => "accept errors and refused connections",
+            Kind::Outside => "connections from outside --allow",
             Kind::Media => "media errors",
             Kind::Storage => "storage errors",
             Kind::Http => "web side errors",

@@ -45,6 +45,16 @@ pub struct Sidecar {
     /// before digests were kept.
     #[serde(default)]
     pub digests: BTreeMap<String, String>,
+    /// The device's owner, extension and group in the server's device registry when the
+    /// session started (`devices.rs`): copied then, so that the recording keeps who had the
+    /// phone at the time of the call whatever the registry says later. Empty when the device
+    /// was not registered (and in sidecars written before the registry).
+    #[serde(default)]
+    pub owner: String,
+    #[serde(default)]
+    pub extension: String,
+    #[serde(default)]
+    pub group: String,
 }
 
 /// Packet statistics of a session.

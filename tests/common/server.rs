@@ -105,12 +105,17 @@ impl Server {
     }
 
     pub fn connect(&self) -> Conn {
-        let s = TcpStream::connect(self.control).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        Conn {
-            reader: BufReader::new(s.try_clone().unwrap()),
-            stream: s,
-        }
+        Conn::of(TcpStream::connect(self.control).unwrap())
+    }
+
+    /// A control connection from `source` (port 0), such as another loopback address
+    /// (`127.0.0.2`) than the server's own.
+    pub fn connect_from(&self, source: std::net::IpAddr) -> Conn {
+        use socket2::{Domain, Socket, Type};
+        let s = Socket::new(Domain::for_address(self.control), Type::STREAM, None).unwrap();
+        s.bind(&SocketAddr::new(source, 0).into()).unwrap();
+        s.connect(&self.control.into()).unwrap();
+        Conn::of(s.into())
     }
 
     pub fn sidecars(&self) -> Vec<serde_json::Value> {
@@ -162,8 +167,22 @@ pub struct Conn {
 }
 
 impl Conn {
+    fn of(s: TcpStream) -> Conn {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Conn {
+            reader: BufReader::new(s.try_clone().unwrap()),
+            stream: s,
+        }
+    }
+
     pub fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Sends `bytes` to a server that may have closed the connection already; false if the
+    /// write failed.
+    pub fn try_send(&mut self, bytes: &[u8]) -> bool {
+        self.stream.write_all(bytes).is_ok()
     }
 
     pub fn line(&mut self) -> String {

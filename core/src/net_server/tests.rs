@@ -126,6 +126,9 @@ fn a_refused_admission_is_answered_with_its_reason_and_may_be_retried() {
             "duplicate id: a session with this id is running",
         ),
         (AdmitRefusal::NoFreePort, "no free RTP port"),
+        (AdmitRefusal::AddressLimit, "address_limit"),
+        (AdmitRefusal::DeviceLimit, "device_limit"),
+        (AdmitRefusal::UnknownDevice, "unknown_device"),
     ];
     for (refusal, text) in reasons {
         assert_eq!(refusal.to_string(), text);

@@ -33,6 +33,8 @@ pub struct Filter {
     pub name: Option<String>,
     /// The phone's MAC, exactly as it sent it.
     pub device: Option<String>,
+    /// The device's group in the registry when the session started, exactly.
+    pub group: Option<String>,
     pub dir: Option<Direction>,
     pub codec: Option<Codec>,
     /// Started at or after (Unix ms).

@@ -156,16 +156,63 @@ CREATE TRIGGER recordings_count_change AFTER INSERT OR DELETE ON recordings
 CREATE INDEX recordings_words ON recordings USING gin (to_tsvector('simple', names));
 ";
 
+/// Version 4: the device registry (`devices.rs`), and the registry's fields of a recording.
+///
+/// `devices` holds each registered device by its MAC (12 upper-case hex digits, as
+/// `callrec_core::mac` writes it) with its owner, extension and group and when it was last
+/// written (Unix ms). `devices_version` is one number that every write of the registry raises in
+/// the same transaction (`sql.rs`), so that a running server sees a change made by the console
+/// (`callrec-server device …`, another process) by reading one row. `owner`, `extension` and
+/// `device_group` of a recording are copied from the registry when the session starts (its
+/// sidecar has them too); recordings of before are `''`, as are those of unregistered devices.
+const V4_SQLITE: &str = "
+CREATE TABLE devices (
+    mac TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    extension TEXT NOT NULL,
+    device_group TEXT NOT NULL,
+    updated_ms BIGINT NOT NULL
+);
+CREATE TABLE devices_version (n BIGINT NOT NULL);
+INSERT INTO devices_version (n) VALUES (0);
+ALTER TABLE recordings ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE recordings ADD COLUMN extension TEXT NOT NULL DEFAULT '';
+ALTER TABLE recordings ADD COLUMN device_group TEXT NOT NULL DEFAULT '';
+CREATE INDEX recordings_group ON recordings (device_group, start_ms, rid);
+";
+
+/// Version 4 on PostgreSQL: the same, MACs and groups compared byte by byte.
+const V4_POSTGRES: &str = "
+CREATE TABLE devices (
+    mac TEXT COLLATE \"C\" PRIMARY KEY,
+    owner TEXT NOT NULL,
+    extension TEXT NOT NULL,
+    device_group TEXT COLLATE \"C\" NOT NULL,
+    updated_ms BIGINT NOT NULL
+);
+CREATE TABLE devices_version (n BIGINT NOT NULL);
+INSERT INTO devices_version (n) VALUES (0);
+ALTER TABLE recordings ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE recordings ADD COLUMN extension TEXT NOT NULL DEFAULT '';
+ALTER TABLE recordings ADD COLUMN device_group TEXT COLLATE \"C\" NOT NULL DEFAULT '';
+CREATE INDEX recordings_group ON recordings (device_group, start_ms, rid);
+";
+
 /// Every migration of an engine, oldest first: (version, SQL).
 fn migrations(dialect: Dialect) -> &'static [(i64, &'static str)] {
     match dialect {
-        Dialect::Sqlite => &[(1, V1_SQLITE), (2, V2), (3, V3_SQLITE)],
-        Dialect::Postgres => &[(1, V1_POSTGRES), (2, V2), (3, V3_POSTGRES)],
+        Dialect::Sqlite => &[(1, V1_SQLITE), (2, V2), (3, V3_SQLITE), (4, V4_SQLITE)],
+        Dialect::Postgres => &[
+            (1, V1_POSTGRES),
+            (2, V2),
+            (3, V3_POSTGRES),
+            (4, V4_POSTGRES),
+        ],
     }
 }
 
 /// The newest version this build knows.
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 /// Brings the database to [`VERSION`]; refuses a database made by a newer build.
 pub fn migrate(conn: &mut dyn Conn) -> Result<(), CatalogError> {

@@ -1,9 +1,10 @@
 //! The query layer: every statement the catalog runs, written once for both engines, and the
 //! mapping between a recording and its row.
 
+use super::db::transaction;
 use super::db::{Conn, Dialect, Value};
 use super::filter::{Cursor, Filter, NumberMatch, Order, PageAsk};
-use super::{CatalogError, Row, Stamp};
+use super::{CatalogError, Device, Row, Stamp};
 use crate::integrity::{self, Checks, FileCheck};
 use crate::store::{Sidecar, Stats};
 use callrec_core::codec::Codec;
@@ -13,13 +14,15 @@ use std::collections::BTreeMap;
 /// The columns a sidecar fills, in the order of [`values_of`].
 const COLUMNS: &str = "rid, call_id, device, remote_number, remote_name, local_number, \
     local_name, numbers, names, dir, codec, peer, start_ms, stop_ms, stop_reason, duration_ms, \
-    files, stats, sidecar_len, sidecar_mtime_ns, digests, integrity";
-const COLUMN_COUNT: usize = 22;
+    files, stats, sidecar_len, sidecar_mtime_ns, digests, integrity, owner, extension, \
+    device_group";
+const COLUMN_COUNT: usize = 25;
 /// The columns read, in the order of [`row_of`]: those and the last checks.
 const READ: &str = "rid, call_id, device, remote_number, remote_name, local_number, \
     local_name, numbers, names, dir, codec, peer, start_ms, stop_ms, stop_reason, duration_ms, \
-    files, stats, sidecar_len, sidecar_mtime_ns, digests, integrity, checks, checked_ms";
-const READ_COUNT: usize = 24;
+    files, stats, sidecar_len, sidecar_mtime_ns, digests, integrity, checks, checked_ms, owner, \
+    extension, device_group";
+const READ_COUNT: usize = 27;
 /// The columns of the checks, which a sidecar's write keeps while the recording's files and
 /// their digests stay the same, and starts again otherwise.
 const CHECKED: [(&str, &str); 3] = [
@@ -66,6 +69,9 @@ fn values_of(row: &Row) -> Vec<Value> {
         Value::int(row.stamp.mtime_ns),
         Value::text(serde_json::to_string(&s.digests).unwrap_or_else(|_| "{}".into())),
         Value::text(integrity::of(s, &Checks::default()).name()),
+        Value::text(&s.owner),
+        Value::text(&s.extension),
+        Value::text(&s.group),
     ]
 }
 
@@ -111,6 +117,9 @@ fn row_of(v: &[Value]) -> Result<Row, CatalogError> {
             files,
             stats,
             digests,
+            owner: text(24),
+            extension: text(25),
+            group: text(26),
         },
         stamp: Stamp {
             len: uint(18),
@@ -349,6 +358,7 @@ fn filtered(dialect: Dialect, f: &Filter) -> Where {
         }
     };
     equal(&mut w, "device", f.device.clone());
+    equal(&mut w, "device_group", f.group.clone());
     equal(&mut w, "dir", f.dir.map(|d| d.name().to_string()));
     equal(&mut w, "codec", f.codec.map(|c| c.name().to_string()));
     equal(&mut w, "stop_reason", f.stop_reason.clone());
@@ -421,4 +431,88 @@ pub fn page(
     let more = rows.len() > ask.limit;
     rows.truncate(ask.limit);
     Ok((rows, more))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The device registry (schema version 4). Every write raises `devices_version` in its own
+// transaction, which is how a running server learns of a change made by another process.
+
+const DEVICE: &str = "mac, owner, extension, device_group, updated_ms";
+
+fn device_of(v: &[Value]) -> Result<Device, CatalogError> {
+    let text = |i: usize| v.get(i).and_then(Value::as_text).map(str::to_string);
+    let bad = || CatalogError::Data("a device row of unexpected columns".into());
+    Ok(Device {
+        mac: text(0).ok_or_else(bad)?,
+        owner: text(1).ok_or_else(bad)?,
+        extension: text(2).ok_or_else(bad)?,
+        group: text(3).ok_or_else(bad)?,
+        updated_ms: v
+            .get(4)
+            .and_then(Value::as_int)
+            .map_or(0, |n| u64::try_from(n).unwrap_or(0)),
+    })
+}
+
+/// Registers `device`, or replaces the entry of its MAC; the entry it replaced, if any. Runs
+/// its own transaction.
+pub fn put_device(conn: &mut dyn Conn, device: &Device) -> Result<Option<Device>, CatalogError> {
+    transaction(conn, |c| {
+        let before = self::device(c, &device.mac)?;
+        c.execute(
+            &format!(
+                "INSERT INTO devices ({DEVICE}) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (mac) \
+                 DO UPDATE SET owner = excluded.owner, extension = excluded.extension, \
+                 device_group = excluded.device_group, updated_ms = excluded.updated_ms"
+            ),
+            &[
+                Value::text(&device.mac),
+                Value::text(&device.owner),
+                Value::text(&device.extension),
+                Value::text(&device.group),
+                int(device.updated_ms),
+            ],
+        )?;
+        c.execute("UPDATE devices_version SET n = n + 1", &[])?;
+        Ok(before)
+    })
+}
+
+/// Removes the device `mac` from the registry; the entry removed, if there was one. Runs its
+/// own transaction.
+pub fn remove_device(conn: &mut dyn Conn, mac: &str) -> Result<Option<Device>, CatalogError> {
+    transaction(conn, |c| {
+        let before = self::device(c, mac)?;
+        if before.is_some() {
+            c.execute("DELETE FROM devices WHERE mac = $1", &[Value::text(mac)])?;
+            c.execute("UPDATE devices_version SET n = n + 1", &[])?;
+        }
+        Ok(before)
+    })
+}
+
+/// The registry's entry of `mac`.
+pub fn device(conn: &mut dyn Conn, mac: &str) -> Result<Option<Device>, CatalogError> {
+    let rows = conn.query(
+        &format!("SELECT {DEVICE} FROM devices WHERE mac = $1"),
+        &[Value::text(mac)],
+    )?;
+    rows.first().map(|r| device_of(r)).transpose()
+}
+
+/// Every device of the registry, by MAC.
+pub fn devices(conn: &mut dyn Conn) -> Result<Vec<Device>, CatalogError> {
+    conn.query(&format!("SELECT {DEVICE} FROM devices ORDER BY mac"), &[])?
+        .iter()
+        .map(|r| device_of(r))
+        .collect()
+}
+
+/// The registry's version: raised by every write.
+pub fn devices_version(conn: &mut dyn Conn) -> Result<i64, CatalogError> {
+    let rows = conn.query("SELECT n FROM devices_version", &[])?;
+    rows.first()
+        .and_then(|r| r.first())
+        .and_then(Value::as_int)
+        .ok_or_else(|| CatalogError::Data("devices_version has no row".into()))
 }

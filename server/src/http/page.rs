@@ -77,7 +77,7 @@ pub fn render(rows: &[View], search: &Search, total: u64, next: Option<&Cursor>)
     };
     if !rows.is_empty() {
         h.push_str(
-            "<table>\n<thead><tr><th>Start</th><th>Device</th><th>Remote</th><th>Local</th>\
+            "<table>\n<thead><tr><th>Start</th><th>Device</th><th>Owner</th><th>Remote</th><th>Local</th>\
              <th>Dir</th><th>Codec</th><th>Duration</th><th>End</th><th>Integrity</th><th>Listen</th>\
              <th>Download</th></tr></thead>\n<tbody>\n",
         );
@@ -168,6 +168,14 @@ fn form(h: &mut String, s: &Search) {
         "device",
         "search",
         &s.device,
+        " maxlength=\"128\"",
+    );
+    input(
+        h,
+        "Group",
+        "group",
+        "search",
+        &s.group,
         " maxlength=\"128\"",
     );
     select(
@@ -264,6 +272,7 @@ fn row(h: &mut String, r: &View) {
         "<tr>\
          <td data-label=\"Start\" class=\"num\">{}</td>\
          <td data-label=\"Device\">{}</td>\
+         <td data-label=\"Owner\">{}<span class=\"sub\">{}</span></td>\
          <td data-label=\"Remote\">{}<span class=\"sub\">{}</span></td>\
          <td data-label=\"Local\">{}<span class=\"sub\">{}</span></td>\
          <td data-label=\"Dir\">{}</td>\
@@ -275,6 +284,8 @@ fn row(h: &mut String, r: &View) {
          <td data-label=\"Download\" class=\"dl\"><a href=\"{}\" download>WAV</a>",
         esc(&r.start_local),
         esc(&s.device),
+        esc(&s.owner),
+        esc(&owner_sub(s)),
         esc(&s.remote_number),
         esc(&s.remote_name),
         esc(&s.local_number),
@@ -295,6 +306,18 @@ fn row(h: &mut String, r: &View) {
         h.push_str("</a>");
     }
     h.push_str("</td></tr>\n");
+}
+
+/// The registry's extension and group of the recording's device, as the Owner column's second
+/// line: `ext 1001 · Sales`.
+fn owner_sub(s: &crate::store::Sidecar) -> String {
+    let ext = (!s.extension.is_empty()).then(|| format!("ext {}", s.extension));
+    let group = (!s.group.is_empty()).then(|| s.group.clone());
+    [ext, group]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 /// The recording's state, marked when it is bad or proven good; with the time of the last

@@ -15,7 +15,7 @@ use core::fmt::Write;
 
 /// The longest `number` worth searching for (the longest number the server accepts).
 pub const MAX_NUMBER: usize = 64;
-/// The longest text searched for in names, devices and stop reasons.
+/// The longest text searched for in names, devices, groups and stop reasons.
 pub const MAX_TEXT: usize = 128;
 
 /// A local date and time from the query: `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM` or with `:SS`.
@@ -35,6 +35,8 @@ pub struct Search {
     /// In the remote or the local name, case ignored (any script).
     pub name: String,
     pub device: String,
+    /// The device's group in the registry when the session started, exactly.
+    pub group: String,
     pub dir: Option<Direction>,
     pub codec: Option<Codec>,
     /// `YYYY-MM-DD`: started on that local day.
@@ -90,11 +92,12 @@ impl fmt::Display for QueryError {
     }
 }
 
-const KEYS: [&str; 17] = [
+const KEYS: [&str; 18] = [
     "number",
     "number_match",
     "name",
     "device",
+    "group",
     "dir",
     "codec",
     "date",
@@ -143,6 +146,7 @@ impl Search {
                 }
                 "name" => s.name = text(v, key, MAX_TEXT)?,
                 "device" => s.device = text(v, key, MAX_TEXT)?,
+                "group" => s.group = text(v, key, MAX_TEXT)?,
                 "dir" => {
                     s.dir =
                         Some(Direction::from_name(v).ok_or(QueryError::Choice(key, "in or out"))?)
@@ -215,6 +219,7 @@ impl Search {
             number: some(&self.number).map(|n| (n, self.number_match)),
             name: some(&self.name),
             device: some(&self.device),
+            group: some(&self.group),
             dir: self.dir,
             codec: self.codec,
             from_ms: from,
@@ -256,6 +261,7 @@ impl Search {
         }
         add("name", &self.name);
         add("device", &self.device);
+        add("group", &self.group);
         add("dir", self.dir.map_or("", |d| d.name()));
         add("codec", self.codec.map_or("", |c| c.name()));
         add("date", self.date.as_deref().unwrap_or(""));

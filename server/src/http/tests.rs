@@ -141,7 +141,8 @@ fn the_query_is_decoded_and_checked() {
     .unwrap_err();
     assert_eq!(s, QueryError::Encoding);
     let s = Search::parse(Some(
-        "number=%2B49+30&number_match=prefix&name=%E5%BC%A0&device=00:15:65:AA:BB:CC&dir=in\
+        "number=%2B49+30&number_match=prefix&name=%E5%BC%A0&device=00:15:65:AA:BB:CC\
+         &group=Sales+EMEA&dir=in\
          &codec=G722&date=2026-11-21&from=2026-11-20T08:30&to=2026-11-22&min_duration=10\
          &max_duration=60&stop_reason=user&integrity=mismatch&order=oldest&offset=5&limit=7&x=y",
     ))
@@ -159,6 +160,7 @@ fn the_query_is_decoded_and_checked() {
             number_match: NumberMatch::Prefix,
             name: "张".into(),
             device: "00:15:65:AA:BB:CC".into(),
+            group: "Sales EMEA".into(),
             dir: Some(Direction::In),
             codec: Some(Codec::G722),
             date: Some("2026-11-21".into()),
@@ -247,11 +249,12 @@ fn a_search_becomes_the_catalogs_filter_in_local_time() {
         Some(secs * 1000)
     };
     let f = Search::parse(Some(
-        "from=2026-11-20T08:30&to=2026-11-22&max_duration=60&name=Ана",
+        "from=2026-11-20T08:30&to=2026-11-22&max_duration=60&name=Ана&group=Sales",
     ))
     .unwrap()
     .filter(unix_ms)
     .unwrap();
+    assert_eq!(f.group.as_deref(), Some("Sales"));
     assert_eq!(f.from_ms, Some((20 * 100_000 + 8 * 3600 + 30 * 60) * 1000));
     // A date alone as `to` is the whole of that day.
     assert_eq!(f.to_ms, Some(23 * 100_000 * 1000));
@@ -304,6 +307,9 @@ fn the_page_escapes_everything_from_a_sidecar_and_the_query() {
             peer: hostile.into(),
             stop_ms: Some(1),
             stop_reason: Some(hostile.into()),
+            owner: hostile.into(),
+            extension: hostile.into(),
+            group: hostile.into(),
             ..Sidecar::default()
         },
         in_progress: false,
@@ -318,6 +324,7 @@ fn the_page_escapes_everything_from_a_sidecar_and_the_query() {
     let search = Search {
         number: hostile.into(),
         name: hostile.into(),
+        group: hostile.into(),
         offset: 1,
         limit: Some(1),
         ..Search::default()

@@ -7,7 +7,8 @@ use callrec_core::direction::Direction;
 use callrec_core::record_file::LocalTime;
 use callrec_server::catalog::db::Value;
 use callrec_server::catalog::filter::{Filter, NumberMatch, Order, PageAsk};
-use callrec_server::catalog::{schema, Catalog, CatalogSpec, CheckWrite, Stamp};
+use callrec_server::catalog::{schema, sql, Catalog, CatalogSpec, CheckWrite, Device, Stamp};
+use callrec_server::devices::Registry;
 use callrec_server::integrity::{FileCheck, Found, Integrity};
 use callrec_server::rid::Rid;
 use callrec_server::store::{write_sidecar, Sidecar, Slot, Store};
@@ -64,6 +65,10 @@ pub fn sidecar(i: u32, start_ms: u64) -> Sidecar {
         files: vec![],
         stats: Default::default(),
         digests: Default::default(),
+        // Devices 0 and 2 registered (in two groups) when their calls started; 1 and 3 not.
+        owner: ["Anna Schmidt", "", "王芳", ""][i as usize % 4].into(),
+        extension: ["1001", "", "1003", ""][i as usize % 4].into(),
+        group: ["Sales", "", "Support", ""][i as usize % 4].into(),
     }
 }
 
@@ -557,6 +562,168 @@ pub fn a_catalog_of_version_1_gains_digests_and_checks(spec: Spec) {
     assert_eq!(by_integrity(&catalog, Integrity::NoDigest), vec![rid]);
 }
 
+fn device(mac: &str, owner: &str, extension: &str, group: &str, at: u64) -> Device {
+    Device {
+        mac: mac.into(),
+        owner: owner.into(),
+        extension: extension.into(),
+        group: group.into(),
+        updated_ms: at,
+    }
+}
+
+pub fn the_device_registry_is_written_read_and_removed_and_each_change_raises_its_version(
+    spec: Spec,
+) {
+    let root = storage("devices");
+    let the_spec = spec(&root);
+    // The console's way: a connection of its own, beside a catalog that is open.
+    let (store, catalog) = open(spec, &root);
+    let mut console = the_spec.connect().unwrap();
+    let c = console.as_mut();
+    assert_eq!(schema::version(c).unwrap(), schema::VERSION);
+    let v0 = sql::devices_version(c).unwrap();
+    let anna = device("001565AABBCC", "Anna Schmidt", "1001", "Sales", 1);
+    assert_eq!(sql::put_device(c, &anna).unwrap(), None);
+    let wang = device("001565000001", "王芳", "", "Support", 2);
+    assert_eq!(sql::put_device(c, &wang).unwrap(), None);
+    assert_eq!(sql::devices(c).unwrap(), vec![wang.clone(), anna.clone()]);
+    // Written again: replaced, and the entry it replaced comes back.
+    let moved = device("001565AABBCC", "Bob Meyer", "2002", "Support", 3);
+    assert_eq!(sql::put_device(c, &moved).unwrap(), Some(anna));
+    assert_eq!(sql::device(c, "001565AABBCC").unwrap(), Some(moved.clone()));
+    assert_eq!(sql::devices_version(c).unwrap(), v0 + 3);
+    // What the server reads: the same registry and version.
+    let (version, devices) = catalog.devices().unwrap();
+    assert_eq!(
+        (version, devices),
+        (v0 + 3, vec![wang.clone(), moved.clone()])
+    );
+    let registry = Registry::load(&catalog).unwrap();
+    assert_eq!(
+        registry
+            .lookup("00:15:65:aa:bb:cc")
+            .map(|d| d.owner.clone()),
+        Some("Bob Meyer".into())
+    );
+    assert!(!registry.refresh(&catalog).unwrap());
+    // A removal by the console is seen by the next refresh.
+    assert_eq!(sql::remove_device(c, "001565000001").unwrap(), Some(wang));
+    assert_eq!(sql::remove_device(c, "001565000001").unwrap(), None);
+    assert_eq!(sql::devices_version(c).unwrap(), v0 + 4);
+    assert!(registry.lookup("001565000001").is_some());
+    assert!(registry.refresh(&catalog).unwrap());
+    assert!(registry.lookup("001565000001").is_none());
+    assert_eq!(registry.len(), 1);
+    // The registry is the catalog's: it outlives the server's catalog and is there next time.
+    drop(catalog);
+    let (catalog, _) = Catalog::open(spec(&root), &store).unwrap();
+    assert_eq!(catalog.devices().unwrap().1, vec![moved]);
+}
+
+pub fn recordings_keep_the_registry_fields_of_their_start_and_are_found_by_group(spec: Spec) {
+    let root = storage("groups");
+    let store = Store::open(&root).unwrap();
+    let rids = fill(&store, 12);
+    let (catalog, _) = Catalog::open(spec(&root), &store).unwrap();
+    // Read back from the sidecars: the fields the registry had when each call started.
+    let row = catalog.get(&rids[3]).unwrap().unwrap();
+    assert_eq!(
+        (
+            row.sidecar.owner.as_str(),
+            row.sidecar.extension.as_str(),
+            row.sidecar.group.as_str()
+        ),
+        ("Anna Schmidt", "1001", "Sales")
+    );
+    let row = catalog.get(&rids[0]).unwrap().unwrap();
+    assert_eq!(
+        (row.sidecar.owner.as_str(), row.sidecar.group.as_str()),
+        ("", "")
+    );
+    let group = |g: &str| Filter {
+        group: Some(g.into()),
+        ..Filter::default()
+    };
+    assert_eq!(calls(&catalog, group("Sales")), vec![12, 8, 4]);
+    assert_eq!(calls(&catalog, group("Support")), vec![10, 6, 2]);
+    // Exactly: not a part, not another case.
+    assert!(calls(&catalog, group("Sale")).is_empty());
+    assert!(calls(&catalog, group("sales")).is_empty());
+    assert!(calls(&catalog, group("%")).is_empty());
+    // With the other filters.
+    assert_eq!(
+        calls(
+            &catalog,
+            Filter {
+                min_duration_ms: Some(7000),
+                ..group("Sales")
+            }
+        ),
+        vec![12, 8]
+    );
+    let ask = PageAsk {
+        limit: 2,
+        ..PageAsk::default()
+    };
+    assert_eq!(catalog.search(&group("Support"), &ask).unwrap().total, 3);
+}
+
+pub fn a_catalog_of_version_3_gains_the_registry_and_keeps_its_recordings(spec: Spec) {
+    let root = storage("v3");
+    let store = Store::open(&root).unwrap();
+    let the_spec = spec(&root);
+    {
+        let mut conn = the_spec.connect().unwrap();
+        schema::migrate_to(conn.as_mut(), 3).unwrap();
+        assert_eq!(schema::version(conn.as_mut()).unwrap(), 3);
+    }
+    // A recording imported by a version 3 catalog (its sidecar has no registry fields).
+    let mut s = sidecar(3, 1_795_248_003_000);
+    let slot = store.create(&at(3), &s).unwrap();
+    s.files = vec![slot.file_name(1)];
+    write_sidecar(&slot, &s).unwrap();
+    let rid = Rid::of_slot(&slot).unwrap().to_string();
+    {
+        let mut conn = the_spec.connect().unwrap();
+        let v3 = "INSERT INTO recordings (rid, call_id, device, remote_number, remote_name, \
+            local_number, local_name, numbers, names, dir, codec, peer, start_ms, stop_ms, \
+            stop_reason, duration_ms, files, stats, sidecar_len, sidecar_mtime_ns) VALUES \
+            ($1, 'call-3', '', '', '', '', '', '', '', 'in', 'PCMA', '', 1, 2, 'user', 1, \
+            '[]', $4, $2, $3)";
+        let stamp = Stamp::of(&slot.sidecar_path()).unwrap();
+        conn.execute(
+            v3,
+            &[
+                Value::text(&rid),
+                Value::int(stamp.len as i64),
+                Value::int(stamp.mtime_ns),
+                Value::text(serde_json::to_string(&s.stats).unwrap()),
+            ],
+        )
+        .unwrap();
+    }
+    let (catalog, report) = Catalog::open(spec(&root), &store).unwrap();
+    assert_eq!(report.unchanged, 1, "{report}");
+    let row = catalog.get(&rid).unwrap().unwrap();
+    assert_eq!(row.sidecar.id, "call-3");
+    assert_eq!(
+        (row.sidecar.owner.as_str(), row.sidecar.group.as_str()),
+        ("", "")
+    );
+    assert_eq!(catalog.devices().unwrap().1, vec![]);
+    let mut conn = the_spec.connect().unwrap();
+    assert_eq!(schema::version(conn.as_mut()).unwrap(), 4);
+    assert!(calls(
+        &catalog,
+        Filter {
+            group: Some(String::new()),
+            ..Filter::default()
+        }
+    )
+    .contains(&3));
+}
+
 /// Declares one test per suite function for an engine.
 #[macro_export]
 macro_rules! catalog_tests {
@@ -570,7 +737,10 @@ macro_rules! catalog_tests {
             every_filter_narrows_and_they_combine,
             cursor_pages_cover_every_match_once_in_either_order,
             checks_are_merged_kept_and_started_again_when_the_digests_change,
-            a_catalog_of_version_1_gains_digests_and_checks);
+            a_catalog_of_version_1_gains_digests_and_checks,
+            the_device_registry_is_written_read_and_removed_and_each_change_raises_its_version,
+            recordings_keep_the_registry_fields_of_their_start_and_are_found_by_group,
+            a_catalog_of_version_3_gains_the_registry_and_keeps_its_recordings);
     };
     (@each $spec:expr; $($name:ident),*) => {
         $(

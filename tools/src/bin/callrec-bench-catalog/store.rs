@@ -109,6 +109,7 @@ pub fn recording(seed: u64, i: u64, n: u64) -> (i64, Sidecar) {
             ..Stats::default()
         },
         digests: Default::default(),
+        ..Sidecar::default()
     };
     (start_s, sidecar)
 }

@@ -182,6 +182,10 @@ fn start_server(
         format!("{}-{}", SERVER_PORTS.0, SERVER_PORTS.1),
         "--max-sessions".into(),
         o.max_sessions.to_string(),
+        // Every session of the load comes from this machine's one address (each with a MAC of
+        // its own): the address may hold them all.
+        "--max-sessions-per-address".into(),
+        o.max_sessions.max(1).to_string(),
         "--idle-timeout".into(),
         "300".into(),
         // The loadgen starts every session before it sends any RTP: the ramp must not end the
