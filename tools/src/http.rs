@@ -22,9 +22,16 @@ pub struct Answer {
 }
 
 impl Client {
+    /// A connection whose reads time out after 60 s.
     pub fn connect(addr: SocketAddr) -> std::io::Result<Client> {
-        let stream = TcpStream::connect(addr)?;
-        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        Client::connect_timeout(addr, Duration::from_secs(60))
+    }
+
+    /// A connection whose connect, reads and writes time out after `timeout`.
+    pub fn connect_timeout(addr: SocketAddr, timeout: Duration) -> std::io::Result<Client> {
+        let stream = TcpStream::connect_timeout(&addr, timeout)?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
         stream.set_nodelay(true)?;
         Ok(Client {
             addr,

@@ -182,11 +182,6 @@ impl Postgres {
         )?;
         Ok(self.url(name))
     }
-
-    /// The server's process id.
-    pub fn pid(&self) -> Option<u32> {
-        self.process.as_ref().map(Proc::pid)
-    }
 }
 
 impl Drop for Postgres {

@@ -44,6 +44,17 @@ impl WorkDir {
         Self::new_in(&std::env::temp_dir(), prefix)
     }
 
+    /// A benchmark's directory: `dir` if given, else a new one named after `prefix`; removed
+    /// when dropped, and on SIGINT, SIGTERM or SIGHUP ([`remove_on_signal`]).
+    pub fn for_run(dir: Option<&Path>, prefix: &str) -> Result<Self, ToolError> {
+        let workdir = match dir {
+            Some(dir) => WorkDir::at(dir)?,
+            None => WorkDir::new(prefix)?,
+        };
+        remove_on_signal(workdir.path())?;
+        Ok(workdir)
+    }
+
     /// Leaves the directory in place when dropped.
     pub fn keep(&mut self) {
         self.keep = true;
@@ -97,23 +108,8 @@ pub fn remove_on_signal(dir: &Path) -> Result<(), ToolError> {
             }
         })
         .context(|| "starting the signal thread".to_string())?;
-    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: a zeroed sigaction with our handler and an empty mask; SA_RESTART, so that
-        // the tool's own system calls go on after the handler.
-        let rc = unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(signal, &action, std::ptr::null_mut())
-        };
-        if rc != 0 {
-            return Err(ToolError::setup(format!(
-                "handling signal {signal}: {}",
-                std::io::Error::last_os_error()
-            )));
-        }
-    }
+    crate::signals::handle(&crate::signals::TERMINATION, on_signal)
+        .context(|| "handling SIGINT, SIGTERM and SIGHUP".to_string())?;
     Ok(())
 }
 

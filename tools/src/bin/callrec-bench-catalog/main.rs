@@ -144,7 +144,7 @@ fn kinds(rows: u64, n: usize) -> Vec<Kind> {
         callrec_core::percent::encode(s, &mut out);
         out
     };
-    for q in 0..n {
+    for _ in 0..n {
         let s = pick();
         let part = &s.remote_number[6..11];
         kinds[0]
@@ -164,7 +164,6 @@ fn kinds(rows: u64, n: usize) -> Vec<Kind> {
         kinds[3]
             .paths
             .push(format!("/api/recordings?from={d}&to={d}&limit={LIMIT}"));
-        let _ = q;
         kinds[4]
             .paths
             .push(format!("/api/recordings?limit={LIMIT}"));

@@ -35,7 +35,7 @@ mod script;
 
 use callrec_tools::error::{exit, Context};
 use callrec_tools::markdown::g;
-use callrec_tools::workdir::{remove_on_signal, WorkDir};
+use callrec_tools::workdir::WorkDir;
 use callrec_tools::ToolError;
 use measure::{Measured, Point, Variant};
 use std::path::PathBuf;
@@ -145,12 +145,7 @@ fn main() -> ExitCode {
 }
 
 fn run(mut opts: Options, dir: Option<PathBuf>) -> Result<(), ToolError> {
-    let workdir = match dir {
-        Some(dir) => WorkDir::at(&dir)?,
-        None => WorkDir::new("callrec-heap")?,
-    };
-    // Removed when this ends, also on SIGINT, SIGTERM or SIGHUP.
-    remove_on_signal(workdir.path())?;
+    let workdir = WorkDir::for_run(dir.as_deref(), "callrec-heap")?;
     opts.workdir = workdir.path().to_path_buf();
 
     let mut variants = opts.heap.clone();

@@ -2,7 +2,6 @@
 //! the RTCP port above it on loopback, and copies the payloads into a raw A-law file until the
 //! RTCP BYE ends its input.
 
-use crate::stream::{PT_PCMA, RATE_HZ};
 use callrec_tools::error::Context;
 use callrec_tools::process::Proc;
 use callrec_tools::ToolError;
@@ -39,38 +38,7 @@ pub fn free_rtp_port() -> Result<u16, ToolError> {
 
 /// The SDP ffmpeg reads: one PCMA stream of 20 ms packets to `port` on loopback.
 pub fn sdp(port: u16) -> String {
-    format!(
-        "v=0\r\n\
-         o=- 0 0 IN IP4 127.0.0.1\r\n\
-         s=callrec bench\r\n\
-         c=IN IP4 127.0.0.1\r\n\
-         t=0 0\r\n\
-         m=audio {port} RTP/AVP {PT_PCMA}\r\n\
-         a=rtpmap:{PT_PCMA} PCMA/{RATE_HZ}\r\n\
-         a=ptime:20\r\n"
-    )
-}
-
-pub fn argv(sdp: &Path, out: &Path) -> Vec<String> {
-    let mut argv: Vec<String> = [
-        "ffmpeg",
-        "-nostdin",
-        "-nostats",
-        "-loglevel",
-        "error",
-        "-protocol_whitelist",
-        "file,udp,rtp",
-        // Bind the RTP/RTCP ports on loopback only.
-        "-localaddr",
-        "127.0.0.1",
-        "-i",
-    ]
-    .map(String::from)
-    .to_vec();
-    argv.push(sdp.display().to_string());
-    argv.extend(["-c", "copy", "-f", "alaw", "-y"].map(String::from));
-    argv.push(out.display().to_string());
-    argv
+    callrec_tools::ffmpeg::pcma_sdp("callrec bench", port)
 }
 
 /// Whether `/proc/net/udp` (its text) shows a socket bound to 127.0.0.1:`port`, written there
@@ -90,7 +58,7 @@ pub fn start(dir: &Path) -> Result<Ffmpeg, ToolError> {
     let port = free_rtp_port()?;
     let sdp_path = dir.join("stream.sdp");
     std::fs::write(&sdp_path, sdp(port)).context(|| format!("writing {}", sdp_path.display()))?;
-    let argv = argv(&sdp_path, &dir.join("ffmpeg.alaw"));
+    let argv = callrec_tools::ffmpeg::copy_argv(&sdp_path, &dir.join("ffmpeg.alaw"));
     let log_path = dir.join("ffmpeg.log");
     let log = File::create(&log_path).context(|| format!("making {}", log_path.display()))?;
     let mut process = Proc::spawn(

@@ -56,7 +56,7 @@ mod rows;
 mod stream;
 
 use callrec_tools::error::{exit, Context};
-use callrec_tools::workdir::{remove_on_signal, WorkDir};
+use callrec_tools::workdir::WorkDir;
 use callrec_tools::ToolError;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -180,12 +180,7 @@ fn main() -> ExitCode {
 }
 
 fn run(mut opts: Options, dir: Option<PathBuf>) -> Result<(), ToolError> {
-    let workdir = match dir {
-        Some(dir) => WorkDir::at(&dir)?,
-        None => WorkDir::new("callrec-bench")?,
-    };
-    // Removed when this ends, also on SIGINT, SIGTERM or SIGHUP.
-    remove_on_signal(workdir.path())?;
+    let workdir = WorkDir::for_run(dir.as_deref(), "callrec-bench")?;
     opts.workdir = workdir.path().to_path_buf();
     let dir = workdir.path();
 

@@ -58,37 +58,7 @@ impl FfmpegRun {
 
 /// The SDP of one PCMA stream on `port`.
 pub fn sdp(port: u16) -> String {
-    format!(
-        "v=0\r\n\
-         o=- 0 0 IN IP4 127.0.0.1\r\n\
-         s=callrec bench-server\r\n\
-         c=IN IP4 127.0.0.1\r\n\
-         t=0 0\r\n\
-         m=audio {port} RTP/AVP 8\r\n\
-         a=rtpmap:8 PCMA/8000\r\n\
-         a=ptime:20\r\n"
-    )
-}
-
-pub fn ffmpeg_argv(sdp: &Path, out: &Path) -> Vec<String> {
-    let mut argv: Vec<String> = [
-        "ffmpeg",
-        "-nostdin",
-        "-nostats",
-        "-loglevel",
-        "error",
-        "-protocol_whitelist",
-        "file,udp,rtp",
-        "-localaddr",
-        "127.0.0.1",
-        "-i",
-    ]
-    .map(String::from)
-    .into();
-    argv.push(sdp.display().to_string());
-    argv.extend(["-c", "copy", "-f", "alaw", "-y"].map(String::from));
-    argv.push(out.display().to_string());
-    argv
+    callrec_tools::ffmpeg::pcma_sdp("callrec bench-server", port)
 }
 
 fn read(path: &Path) -> String {
@@ -123,7 +93,7 @@ pub fn run(o: &Options, workdir: &Path) -> Result<FfmpegRun, ToolError> {
         let sdp_path = d.join(format!("s{k}.sdp"));
         std::fs::write(&sdp_path, sdp(port))
             .context(|| format!("writing {}", sdp_path.display()))?;
-        run.argv = ffmpeg_argv(&sdp_path, &d.join(format!("s{k}.alaw")));
+        run.argv = callrec_tools::ffmpeg::copy_argv(&sdp_path, &d.join(format!("s{k}.alaw")));
         let err = log.try_clone().context(|| "sharing ffmpeg.log".into())?;
         ffs.push(Proc::spawn(
             "ffmpeg",
@@ -236,7 +206,8 @@ mod tests {
         assert!(s.contains("m=audio 18004 RTP/AVP 8\r\n"), "{s}");
         assert!(s.ends_with("a=ptime:20\r\n"));
         assert_eq!(s.matches("\r\n").count(), 8);
-        let argv = ffmpeg_argv(Path::new("/t/s2.sdp"), Path::new("/t/s2.alaw"));
+        let argv =
+            callrec_tools::ffmpeg::copy_argv(Path::new("/t/s2.sdp"), Path::new("/t/s2.alaw"));
         assert_eq!(
             argv.join(" "),
             "ffmpeg -nostdin -nostats -loglevel error -protocol_whitelist file,udp,rtp \

@@ -3,41 +3,23 @@
 //! so an interrupted run returns through the normal error path: its processes are stopped when
 //! dropped, its work directory removed, and the exit status is 128 + the signal.
 
+use callrec_tools::signals;
 use callrec_tools::ToolError;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
-
-static CAUGHT: AtomicI32 = AtomicI32::new(0);
 
 /// How long a wait runs before it checks for a signal again.
 pub const SLICE: Duration = Duration::from_millis(100);
 
-extern "C" fn record(signal: libc::c_int) {
-    CAUGHT.store(signal, Ordering::SeqCst);
-}
-
-/// Installs the handler for SIGINT, SIGTERM and SIGHUP. Children start with the default
-/// actions again (a caught signal's handler does not survive exec).
+/// Installs the handler for SIGINT, SIGTERM and SIGHUP.
 pub fn install() {
-    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: the handler only stores into an atomic, which is async-signal-safe; the
-        // sigaction struct is zeroed and then filled in.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = record as extern "C" fn(libc::c_int) as usize;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(signal, &action, std::ptr::null_mut());
-        }
+    if let Err(e) = signals::catch(&signals::TERMINATION) {
+        eprintln!("bench-server: cannot catch SIGINT, SIGTERM and SIGHUP: {e}");
     }
 }
 
 /// The signal caught, if any.
 pub fn caught() -> Option<i32> {
-    match CAUGHT.load(Ordering::SeqCst) {
-        0 => None,
-        n => Some(n),
-    }
+    signals::caught()
 }
 
 /// An error once a signal was caught.

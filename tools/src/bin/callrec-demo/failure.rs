@@ -3,8 +3,8 @@
 //! after a failure.
 
 use crate::Ctx;
+use callrec_tools::signals;
 use callrec_tools::ToolError;
-use std::sync::atomic::{AtomicI32, Ordering};
 
 /// Why the demo stopped short.
 #[derive(Debug, PartialEq)]
@@ -47,34 +47,19 @@ pub fn failed<T>(reason: impl Into<String>) -> Result<T> {
     Err(Failure::Failed(reason.into()))
 }
 
-/// The signal that arrived, or 0.
-static SIGNAL: AtomicI32 = AtomicI32::new(0);
-
-extern "C" fn on_signal(signal: libc::c_int) {
-    SIGNAL.store(signal, Ordering::SeqCst);
-}
-
 /// From now on SIGINT and SIGTERM only set a flag that [`interrupted`] reads (system calls
 /// are restarted), so what was started is stopped in order before the demo exits.
 pub fn catch_signals() {
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: a zeroed sigaction is valid; the handler only stores into an atomic, which
-        // is async-signal-safe.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(signal, &action, std::ptr::null_mut());
-        }
+    if let Err(e) = signals::catch(&[libc::SIGINT, libc::SIGTERM]) {
+        eprintln!("demo: cannot catch SIGINT and SIGTERM: {e}");
     }
 }
 
 /// An error once SIGINT or SIGTERM has arrived.
 pub fn interrupted() -> Result<()> {
-    match SIGNAL.load(Ordering::SeqCst) {
-        0 => Ok(()),
-        signal => Err(Failure::Interrupted(signal)),
+    match signals::caught() {
+        None => Ok(()),
+        Some(signal) => Err(Failure::Interrupted(signal)),
     }
 }
 

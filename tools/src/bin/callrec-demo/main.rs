@@ -19,7 +19,6 @@ mod checks;
 mod clip;
 mod events;
 mod failure;
-mod http;
 mod procs;
 mod server;
 mod stick;
