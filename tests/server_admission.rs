@@ -203,16 +203,7 @@ fn bad_admission_options_are_usage_errors_at_start_up() {
 
 /// `callrec-server device ARGS`: exit code, stdout, stderr.
 fn device(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(common::bins::server())
-        .arg("device")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    common::server::console("device", args)
 }
 
 /// `GET path` of the web side: the status and the body.

@@ -889,16 +889,7 @@ fn api_until(http: SocketAddr, id: &str, cond: impl Fn(&Value) -> bool) -> Value
 
 /// `callrec-server verify ARGS`: exit code, stdout, stderr.
 fn verify(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(common::bins::server())
-        .arg("verify")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    common::server::console("verify", args)
 }
 
 #[test]

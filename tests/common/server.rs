@@ -214,6 +214,20 @@ impl Conn {
     }
 }
 
+/// `callrec-server COMMAND ARGS` run to its end: exit code, stdout, stderr.
+pub fn console(command: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(super::bins::server())
+        .arg(command)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
 pub fn get<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     line.trim_end()
         .split('&')

@@ -519,41 +519,47 @@ pub fn checks_are_merged_kept_and_started_again_when_the_digests_change(spec: Sp
     );
 }
 
-pub fn a_catalog_of_version_1_gains_digests_and_checks(spec: Spec) {
-    let root = storage("v1");
+/// A catalog of schema `version` (made by this build's migrations up to it) holding one
+/// recording, call 3, as a server of that version imported it (the columns of version 1);
+/// the storage, the store, the spec and the recording's RID.
+fn catalog_at(spec: Spec, name: &str, version: i64) -> (PathBuf, Store, CatalogSpec, String) {
+    let root = storage(name);
     let store = Store::open(&root).unwrap();
     let the_spec = spec(&root);
     {
         let mut conn = the_spec.connect().unwrap();
-        schema::migrate_to(conn.as_mut(), 1).unwrap();
-        assert_eq!(schema::version(conn.as_mut()).unwrap(), 1);
+        schema::migrate_to(conn.as_mut(), version).unwrap();
+        assert_eq!(schema::version(conn.as_mut()).unwrap(), version);
     }
-    // A recording of version 1 (no digests), imported by the version 1 catalog.
     let mut s = sidecar(3, 1_795_248_003_000);
     let slot = store.create(&at(3), &s).unwrap();
     s.files = vec![slot.file_name(1)];
     write_sidecar(&slot, &s).unwrap();
     let rid = Rid::of_slot(&slot).unwrap().to_string();
-    {
-        let mut conn = the_spec.connect().unwrap();
-        let v1 = "INSERT INTO recordings (rid, call_id, device, remote_number, remote_name, \
-            local_number, local_name, numbers, names, dir, codec, peer, start_ms, stop_ms, \
-            stop_reason, duration_ms, files, stats, sidecar_len, sidecar_mtime_ns) VALUES \
-            ($1, 'call-3', '', '', '', '', '', '', '', 'in', 'PCMA', '', 1, 2, 'user', 1, \
-            $2, $5, $3, $4)";
-        let stamp = Stamp::of(&slot.sidecar_path()).unwrap();
-        conn.execute(
-            v1,
-            &[
-                Value::text(&rid),
-                Value::text(serde_json::to_string(&s.files).unwrap()),
-                Value::int(stamp.len as i64),
-                Value::int(stamp.mtime_ns),
-                Value::text(serde_json::to_string(&s.stats).unwrap()),
-            ],
-        )
-        .unwrap();
-    }
+    let mut conn = the_spec.connect().unwrap();
+    let insert = "INSERT INTO recordings (rid, call_id, device, remote_number, remote_name, \
+        local_number, local_name, numbers, names, dir, codec, peer, start_ms, stop_ms, \
+        stop_reason, duration_ms, files, stats, sidecar_len, sidecar_mtime_ns) VALUES \
+        ($1, 'call-3', '', '', '', '', '', '', '', 'in', 'PCMA', '', 1, 2, 'user', 1, \
+        $2, $5, $3, $4)";
+    let stamp = Stamp::of(&slot.sidecar_path()).unwrap();
+    conn.execute(
+        insert,
+        &[
+            Value::text(&rid),
+            Value::text(serde_json::to_string(&s.files).unwrap()),
+            Value::int(stamp.len as i64),
+            Value::int(stamp.mtime_ns),
+            Value::text(serde_json::to_string(&s.stats).unwrap()),
+        ],
+    )
+    .unwrap();
+    (root, store, the_spec, rid)
+}
+
+pub fn a_catalog_of_version_1_gains_digests_and_checks(spec: Spec) {
+    // A recording of version 1 (no digests), imported by the version 1 catalog.
+    let (_, store, the_spec, rid) = catalog_at(spec, "v1", 1);
     let (catalog, report) = Catalog::open(the_spec, &store).unwrap();
     assert_eq!(report.unchanged, 1, "{report}");
     let row = catalog.get(&rid).unwrap().unwrap();
@@ -670,39 +676,8 @@ pub fn recordings_keep_the_registry_fields_of_their_start_and_are_found_by_group
 }
 
 pub fn a_catalog_of_version_3_gains_the_registry_and_keeps_its_recordings(spec: Spec) {
-    let root = storage("v3");
-    let store = Store::open(&root).unwrap();
-    let the_spec = spec(&root);
-    {
-        let mut conn = the_spec.connect().unwrap();
-        schema::migrate_to(conn.as_mut(), 3).unwrap();
-        assert_eq!(schema::version(conn.as_mut()).unwrap(), 3);
-    }
     // A recording imported by a version 3 catalog (its sidecar has no registry fields).
-    let mut s = sidecar(3, 1_795_248_003_000);
-    let slot = store.create(&at(3), &s).unwrap();
-    s.files = vec![slot.file_name(1)];
-    write_sidecar(&slot, &s).unwrap();
-    let rid = Rid::of_slot(&slot).unwrap().to_string();
-    {
-        let mut conn = the_spec.connect().unwrap();
-        let v3 = "INSERT INTO recordings (rid, call_id, device, remote_number, remote_name, \
-            local_number, local_name, numbers, names, dir, codec, peer, start_ms, stop_ms, \
-            stop_reason, duration_ms, files, stats, sidecar_len, sidecar_mtime_ns) VALUES \
-            ($1, 'call-3', '', '', '', '', '', '', '', 'in', 'PCMA', '', 1, 2, 'user', 1, \
-            '[]', $4, $2, $3)";
-        let stamp = Stamp::of(&slot.sidecar_path()).unwrap();
-        conn.execute(
-            v3,
-            &[
-                Value::text(&rid),
-                Value::int(stamp.len as i64),
-                Value::int(stamp.mtime_ns),
-                Value::text(serde_json::to_string(&s.stats).unwrap()),
-            ],
-        )
-        .unwrap();
-    }
+    let (root, store, the_spec, rid) = catalog_at(spec, "v3", 3);
     let (catalog, report) = Catalog::open(spec(&root), &store).unwrap();
     assert_eq!(report.unchanged, 1, "{report}");
     let row = catalog.get(&rid).unwrap().unwrap();
