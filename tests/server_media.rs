@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 
 /// How long a freed port rests at least (`server/src/ports.rs`, `QUIET`).
 const QUIET: Duration = Duration::from_secs(5);
-/// How far a recording may run ahead of the wall clock (`server/src/media.rs`, `MAX_AHEAD_MS`).
-const MAX_AHEAD_MS: u64 = 8192;
+/// How far past the lead the phone's backlog gave it a recording may run ahead of the wall clock
+/// after the opening burst (`core/src/timeline.rs`, `LEAD_JITTER_MS`).
+const LEAD_JITTER_MS: u64 = 200;
 
 fn start_line(id: &str) -> String {
     format!(
@@ -231,38 +232,62 @@ fn a_flood_keeps_the_recordings_true_length_and_is_counted() {
     let server = Server::start(dir.path(), &["--http", "127.0.0.1:0"]);
     let mut c = server.connect();
     let port = start(&mut c, "f1").unwrap();
-    let began = Instant::now();
-    // 4,000 packets of 20 ms numbered one after the other (80 s of audio) in about 4 s: twenty
-    // times what a G.711 phone sends.
-    let flood = Sender::new(to(port));
+    let phone = Sender::new(to(port));
+    // The phone as the agent sends: 1 s it held while the server answered, at once, then live
+    // for 1.5 s.
+    let first = Instant::now();
+    send(&phone, 0, 50, 1);
+    for k in 0..75u16 {
+        let due = first + Duration::from_millis(20) * (u32::from(k) + 1);
+        thread::sleep(due.saturating_duration_since(Instant::now()));
+        send(&phone, 50 + k, 1, 1);
+    }
+    // Then a flood from it: 4,000 packets of 20 ms numbered one after the other (80 s of audio)
+    // in about 4 s, twenty times what a G.711 phone sends.
     for burst in 0..400u16 {
-        send(&flood, burst * 10, 10, 7);
+        send(&phone, 125 + burst * 10, 10, 7);
         thread::sleep(Duration::from_millis(10));
     }
+    let span_ms = first.elapsed().as_millis() as u64;
     // Another session at the same time records as it should.
     let mut ok = server.connect();
     let port2 = start(&mut ok, "ok1").unwrap();
     send(&Sender::new(to(port2)), 0, 100, 3);
     stop(&mut ok, "ok1");
     stop(&mut c, "f1");
-    let wall_ms = began.elapsed().as_millis() as u64;
 
     let sc = sidecar(&server, "f1");
     let d = sc["duration_ms"].as_u64().unwrap();
+    // The true length: the backlog's second, then the wall clock from its first packet to the
+    // flood's last.
+    let true_ms = 1000 + span_ms;
     eprintln!(
-        "flood: {d} ms recorded in {wall_ms} ms, stats {}",
+        "flood: {d} ms recorded, true length {true_ms} ms, stats {}",
         sc["stats"]
     );
-    // Without the limits this is 80,000 ms. With them: the time the session lasted, and at
-    // most what the phone agent may send ahead of the clock when the server answers.
-    assert!(d <= wall_ms + MAX_AHEAD_MS + 1000, "{d} ms in {wall_ms} ms");
-    assert!(d >= 3000, "{d}");
+    // Without the limits this is 82,500 ms; with the rate limit alone it was up to the agent's
+    // backlog (8,192 ms) longer than the truth. Now at most the jitter allowance, a frame and
+    // the sender-clock drift (1 ms a second) past it, and at most a frame short (the server's
+    // clock runs from the first packet's arrival to the last one's, within this test's span).
+    let most = true_ms + LEAD_JITTER_MS + 20 + span_ms / 1000 + 1;
+    assert!(d <= most, "{d} ms recorded, true length {true_ms} ms");
+    assert!(
+        d + 100 >= true_ms,
+        "{d} ms recorded, true length {true_ms} ms"
+    );
+    let data = audio(&server, &sc);
+    assert!(
+        data[..125 * 160].iter().all(|&x| x == 1),
+        "the call's audio"
+    );
+    // The flood, and silence where the clock placed a frame after a pause in it.
+    assert!(data[125 * 160..].iter().all(|&x| x == 7 || x == 0xD5));
     let stats = &sc["stats"];
     let (received, dropped) = (
         stats["received"].as_u64().unwrap(),
         stats["flood_dropped"].as_u64().unwrap(),
     );
-    assert!(received <= 4000 && dropped > received / 2, "{stats}");
+    assert!(received <= 4125 && dropped > received / 2, "{stats}");
     assert_eq!(stats["from_strangers"], 0);
     let file = server.day_dir().join(sc["files"][0].as_str().unwrap());
     assert_eq!(info(&file)["duration_ms"].as_u64(), Some(d));

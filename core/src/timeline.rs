@@ -7,11 +7,22 @@
 //! window's slots are fixed arrays. Time comes in as milliseconds from the caller.
 //!
 //! With [`TimelineConfig::max_ahead_ms`], the timeline also never runs ahead of the wall clock by
-//! more than that: a sender whose timestamps advance faster than real time (a flood of packets
+//! more than it may: a sender whose timestamps advance faster than real time (a flood of packets
 //! numbered one after the other) gets its packets placed by the clock, and those that even so
 //! would land too far ahead are dropped and counted ([`TimelineStats::too_early`]). The clock is
 //! counted from the first packet after a start or a resume and kept across new SSRCs, so
 //! switching streams gains a sender nothing.
+//!
+//! How far ahead it may run depends on where the call is. A lead over the clock is legitimate in
+//! one place only: the opening burst after a start or a resume, when the phone agent sends at
+//! once what it held while the server answered (its backlog). During that burst the lead may grow
+//! up to `max_ahead_ms`. The burst is over once the lead has not grown by [`LEAD_STEP_MS`] or more
+//! for [`SETTLE_MS`] (the sender keeps pace with the clock: the backlog is in, or there was none),
+//! and at the latest `max_ahead_ms` after it began (a backlog sent at all faster than twice real
+//! time is in by then). From then on the lead may exceed the highest the burst reached by
+//! [`LEAD_JITTER_MS`] at most (never past `max_ahead_ms`): a backlog keeps its lead for the rest
+//! of the call, network jitter is absorbed, and a burst later in the call (a flood) is held to
+//! the wall clock. To all of it 1 ms a second is added for a sender clock that runs a little fast.
 
 use super::codec::{classify_payload_type, Codec, PayloadKind, RTP_CLOCK_HZ};
 use super::rtp::{RtpError, RtpPacket};
@@ -31,6 +42,17 @@ const MAX_MISORDER: i64 = 100;
 const HISTORY: usize = 32;
 
 const TICKS_PER_MS: u64 = (RTP_CLOCK_HZ / 1000) as u64;
+
+/// Once the opening burst is over, how far past the lead it reached a packet may arrive early:
+/// network jitter. 200 ms, the reorder window's default hold time (a packet delayed that much is
+/// still put back in order; one that much early is still placed by its timestamp).
+pub const LEAD_JITTER_MS: u64 = 200;
+/// The opening burst is over once the lead over the clock has not grown by [`LEAD_STEP_MS`] or
+/// more for this long. Longer than a stall in the middle of a backlog's delivery is likely to be.
+pub const SETTLE_MS: u64 = 1000;
+/// Growth of the lead smaller than this (one 20 ms frame) does not keep the opening burst going:
+/// a live stream's jitter.
+pub const LEAD_STEP_MS: u64 = 20;
 
 /// Where the timeline's output goes: the Record file writer.
 pub trait AudioSink {
@@ -53,7 +75,9 @@ pub struct TimelineConfig {
     pub telephone_event_pt: u8,
     /// How far the timeline may run ahead of the wall clock, in ms (one frame more at most),
     /// counted from the first packet after a start or a resume, plus 1 ms for every second
-    /// since (the sender's clock may run a little fast). `None`: no limit.
+    /// since (the sender's clock may run a little fast): the most the opening burst's backlog
+    /// may hold. After that burst, only [`LEAD_JITTER_MS`] past the lead it reached (see the
+    /// module doc). `None`: no limit.
     pub max_ahead_ms: Option<u64>,
 }
 
@@ -168,11 +192,24 @@ enum Anchor {
 }
 
 /// Where the wall clock says the timeline is: `out = ticks(now_ms) + base`, counted from
-/// `since_ms`.
+/// `since_ms`, and how far ahead of it the timeline may run.
 #[derive(Debug, Clone, Copy)]
 struct WallClock {
     base: i64,
     since_ms: u64,
+    lead: Lead,
+}
+
+/// The timeline's lead over the wall clock (ticks; a packet's start minus the clock's position
+/// when it arrived). See the module doc.
+#[derive(Debug, Clone, Copy)]
+enum Lead {
+    /// The opening burst: the lead may grow up to `max_ahead_ms`. `high` is the highest lead a
+    /// placed packet had; `step` the lead when it last grew by [`LEAD_STEP_MS`] or more, at
+    /// `step_ms`.
+    Opening { high: i64, step: i64, step_ms: u64 },
+    /// After it: the lead may be up to `allowance`.
+    Settled { allowance: i64 },
 }
 
 /// Reorders, de-duplicates and gap-fills one recording's packets. See the module doc.
@@ -382,6 +419,9 @@ impl Timeline {
             stream.highest_ts = ext_ts;
             stream.highest_out = out;
             stream.highest_arrival_ms = now_ms;
+            if kind != PayloadKind::TelephoneEvent {
+                self.note_lead(now_ms, out);
+            }
         }
         self.stream = Some(stream);
         let slot_kind = match kind {
@@ -433,6 +473,11 @@ impl Timeline {
                 self.clock = Some(WallClock {
                     base: self.next_out as i64 - ticks_at(now_ms),
                     since_ms: now_ms,
+                    lead: Lead::Opening {
+                        high: 0,
+                        step: 0,
+                        step_ms: now_ms,
+                    },
                 });
                 self.next_out as i64
             }
@@ -471,13 +516,42 @@ impl Timeline {
     /// The furthest a packet may start at `now_ms` ([`TimelineConfig::max_ahead_ms`]).
     fn ahead_limit(&self, now_ms: u64) -> Option<i64> {
         let (max_ms, clock) = (self.cfg.max_ahead_ms?, self.clock?);
-        let drift_ms = now_ms.saturating_sub(clock.since_ms) / 1000;
-        let ahead = ticks_since(0, max_ms.saturating_add(drift_ms));
+        let drift = ticks_since(0, now_ms.saturating_sub(clock.since_ms) / 1000);
+        let ahead = match settled(clock, now_ms, max_ms) {
+            Lead::Opening { .. } => ticks_since(0, max_ms),
+            Lead::Settled { allowance } => allowance,
+        };
         Some(
             ticks_at(now_ms)
                 .saturating_add(clock.base)
-                .saturating_add(ahead),
+                .saturating_add(ahead)
+                .saturating_add(drift),
         )
+    }
+
+    /// A newer packet starting at `out` was placed at `now_ms`: the opening burst ends if its
+    /// time is up, else takes the packet's lead into account.
+    fn note_lead(&mut self, now_ms: u64, out: i64) {
+        let Some(max_ms) = self.cfg.max_ahead_ms else {
+            return;
+        };
+        let Some(clock) = self.clock.as_mut() else {
+            return;
+        };
+        clock.lead = settled(*clock, now_ms, max_ms);
+        if let Lead::Opening {
+            high,
+            step,
+            step_ms,
+        } = &mut clock.lead
+        {
+            let lead = out.saturating_sub(ticks_at(now_ms).saturating_add(clock.base));
+            *high = (*high).max(lead);
+            if lead >= step.saturating_add(ticks_since(0, LEAD_STEP_MS)) {
+                *step = lead;
+                *step_ms = now_ms;
+            }
+        }
     }
 
     fn end_stream(&mut self) {
@@ -534,6 +608,25 @@ impl Timeline {
             }
         }
         self.remember(ext_seq);
+    }
+}
+
+/// `clock`'s lead rule at `now_ms`: the opening burst ends [`SETTLE_MS`] after the lead last
+/// grew by a step, or `max_ms` after it began; the allowance from then on is the highest lead it
+/// reached and [`LEAD_JITTER_MS`], within `max_ms`.
+fn settled(clock: WallClock, now_ms: u64, max_ms: u64) -> Lead {
+    match clock.lead {
+        Lead::Opening { high, step_ms, .. }
+            if now_ms.saturating_sub(step_ms) >= SETTLE_MS
+                || now_ms.saturating_sub(clock.since_ms) >= max_ms =>
+        {
+            let allowance = high
+                .max(0)
+                .saturating_add(ticks_since(0, LEAD_JITTER_MS))
+                .min(ticks_since(0, max_ms));
+            Lead::Settled { allowance }
+        }
+        lead => lead,
     }
 }
 

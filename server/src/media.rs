@@ -3,12 +3,14 @@
 //! phone's packets to each session's [`Recorder`] (the same core as the phone's local recording)
 //! and performs the file operations. Which datagrams are recorded is each session's
 //! [`RtpGate`]'s call (the latch to the phone's source, the flood limit); the rest are dropped
-//! and counted, and the timeline never runs more than [`MAX_AHEAD_MS`] ahead of the wall
-//! clock. Commands from the control connections arrive on a bounded channel. When a session
-//! ends is its connection's business (`callrec_core::net_server`): a shard ends one by itself
-//! only when its storage fails or falls below the reserve ([`crate::space`]: then every session
-//! ends, `storage_full`, while there is room to finish it), and keeps the time of its last RTP
-//! for the connection's idle timer.
+//! and counted, and the timeline keeps to the wall clock: [`MAX_AHEAD_MS`] ahead of it at most,
+//! and only for the phone's backlog in the opening burst after a start or a resume; after that
+//! burst, no more than [`callrec_core::timeline::LEAD_JITTER_MS`] past the lead the backlog
+//! gave (see [`callrec_core::timeline`]). Commands from the control connections arrive on a
+//! bounded channel. When a session ends is its connection's business
+//! (`callrec_core::net_server`): a shard ends one by itself only when its storage fails or falls
+//! below the reserve ([`crate::space`]: then every session ends, `storage_full`, while there is
+//! room to finish it), and keeps the time of its last RTP for the connection's idle timer.
 //!
 //! Logs: a shard runs for everyone who can send a datagram, so anything it may log per packet,
 //! per cycle or per session goes through [`crate::limited!`] (see [`crate::logs`]).
@@ -41,8 +43,9 @@ pub const CYCLE: Duration = Duration::from_millis(100);
 /// [`MediaSession::last_rtp_ms`] before the phone's first datagram.
 pub const NO_RTP: u64 = u64::MAX;
 
-/// How far a recording may run ahead of the wall clock ([`TimelineConfig::max_ahead_ms`]): the
-/// phone agent's backlog, sent at once when the server answers, in G.711 (8 bytes a ms).
+/// How far a recording may run ahead of the wall clock in the opening burst after a start or a
+/// resume ([`TimelineConfig::max_ahead_ms`]): the phone agent's backlog, sent at once when the
+/// server answers, in G.711 (8 bytes a ms).
 pub const MAX_AHEAD_MS: u64 = callrec_core::backlog::BACKLOG_BYTES as u64 / 8;
 
 /// How a session ended, for its control connection.

@@ -457,7 +457,8 @@ fn a_backlog_then_the_live_stream_is_kept_whole() {
 
 #[test]
 fn a_sender_clock_a_little_fast_loses_nothing_in_an_hour() {
-    // Timestamps 0.05% fast: 1.8 s ahead after an hour, within 1 s and 1 ms a second.
+    // Timestamps 0.05% fast: 1.8 s ahead after an hour, within the jitter allowance and 1 ms a
+    // second (no backlog: the opening burst ends after a second).
     let mut tl = limited(1000);
     let mut tape = Tape::default();
     let n = 180_000;
@@ -489,4 +490,232 @@ fn a_resume_starts_the_wall_clock_again() {
     let kept = tl.position() / 160 - 50;
     assert!((50..=52).contains(&kept), "{kept} {s:?}");
     assert_eq!(s.too_early, 100 - kept);
+}
+
+/// What a phone sends for the lead tests: 20 ms PCMA frames numbered one after the other.
+struct Phone {
+    ssrc: u32,
+    seq: u16,
+    ts: u32,
+}
+
+impl Phone {
+    fn new(ssrc: u32, seq: u16, ts: u32) -> Phone {
+        Phone { ssrc, seq, ts }
+    }
+
+    /// The next frame, labelled `label`, arriving at `at_ms`.
+    fn send(&mut self, tl: &mut Timeline, tape: &mut Tape, at_ms: u64, label: u8) {
+        tl.push(
+            at_ms,
+            &pkt(8, self.seq, self.ts, self.ssrc, &frame(label)),
+            tape,
+        );
+        tl.handle_timeout(at_ms, tape);
+        self.seq = self.seq.wrapping_add(1);
+        self.ts = self.ts.wrapping_add(160);
+    }
+}
+
+/// The server's limit: the agent's backlog in G.711.
+const SERVER_AHEAD_MS: u64 = 8192;
+
+/// Ticks a recording whose packets came over `wall_ms` of the clock may hold past its true
+/// length: the jitter allowance, a frame and the drift allowance (and a ms for rounding).
+fn slack(wall_ms: u64) -> u64 {
+    (LEAD_JITTER_MS + 20 + wall_ms / 1000 + 1) * 8
+}
+
+#[test]
+fn a_flood_mid_call_keeps_the_recording_to_its_true_length() {
+    // With no backlog, 2 s of it and the agent's whole one (375 frames): live for 3 s, then a
+    // flood of twenty times the packet rate for 10 s. Before the lead rule the flood ran up to
+    // 8,192 ms ahead of the clock.
+    for backlog in [0u64, 100, 375] {
+        let mut tl = limited(SERVER_AHEAD_MS);
+        let mut tape = Tape::default();
+        let mut phone = Phone::new(SSRC, 4000, 90_000);
+        for _ in 0..backlog {
+            phone.send(&mut tl, &mut tape, 0, 1);
+        }
+        for k in 0..150 {
+            phone.send(&mut tl, &mut tape, 20 + k * 20, 1);
+        }
+        let before = tl.stats();
+        for k in 0..10_000 {
+            phone.send(&mut tl, &mut tape, 3020 + k, 2);
+        }
+        tl.flush(&mut tape);
+        // The true length: the backlog's lead (all but its last frame) and the wall clock up to
+        // the last arrival, 13,019 ms, and that packet's frame.
+        let last_ms = 3020 + 9_999;
+        let lead_ms = backlog.saturating_sub(1) * 20;
+        let true_ticks = (lead_ms + last_ms + 20) * 8;
+        let got = tl.position();
+        assert!(
+            got <= true_ticks + slack(last_ms),
+            "backlog {backlog}: {got} > {true_ticks} + {}",
+            slack(last_ms)
+        );
+        assert!(
+            got + 160 >= true_ticks,
+            "backlog {backlog}: {got} < {true_ticks}"
+        );
+        assert_eq!(before.too_early, 0, "backlog {backlog}: {before:?}");
+        // The backlog and the live audio are all there, in order, before the flood's.
+        let f = frames(&tape);
+        let normal = backlog as usize + 150;
+        assert!(f[..normal].iter().all(|&x| x == 1), "backlog {backlog}");
+        assert!(f[normal..].iter().all(|&x| x == 2), "backlog {backlog}");
+        assert!(tl.stats().too_early > 9000, "{:?}", tl.stats());
+    }
+}
+
+#[test]
+fn the_agents_backlog_survives_a_stall_and_jitter_whole() {
+    // 375 frames held while the server answered: 200 at once, a 400 ms stall, the rest 150 ms
+    // later still (the network congested from then on). The live stream, delayed the same
+    // 150 ms for its first 2 s, then on time with up to 30 ms of jitter (so up to 150 ms
+    // earlier than while the opening burst measured its lead), a 300 ms stall delivered at
+    // once, and on for a minute. The network keeps the order (a queue): reordering is the
+    // window's business, tested above.
+    let mut tl = limited(SERVER_AHEAD_MS);
+    let mut tape = Tape::default();
+    let mut phone = Phone::new(SSRC, 65_000, u32::MAX - 8000);
+    let mut rng = crate::test_rng::Rng(0x5EED);
+    let mut labels = Vec::new();
+    let label = |n: usize| (n % 200) as u8 + 1;
+    let mut n = 0;
+    for k in 0..375 {
+        let at = if k < 200 { 0 } else { 400 + 150 };
+        phone.send(&mut tl, &mut tape, at, label(n));
+        labels.push(label(n));
+        n += 1;
+    }
+    let mut arrivals: Vec<u64> = Vec::new();
+    let mut prev = 0;
+    for j in 0..3000u64 {
+        let nominal = 400 + (j + 1) * 20;
+        let at = if j < 100 {
+            nominal + 150
+        } else if (500..515).contains(&j) {
+            500 * 20 + 400 + 300 // the stall: all at once
+        } else {
+            nominal + rng.next_u64() % 30
+        };
+        prev = at.max(prev);
+        arrivals.push(prev);
+    }
+    let mut live: Vec<Vec<u8>> = Vec::new();
+    for _ in 0..arrivals.len() {
+        live.push(pkt(8, phone.seq, phone.ts, SSRC, &frame(label(n))));
+        labels.push(label(n));
+        phone.seq = phone.seq.wrapping_add(1);
+        phone.ts = phone.ts.wrapping_add(160);
+        n += 1;
+    }
+    for (at, p) in arrivals.iter().zip(&live) {
+        tl.push(*at, p, &mut tape);
+        tl.handle_timeout(*at, &mut tape);
+    }
+    tl.flush(&mut tape);
+    let s = tl.stats();
+    assert_eq!(
+        (s.too_early, s.discontinuities, s.lost, s.late),
+        (0, 0, 0, 0),
+        "{s:?}"
+    );
+    assert_eq!(frames(&tape), labels);
+    assert_eq!(tape.bytes.len(), n * 160);
+}
+
+#[test]
+fn a_resume_takes_its_backlog_and_then_holds_a_flood_to_the_clock() {
+    let mut tl = limited(SERVER_AHEAD_MS);
+    let mut tape = Tape::default();
+    let mut phone = Phone::new(SSRC, 0, 0);
+    for k in 0..100 {
+        phone.send(&mut tl, &mut tape, k * 20, 1);
+    }
+    tl.flush(&mut tape);
+    tl.restart_at_end();
+    // A minute's pause, then 3 s held while the server answered the resume, at once, then live
+    // for 2 s, then a flood for 5 s.
+    let resumed = 62_000;
+    for _ in 0..150 {
+        phone.send(&mut tl, &mut tape, resumed, 2);
+    }
+    for k in 0..100 {
+        phone.send(&mut tl, &mut tape, resumed + 20 + k * 20, 3);
+    }
+    assert_eq!(tl.stats().too_early, 0);
+    for k in 0..5000 {
+        phone.send(&mut tl, &mut tape, resumed + 2020 + k, 4);
+    }
+    tl.flush(&mut tape);
+    let f = frames(&tape);
+    assert!(f[..100].iter().all(|&x| x == 1));
+    assert!(f[100..250].iter().all(|&x| x == 2));
+    assert!(f[250..350].iter().all(|&x| x == 3));
+    // Before the pause 2 s; after it the backlog's lead (2,980 ms) and the clock to the last
+    // arrival (7,019 ms), and its frame.
+    let last_ms = 2020 + 4999;
+    let true_ticks = (2000 + 2980 + last_ms + 20) * 8;
+    let got = tl.position();
+    assert!(got <= true_ticks + slack(last_ms), "{got} > {true_ticks}");
+    assert!(got + 160 >= true_ticks, "{got} < {true_ticks}");
+    assert!(tl.stats().too_early > 4000);
+}
+
+#[test]
+fn a_new_ssrc_mid_call_keeps_the_backlogs_lead_and_gains_a_flood_none() {
+    let mut tl = limited(SERVER_AHEAD_MS);
+    let mut tape = Tape::default();
+    // 2 s of backlog, live for 2 s; the media engine restarts (new SSRC and numbering, the next
+    // frame on time), live for 2 s more.
+    let mut phone = Phone::new(SSRC, 100, 1000);
+    for _ in 0..100 {
+        phone.send(&mut tl, &mut tape, 0, 1);
+    }
+    for k in 0..100 {
+        phone.send(&mut tl, &mut tape, 20 + k * 20, 1);
+    }
+    let mut restarted = Phone::new(0xABCD, 30_000, 7_777_777);
+    for k in 0..100 {
+        restarted.send(&mut tl, &mut tape, 2020 + k * 20, 2);
+    }
+    let s = tl.stats();
+    assert_eq!((s.too_early, s.ssrc_changes), (0, 1), "{s:?}");
+    // Then a flood for 5 s with a new SSRC every three packets.
+    for k in 0..5000u32 {
+        let mut p = Phone::new(0x7000_0000 + k / 3, k as u16, k * 160);
+        p.send(&mut tl, &mut tape, 4020 + u64::from(k), 3);
+    }
+    tl.flush(&mut tape);
+    let f = frames(&tape);
+    assert!(f[..200].iter().all(|&x| x == 1));
+    assert!(f[200..300].iter().all(|&x| x == 2), "{:?}", &f[195..305]);
+    let last_ms = 4020 + 4999;
+    let true_ticks = (1980 + last_ms + 20) * 8;
+    let got = tl.position();
+    assert!(got <= true_ticks + slack(last_ms), "{got} > {true_ticks}");
+    assert!(tl.stats().ssrc_changes > 1600);
+}
+
+#[test]
+fn the_opening_burst_ends_a_backlogs_worth_of_time_after_it_began() {
+    // A sender half as fast again as real time from the start never keeps pace, so its opening
+    // burst lasts until 8,192 ms have passed: by then 4 s ahead, and no further after.
+    let mut tl = limited(SERVER_AHEAD_MS);
+    let mut tape = Tape::default();
+    let mut phone = Phone::new(SSRC, 0, 0);
+    for k in 0..2250u64 {
+        phone.send(&mut tl, &mut tape, k * 40 / 3, 1);
+    }
+    tl.flush(&mut tape);
+    let last_ms = 2249 * 40 / 3;
+    let got = tl.position();
+    let most = (last_ms + SERVER_AHEAD_MS / 2 + 20) * 8 + slack(last_ms);
+    assert!(got <= most, "{got} > {most}");
+    assert!(got >= (last_ms + SERVER_AHEAD_MS / 2) * 8, "{got}");
 }
