@@ -16,9 +16,11 @@ pub mod db;
 pub mod filter;
 mod postgres;
 pub mod schema;
+pub mod search;
 pub mod sql;
 mod sqlite;
 pub mod sync;
+pub mod words;
 
 use crate::integrity::{self, Checks, FileCheck, Integrity};
 use crate::rid::Rid;
@@ -352,8 +354,8 @@ impl Catalog {
     /// A page of the recordings `filter` matches, with their count.
     pub fn search(&self, filter: &Filter, ask: &PageAsk) -> Result<Page, CatalogError> {
         self.read(|c| {
-            let (rows, more) = sql::page(c, filter, ask)?;
-            let total = sql::count(c, filter)?;
+            let (rows, more) = search::page(c, filter, ask)?;
+            let total = search::count(c, filter)?;
             let next = more.then(|| rows.last()).flatten().map(|r| Cursor {
                 start_ms: r.sidecar.start_ms,
                 rid: r.rid.clone(),

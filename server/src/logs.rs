@@ -12,7 +12,7 @@
 //! # Use
 //!
 //! Any log line that a peer's input can repeat goes through [`limited!`](crate::limited):
-//! ```ignore
+//! ```text
 //! crate::limited!(Kind::Media, "session {}: receive: {e}", stem);
 //! ```
 //! with the [`Kind`] that fits; a new kind of event is a new variant (its level and what the

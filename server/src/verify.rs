@@ -13,7 +13,7 @@
 
 use crate::catalog::db::Conn;
 use crate::catalog::filter::{Cursor, Filter, Order, PageAsk};
-use crate::catalog::{schema, sql, CatalogError, CatalogSpec, Row};
+use crate::catalog::{schema, search, sql, CatalogError, CatalogSpec, Row};
 use crate::digest::{self, Digest};
 use crate::integrity::{self, FileCheck, Found, Integrity};
 use crate::rid::Rid;
@@ -252,7 +252,7 @@ pub fn run(
         order: Order::OldestFirst,
         ..Filter::default()
     };
-    let total = sql::count(conn.as_mut(), &filter)?;
+    let total = search::count(conn.as_mut(), &filter)?;
     progress.begin(&spec.describe(), total);
     let mut summary = Summary::default();
     let mut after: Option<Cursor> = None;
@@ -262,7 +262,7 @@ pub fn run(
             offset: 0,
             limit: PAGE,
         };
-        let (rows, more) = sql::page(conn.as_mut(), &filter, &ask)?;
+        let (rows, more) = search::page(conn.as_mut(), &filter, &ask)?;
         for row in &rows {
             let found = check(&opts.storage, row, &mut summary.bytes, progress);
             tally(&mut summary, row, &found);

@@ -1,7 +1,7 @@
 //! The catalog's schema, as versioned migrations: version N is applied once, in a transaction,
 //! and recorded in `catalog_version`. Both engines have the same tables and columns; they
-//! differ only in the text indexes (SQLite's FTS5 trigram table, PostgreSQL's pg_trgm) and in
-//! the types' spelling.
+//! differ only in the text indexes (SQLite's FTS5 tables, PostgreSQL's pg_trgm and full-text
+//! indexes), in SQLite's keys (by time, from version 5) and in the types' spelling.
 
 use super::db::{transaction, Conn, Dialect, Value};
 use super::CatalogError;
@@ -198,21 +198,174 @@ ALTER TABLE recordings ADD COLUMN device_group TEXT COLLATE \"C\" NOT NULL DEFAU
 CREATE INDEX recordings_group ON recordings (device_group, start_ms, rid);
 ";
 
-/// Every migration of an engine, oldest first: (version, SQL).
-fn migrations(dialect: Dialect) -> &'static [(i64, &'static str)] {
+/// Version 5 on SQLite, first part: the text indexes go (they are made again below, over the
+/// new keys), and each row's new key is worked out. A row's `rowid` becomes its start (Unix
+/// ms, within [`super::sql::KEY_MIN_MS`]..=[`super::sql::KEY_MAX_MS`]) shifted by
+/// [`super::sql::KEY_SEQ_BITS`], plus its rank by RID among the rows of that millisecond: the
+/// text indexes, which hand out rows in `rowid` order, then hand them out in time order, so a
+/// search by text reads only the rows of its page, not every match to sort them (`search.rs`).
+/// Every new key is at least `KEY_MIN_MS << KEY_SEQ_BITS` (2^50), far above the keys SQLite
+/// gave before (counted from 1), so no new key meets an old one.
+const V5_SQLITE_BEFORE: &str = "
+DROP TRIGGER recordings_text_insert;
+DROP TRIGGER recordings_text_delete;
+DROP TRIGGER recordings_text_update;
+DROP TABLE recordings_text;
+DROP TRIGGER recordings_words_insert;
+DROP TRIGGER recordings_words_delete;
+DROP TRIGGER recordings_words_update;
+DROP TABLE recordings_words;
+CREATE TEMP TABLE rekey (old INTEGER PRIMARY KEY, new INTEGER NOT NULL);
+INSERT INTO rekey (old, new)
+    SELECT rowid, (min(max(start_ms, 1073741824), 8796093022207) << 20)
+        + row_number() OVER (
+            PARTITION BY min(max(start_ms, 1073741824), 8796093022207) ORDER BY rid
+        ) - 1
+    FROM recordings;
+";
+
+/// Version 5 on SQLite: every row moves to its new key with its names' words (`words.rs`) in
+/// `names`, in one write of each row.
+fn v5_sqlite_rows(conn: &mut dyn Conn) -> Result<(), CatalogError> {
+    const CHUNK: i64 = 5_000;
+    let rows = conn.query("SELECT count(*) FROM rekey", &[])?;
+    let n = rows.first().and_then(|r| r.first()).and_then(Value::as_int);
+    if let Some(n) = n.filter(|n| *n > 0) {
+        // About a minute a million rows on a small machine: say why the start waits.
+        log::info!(
+            "catalog: version 5 keys {n} recording(s) by time and indexes their names' words"
+        );
+    }
+    let mut after = 0;
+    loop {
+        let rows = conn.query(
+            "SELECT rekey.old, rekey.new, remote_name, local_name FROM rekey \
+             JOIN recordings ON recordings.rowid = rekey.old \
+             WHERE rekey.old > $1 ORDER BY rekey.old LIMIT $2",
+            &[Value::int(after), Value::int(CHUNK)],
+        )?;
+        for r in &rows {
+            let int = |i: usize| r.get(i).and_then(Value::as_int).unwrap_or_default();
+            let text = |i: usize| r.get(i).and_then(Value::as_text).unwrap_or_default();
+            conn.execute(
+                "UPDATE recordings SET rowid = $1, names = $2 WHERE rowid = $3",
+                &[
+                    Value::int(int(1)),
+                    Value::text(super::words::index_text(text(2), text(3))),
+                    Value::int(int(0)),
+                ],
+            )?;
+            after = int(0);
+        }
+        if (rows.len() as i64) < CHUNK {
+            return conn.batch("DROP TABLE rekey");
+        }
+    }
+}
+
+/// Version 5 on SQLite, last part: the numbers' trigram index, and the word index of the names
+/// (`words.rs`) with a tokenizer that splits only where the catalog put spaces (every Unicode
+/// category but separators and controls is part of a token).
+const V5_SQLITE_AFTER: &str = "
+CREATE VIRTUAL TABLE recordings_text USING fts5(
+    numbers, content='recordings', tokenize='trigram case_sensitive 1'
+);
+INSERT INTO recordings_text (recordings_text) VALUES ('rebuild');
+CREATE TRIGGER recordings_text_insert AFTER INSERT ON recordings BEGIN
+    INSERT INTO recordings_text (rowid, numbers) VALUES (new.rowid, new.numbers);
+END;
+CREATE TRIGGER recordings_text_delete AFTER DELETE ON recordings BEGIN
+    INSERT INTO recordings_text (recordings_text, rowid, numbers)
+        VALUES ('delete', old.rowid, old.numbers);
+END;
+CREATE TRIGGER recordings_text_update AFTER UPDATE OF numbers ON recordings BEGIN
+    INSERT INTO recordings_text (recordings_text, rowid, numbers)
+        VALUES ('delete', old.rowid, old.numbers);
+    INSERT INTO recordings_text (rowid, numbers) VALUES (new.rowid, new.numbers);
+END;
+CREATE VIRTUAL TABLE recordings_words USING fts5(
+    names, content='recordings', prefix='1 2',
+    tokenize=\"unicode61 remove_diacritics 0 categories 'L* N* M* P* S* Co Cf Cs Cn'\"
+);
+INSERT INTO recordings_words (recordings_words) VALUES ('rebuild');
+CREATE TRIGGER recordings_words_insert AFTER INSERT ON recordings BEGIN
+    INSERT INTO recordings_words (rowid, names) VALUES (new.rowid, new.names);
+END;
+CREATE TRIGGER recordings_words_delete AFTER DELETE ON recordings BEGIN
+    INSERT INTO recordings_words (recordings_words, rowid, names) VALUES ('delete', old.rowid, old.names);
+END;
+CREATE TRIGGER recordings_words_update AFTER UPDATE OF names ON recordings BEGIN
+    INSERT INTO recordings_words (recordings_words, rowid, names) VALUES ('delete', old.rowid, old.names);
+    INSERT INTO recordings_words (rowid, names) VALUES (new.rowid, new.names);
+END;
+";
+
+/// Version 5 on PostgreSQL: names are searched by their words only (the index of version 3,
+/// over the words the catalog now stores), so their trigram index goes.
+const V5_POSTGRES_BEFORE: &str = "DROP INDEX recordings_names_trgm;";
+
+/// One step of a migration.
+enum Step {
+    Sql(&'static str),
+    Rust(fn(&mut dyn Conn) -> Result<(), CatalogError>),
+}
+
+/// Version 5 on PostgreSQL: `names` holds the names' words (`words.rs`), not the names.
+fn v5_names(conn: &mut dyn Conn) -> Result<(), CatalogError> {
+    const CHUNK: i64 = 5_000;
+    let mut after = String::new();
+    loop {
+        let rows = conn.query(
+            "SELECT rid, remote_name, local_name FROM recordings WHERE rid > $1 \
+             ORDER BY rid LIMIT $2",
+            &[Value::text(&after), Value::int(CHUNK)],
+        )?;
+        for r in &rows {
+            let text = |i: usize| r.get(i).and_then(Value::as_text).unwrap_or_default();
+            conn.execute(
+                "UPDATE recordings SET names = $1 WHERE rid = $2",
+                &[
+                    Value::text(super::words::index_text(text(1), text(2))),
+                    Value::text(text(0)),
+                ],
+            )?;
+        }
+        match rows.last().and_then(|r| r.first()).and_then(Value::as_text) {
+            Some(rid) if rows.len() as i64 == CHUNK => after = rid.to_string(),
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// Every migration of an engine, oldest first: (version, steps).
+fn migrations(dialect: Dialect) -> &'static [(i64, &'static [Step])] {
     match dialect {
-        Dialect::Sqlite => &[(1, V1_SQLITE), (2, V2), (3, V3_SQLITE), (4, V4_SQLITE)],
+        Dialect::Sqlite => &[
+            (1, &[Step::Sql(V1_SQLITE)]),
+            (2, &[Step::Sql(V2)]),
+            (3, &[Step::Sql(V3_SQLITE)]),
+            (4, &[Step::Sql(V4_SQLITE)]),
+            (
+                5,
+                &[
+                    Step::Sql(V5_SQLITE_BEFORE),
+                    Step::Rust(v5_sqlite_rows),
+                    Step::Sql(V5_SQLITE_AFTER),
+                ],
+            ),
+        ],
         Dialect::Postgres => &[
-            (1, V1_POSTGRES),
-            (2, V2),
-            (3, V3_POSTGRES),
-            (4, V4_POSTGRES),
+            (1, &[Step::Sql(V1_POSTGRES)]),
+            (2, &[Step::Sql(V2)]),
+            (3, &[Step::Sql(V3_POSTGRES)]),
+            (4, &[Step::Sql(V4_POSTGRES)]),
+            (5, &[Step::Sql(V5_POSTGRES_BEFORE), Step::Rust(v5_names)]),
         ],
     }
 }
 
 /// The newest version this build knows.
-pub const VERSION: i64 = 4;
+pub const VERSION: i64 = 5;
 
 /// Brings the database to [`VERSION`]; refuses a database made by a newer build.
 pub fn migrate(conn: &mut dyn Conn) -> Result<(), CatalogError> {
@@ -230,7 +383,8 @@ pub fn migrate_to(conn: &mut dyn Conn, target: i64) -> Result<(), CatalogError> 
              use a newer callrec-server"
         )));
     }
-    for &(v, sql) in migrations(conn.dialect()) {
+    for (v, steps) in migrations(conn.dialect()) {
+        let v = *v;
         if v <= current || v > target {
             continue;
         }
@@ -243,7 +397,12 @@ pub fn migrate_to(conn: &mut dyn Conn, target: i64) -> Result<(), CatalogError> 
             if version(c)? >= v {
                 return Ok(());
             }
-            c.batch(sql)?;
+            for step in steps.iter() {
+                match step {
+                    Step::Sql(sql) => c.batch(sql)?,
+                    Step::Rust(f) => f(c)?,
+                }
+            }
             c.execute("DELETE FROM catalog_version", &[])?;
             c.execute(
                 "INSERT INTO catalog_version (version) VALUES ($1)",

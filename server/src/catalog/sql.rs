@@ -3,8 +3,7 @@
 
 use super::db::transaction;
 use super::db::{Conn, Dialect, Value};
-use super::filter::{Cursor, Filter, NumberMatch, Order, PageAsk};
-use super::{CatalogError, Device, Row, Stamp};
+use super::{words, CatalogError, Device, Row, Stamp};
 use crate::integrity::{self, Checks, FileCheck};
 use crate::store::{Sidecar, Stats};
 use callrec_core::codec::Codec;
@@ -18,7 +17,7 @@ const COLUMNS: &str = "rid, call_id, device, remote_number, remote_name, local_n
     device_group";
 const COLUMN_COUNT: usize = 25;
 /// The columns read, in the order of [`row_of`]: those and the last checks.
-const READ: &str = "rid, call_id, device, remote_number, remote_name, local_number, \
+pub(super) const READ: &str = "rid, call_id, device, remote_number, remote_name, local_number, \
     local_name, numbers, names, dir, codec, peer, start_ms, stop_ms, stop_reason, duration_ms, \
     files, stats, sidecar_len, sidecar_mtime_ns, digests, integrity, checks, checked_ms, owner, \
     extension, device_group";
@@ -40,7 +39,7 @@ pub fn fold(text: &str) -> String {
     text.to_lowercase()
 }
 
-fn int(v: u64) -> Value {
+pub(super) fn int(v: u64) -> Value {
     Value::int(i64::try_from(v).unwrap_or(i64::MAX))
 }
 
@@ -55,7 +54,7 @@ fn values_of(row: &Row) -> Vec<Value> {
         Value::text(&s.local_number),
         Value::text(&s.local_name),
         Value::text(fold(&format!("{}\n{}", s.remote_number, s.local_number))),
-        Value::text(fold(&format!("{}\n{}", s.remote_name, s.local_name))),
+        Value::text(words::index_text(&s.remote_name, &s.local_name)),
         Value::text(s.dir.name()),
         Value::text(s.codec.name()),
         Value::text(&s.peer),
@@ -75,7 +74,7 @@ fn values_of(row: &Row) -> Vec<Value> {
     ]
 }
 
-fn row_of(v: &[Value]) -> Result<Row, CatalogError> {
+pub(super) fn row_of(v: &[Value]) -> Result<Row, CatalogError> {
     if v.len() != READ_COUNT {
         return Err(CatalogError::Data(format!("a row of {} columns", v.len())));
     }
@@ -132,6 +131,50 @@ fn row_of(v: &[Value]) -> Result<Row, CatalogError> {
     })
 }
 
+/// SQLite keys its rows by time (schema version 5): a row's `rowid` is its start in Unix ms
+/// (within [`KEY_MIN_MS`]..=[`KEY_MAX_MS`]) shifted left by [`KEY_SEQ_BITS`], plus its rank among
+/// the rows of that millisecond, so that the text indexes hand rows out in time order
+/// (`search.rs`). A start outside the range (a clock or a sidecar gone wrong) is keyed at the
+/// range's end; the order of the keys still never goes against the order of the starts.
+pub const KEY_MIN_MS: u64 = 1 << 30;
+/// The last millisecond of the keys (in the year 2248).
+pub const KEY_MAX_MS: u64 = (1 << 43) - 1;
+/// The bits of a key that tell apart the rows of one millisecond.
+pub const KEY_SEQ_BITS: u32 = 20;
+
+/// The millisecond a recording's key is in.
+pub(super) fn key_ms(start_ms: u64) -> i64 {
+    start_ms.clamp(KEY_MIN_MS, KEY_MAX_MS) as i64
+}
+
+/// The first key of millisecond `ms`.
+pub(super) fn first_key(ms: i64) -> i64 {
+    ms << KEY_SEQ_BITS
+}
+
+/// The first key after millisecond `ms`; `None` after the last one.
+pub(super) fn key_after(ms: i64) -> Option<i64> {
+    (ms < KEY_MAX_MS as i64).then(|| (ms + 1) << KEY_SEQ_BITS)
+}
+
+/// The next free key of a recording that starts at `start_ms` (SQLite).
+fn next_key(conn: &mut dyn Conn, start_ms: u64) -> Result<i64, CatalogError> {
+    let ms = key_ms(start_ms);
+    let (first, after) = (first_key(ms), key_after(ms).unwrap_or(i64::MAX));
+    let rows = conn.query(
+        "SELECT max(rowid) FROM recordings WHERE rowid >= $1 AND rowid < $2",
+        &[Value::int(first), Value::int(after)],
+    )?;
+    match rows.first().and_then(|r| r.first()).and_then(Value::as_int) {
+        None => Ok(first),
+        Some(last) if last + 1 < after => Ok(last + 1),
+        Some(_) => Err(CatalogError::Data(format!(
+            "more than {} recordings start at {start_ms} ms",
+            1u64 << KEY_SEQ_BITS
+        ))),
+    }
+}
+
 /// Adds a recording, or replaces the one with its RID.
 pub fn upsert(conn: &mut dyn Conn, row: &Row) -> Result<(), CatalogError> {
     let placeholders: Vec<String> = (1..=COLUMN_COUNT).map(|i| format!("${i}")).collect();
@@ -146,12 +189,32 @@ pub fn upsert(conn: &mut dyn Conn, row: &Row) -> Result<(), CatalogError> {
     updates.extend(CHECKED.iter().map(|(c, fresh)| {
         format!("{c} = CASE WHEN {SAME_FILES} THEN recordings.{c} ELSE {fresh} END")
     }));
+    let mut values = values_of(row);
+    if conn.dialect() == Dialect::Postgres {
+        let sql = format!(
+            "INSERT INTO recordings ({COLUMNS}) VALUES ({}) ON CONFLICT (rid) DO UPDATE SET {}",
+            placeholders.join(", "),
+            updates.join(", ")
+        );
+        conn.execute(&sql, &values)?;
+        return Ok(());
+    }
+    // SQLite: a new row gets the next key of its millisecond. A row whose start changed
+    // (its sidecar was replaced) moves to a key of its new start: removed, then added.
     let sql = format!(
-        "INSERT INTO recordings ({COLUMNS}) VALUES ({}) ON CONFLICT (rid) DO UPDATE SET {}",
+        "INSERT INTO recordings (rowid, {COLUMNS}) VALUES (${}, {}) ON CONFLICT (rid) \
+         DO UPDATE SET {} WHERE recordings.start_ms = excluded.start_ms",
+        COLUMN_COUNT + 1,
         placeholders.join(", "),
         updates.join(", ")
     );
-    conn.execute(&sql, &values_of(row))?;
+    values.push(Value::int(next_key(conn, row.sidecar.start_ms)?));
+    if conn.execute(&sql, &values)? == 0 {
+        delete(conn, &row.rid)?;
+        values.pop();
+        values.push(Value::int(next_key(conn, row.sidecar.start_ms)?));
+        conn.execute(&sql, &values)?;
+    }
     Ok(())
 }
 
@@ -242,195 +305,6 @@ pub fn stamps_after(
             Some((rid, Stamp { len, mtime_ns }))
         })
         .collect())
-}
-
-/// A WHERE clause being built: its conditions and their parameters.
-struct Where {
-    dialect: Dialect,
-    conditions: Vec<String>,
-    params: Vec<Value>,
-}
-
-impl Where {
-    /// A new parameter; its placeholder.
-    fn param(&mut self, v: Value) -> String {
-        self.params.push(v);
-        format!("${}", self.params.len())
-    }
-
-    fn push(&mut self, condition: String) {
-        self.conditions.push(condition);
-    }
-
-    /// `column` holds `needle` somewhere: through the engine's trigram index when it can be
-    /// used, else by a scan (SQLite: fewer than 3 characters, or a GLOB metacharacter). In
-    /// `names`, a part shorter than 3 characters matches at the start of a word, through the
-    /// word index (version 3 of the schema): a scan of every name would be the slowest query
-    /// of all, and a one-character surname (`王`) is a common search.
-    fn contains(&mut self, column: &str, needle: &str) {
-        let short = needle.chars().count() < 3;
-        if column == "names" && short && needle.chars().all(char::is_alphanumeric) {
-            return self.word_prefix(needle);
-        }
-        match self.dialect {
-            Dialect::Sqlite => {
-                let indexable =
-                    needle.chars().count() >= 3 && !needle.contains(['*', '?', '[', ']']);
-                if indexable {
-                    let p = self.param(Value::text(format!("*{needle}*")));
-                    self.push(format!(
-                        "rowid IN (SELECT rowid FROM recordings_text WHERE {column} GLOB {p})"
-                    ));
-                } else {
-                    let p = self.param(Value::text(needle));
-                    self.push(format!("instr({column}, {p}) > 0"));
-                }
-            }
-            Dialect::Postgres => {
-                let mut escaped = String::with_capacity(needle.len() + 2);
-                escaped.push('%');
-                for c in needle.chars() {
-                    if matches!(c, '%' | '_' | '\\') {
-                        escaped.push('\\');
-                    }
-                    escaped.push(c);
-                }
-                escaped.push('%');
-                let p = self.param(Value::text(escaped));
-                self.push(format!("{column} LIKE {p}"));
-            }
-        }
-    }
-
-    /// A word of the names starts with `prefix` (letters and digits only).
-    fn word_prefix(&mut self, prefix: &str) {
-        match self.dialect {
-            Dialect::Sqlite => {
-                // An FTS5 phrase in double quotes (none inside: letters and digits only) with `*`.
-                let p = self.param(Value::text(format!("\"{prefix}\"*")));
-                self.push(format!(
-                    "rowid IN (SELECT rowid FROM recordings_words WHERE recordings_words MATCH {p})"
-                ));
-            }
-            Dialect::Postgres => {
-                let p = self.param(Value::text(prefix));
-                self.push(format!(
-                    "to_tsvector('simple', names) @@ to_tsquery('simple', quote_literal({p}) || ':*')"
-                ));
-            }
-        }
-    }
-
-    fn sql(&self) -> String {
-        if self.conditions.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", self.conditions.join(" AND "))
-        }
-    }
-}
-
-fn filtered(dialect: Dialect, f: &Filter) -> Where {
-    let mut w = Where {
-        dialect,
-        conditions: Vec::new(),
-        params: Vec::new(),
-    };
-    match &f.number {
-        Some((n, NumberMatch::Substring)) => w.contains("numbers", &fold(n)),
-        Some((n, NumberMatch::Prefix)) => {
-            let lo = w.param(Value::text(n));
-            let hi = w.param(Value::text(format!("{n}\u{10FFFF}")));
-            w.push(format!(
-                "((remote_number >= {lo} AND remote_number < {hi}) \
-                 OR (local_number >= {lo} AND local_number < {hi}))"
-            ));
-        }
-        None => {}
-    }
-    if let Some(name) = &f.name {
-        w.contains("names", &fold(name));
-    }
-    let equal = |w: &mut Where, column: &str, v: Option<String>| {
-        if let Some(v) = v {
-            let p = w.param(Value::text(v));
-            w.push(format!("{column} = {p}"));
-        }
-    };
-    equal(&mut w, "device", f.device.clone());
-    equal(&mut w, "device_group", f.group.clone());
-    equal(&mut w, "dir", f.dir.map(|d| d.name().to_string()));
-    equal(&mut w, "codec", f.codec.map(|c| c.name().to_string()));
-    equal(&mut w, "stop_reason", f.stop_reason.clone());
-    equal(
-        &mut w,
-        "integrity",
-        f.integrity.map(|i| i.name().to_string()),
-    );
-    let bound = |w: &mut Where, column: &str, op: &str, v: Option<u64>| {
-        if let Some(v) = v {
-            let p = w.param(int(v));
-            w.push(format!("{column} {op} {p}"));
-        }
-    };
-    bound(&mut w, "start_ms", ">=", f.from_ms);
-    bound(&mut w, "start_ms", "<", f.to_ms);
-    bound(&mut w, "duration_ms", ">=", f.min_duration_ms);
-    bound(&mut w, "duration_ms", "<=", f.max_duration_ms);
-    w
-}
-
-/// How many recordings match.
-pub fn count(conn: &mut dyn Conn, f: &Filter) -> Result<u64, CatalogError> {
-    let w = filtered(conn.dialect(), f);
-    // No filter: the count the triggers keep (counting a million rows takes tens of ms).
-    let sql = if w.conditions.is_empty() {
-        "SELECT n FROM recordings_count".to_string()
-    } else {
-        format!("SELECT count(*) FROM recordings{}", w.sql())
-    };
-    let rows = conn.query(&sql, &w.params)?;
-    Ok(rows
-        .first()
-        .and_then(|r| r.first())
-        .and_then(Value::as_int)
-        .map_or(0, |n| u64::try_from(n).unwrap_or(0)))
-}
-
-/// One page of the matches, in the filter's order, and whether more follow.
-pub fn page(
-    conn: &mut dyn Conn,
-    f: &Filter,
-    ask: &PageAsk,
-) -> Result<(Vec<Row>, bool), CatalogError> {
-    let mut w = filtered(conn.dialect(), f);
-    let (cmp, dir) = match f.order {
-        Order::NewestFirst => ("<", "DESC"),
-        Order::OldestFirst => (">", "ASC"),
-    };
-    if let Some(Cursor { start_ms, rid }) = &ask.after {
-        let t = w.param(int(*start_ms));
-        let r = w.param(Value::text(rid));
-        w.push(format!(
-            "(start_ms {cmp} {t} OR (start_ms = {t} AND rid {cmp} {r}))"
-        ));
-    }
-    // One more than asked: whether another page follows.
-    let limit = w.param(int(ask.limit as u64 + 1));
-    let offset = w.param(int(ask.offset as u64));
-    let sql = format!(
-        "SELECT {READ} FROM recordings{} ORDER BY start_ms {dir}, rid {dir} \
-         LIMIT {limit} OFFSET {offset}",
-        w.sql()
-    );
-    let mut rows: Vec<Row> = conn
-        .query(&sql, &w.params)?
-        .iter()
-        .map(|r| row_of(r))
-        .collect::<Result<_, _>>()?;
-    let more = rows.len() > ask.limit;
-    rows.truncate(ask.limit);
-    Ok((rows, more))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -263,11 +263,155 @@ pub fn names_are_found_whatever_the_case_and_script(spec: Spec) {
     // The local name is searched too.
     assert_eq!(calls(&catalog, name("DESK")).len(), 8);
     assert!(calls(&catalog, name("%")).is_empty());
-    // Shorter than three characters: at the start of a word, through the word index.
+    // At the start of a word, whatever its length; every word of the query.
     assert_eq!(calls(&catalog, name("张")), vec![8, 4]);
     assert_eq!(calls(&catalog, name("AN")), vec![7, 3]);
     assert_eq!(calls(&catalog, name("sa")), vec![8, 4]);
     assert!(calls(&catalog, name("ng")).is_empty());
+    assert!(calls(&catalog, name("etrov")).is_empty());
+    assert_eq!(calls(&catalog, name("петров иван")), vec![5, 1]);
+    assert_eq!(calls(&catalog, name("san zh")), vec![8, 4]);
+    assert!(calls(&catalog, name("san ivan")).is_empty());
+    // Both names' words count: the local name's `front` with the remote one's `ana`.
+    assert_eq!(calls(&catalog, name("ana front")), vec![7, 3]);
+    // Characters of scripts without spaces are words of their own, in their order.
+    assert_eq!(calls(&catalog, name("三")), vec![8, 4]);
+    assert!(calls(&catalog, name("三张")).is_empty());
+    // Greek's final sigma is a sigma; accents count.
+    assert_eq!(calls(&catalog, name("αλέξησ")), vec![6, 2]);
+    assert_eq!(calls(&catalog, name("ΑΛΈΞΗΣ")), vec![6, 2]);
+    assert!(calls(&catalog, name("αλεξησ")).is_empty());
+    // Words with punctuation between them, and operators of the engines' query languages,
+    // are only words.
+    assert_eq!(calls(&catalog, name("front-desk")).len(), 8);
+    for hostile in [
+        "\"",
+        "ana\" OR \"zhang",
+        "a:*",
+        "!ana",
+        "NEAR(ana zhang)",
+        "'",
+    ] {
+        let found = calls(&catalog, name(hostile));
+        assert!(found.len() <= 2, "{hostile:?} found {found:?}");
+    }
+}
+
+/// Recordings put while the server runs, several in one millisecond and in no order, searched
+/// by text (the path driven by the text indexes) and paged by cursor: each match once, in the
+/// order of start time then RID, alone and with other filters, in either order.
+pub fn text_searches_page_in_time_order_across_ties(spec: Spec) {
+    let root = storage("ties");
+    let (store, catalog) = open(spec, &root);
+    let mut expected: Vec<(u64, String, u32)> = Vec::new();
+    // 40 calls in 8 milliseconds; put newest first, so no key order follows the RIDs.
+    for i in (1..=40u32).rev() {
+        let start = 1_795_248_000_000 + u64::from(i % 8);
+        let s = sidecar(i, start);
+        let slot = store.create(&at(i), &s).unwrap();
+        write_sidecar(&slot, &s).unwrap();
+        let rid = Rid::of_slot(&slot).unwrap().to_string();
+        let stamp = Stamp::of(&slot.sidecar_path()).unwrap();
+        catalog.put(rid.clone(), s, stamp);
+        expected.push((start, rid, i));
+    }
+    assert!(catalog.flush(Duration::from_secs(30)));
+    expected.sort();
+    let filters = [
+        Filter {
+            name: Some("front".into()),
+            ..Filter::default()
+        },
+        Filter {
+            number: Some(("4930".into(), NumberMatch::Substring)),
+            ..Filter::default()
+        },
+        Filter {
+            name: Some("desk".into()),
+            dir: Some(Direction::In),
+            ..Filter::default()
+        },
+        Filter {
+            name: Some("front".into()),
+            number: Some(("000".into(), NumberMatch::Substring)),
+            from_ms: Some(1_795_248_000_002),
+            to_ms: Some(1_795_248_000_007),
+            ..Filter::default()
+        },
+    ];
+    for base in filters {
+        let matches: Vec<&(u64, String, u32)> = expected
+            .iter()
+            .filter(|(start, _, i)| {
+                (base.dir.is_none() || i % 2 == 0)
+                    && base.from_ms.is_none_or(|f| *start >= f)
+                    && base.to_ms.is_none_or(|t| *start < t)
+            })
+            .collect();
+        for order in [Order::OldestFirst, Order::NewestFirst] {
+            let filter = Filter {
+                order,
+                ..base.clone()
+            };
+            let mut want: Vec<String> = matches.iter().map(|m| m.1.clone()).collect();
+            if order == Order::NewestFirst {
+                want.reverse();
+            }
+            for limit in [1, 3, 7] {
+                let mut seen = Vec::new();
+                let mut ask = PageAsk {
+                    limit,
+                    ..PageAsk::default()
+                };
+                loop {
+                    let page = catalog.search(&filter, &ask).unwrap();
+                    assert_eq!(page.total as usize, want.len(), "{filter:?}");
+                    seen.extend(page.rows.iter().map(|r| r.rid.clone()));
+                    match page.next {
+                        Some(next) => ask.after = Some(next),
+                        None => break,
+                    }
+                    assert!(seen.len() <= want.len(), "{filter:?} pages on");
+                }
+                assert_eq!(seen, want, "{filter:?}, limit {limit}");
+            }
+            // An offset skips within the same order.
+            let page = catalog
+                .search(
+                    &filter,
+                    &PageAsk {
+                        offset: 5,
+                        limit: 4,
+                        after: None,
+                    },
+                )
+                .unwrap();
+            let rids: Vec<String> = page.rows.into_iter().map(|r| r.rid).collect();
+            assert_eq!(rids, want[5..9].to_vec(), "{filter:?} offset");
+        }
+    }
+    // A recording whose start changes is found at its new time.
+    let (start, rid, i) = expected[0].clone();
+    let mut s = catalog.get(&rid).unwrap().unwrap().sidecar;
+    assert_eq!(s.start_ms, start);
+    s.start_ms = 1_795_248_000_100;
+    let slot_stamp = catalog.get(&rid).unwrap().unwrap().stamp;
+    catalog.put(rid.clone(), s, slot_stamp);
+    assert!(catalog.flush(Duration::from_secs(30)));
+    let newest = catalog
+        .search(
+            &Filter {
+                name: Some("front".into()),
+                ..Filter::default()
+            },
+            &PageAsk {
+                limit: 1,
+                ..PageAsk::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(newest.rows[0].rid, rid, "call {i} moved");
+    assert_eq!(newest.total, 40);
 }
 
 pub fn every_filter_narrows_and_they_combine(spec: Spec) {
@@ -540,8 +684,8 @@ fn catalog_at(spec: Spec, name: &str, version: i64) -> (PathBuf, Store, CatalogS
     let insert = "INSERT INTO recordings (rid, call_id, device, remote_number, remote_name, \
         local_number, local_name, numbers, names, dir, codec, peer, start_ms, stop_ms, \
         stop_reason, duration_ms, files, stats, sidecar_len, sidecar_mtime_ns) VALUES \
-        ($1, 'call-3', '', '', '', '', '', '', '', 'in', 'PCMA', '', 1, 2, 'user', 1, \
-        $2, $5, $3, $4)";
+        ($1, 'call-3', '', '', 'Zhang San 张三', '', 'Front desk', '', \
+        'zhang san 张三\nfront desk', 'in', 'PCMA', '', 1, 2, 'user', 1, $2, $5, $3, $4)";
     let stamp = Stamp::of(&slot.sidecar_path()).unwrap();
     conn.execute(
         insert,
@@ -688,7 +832,22 @@ pub fn a_catalog_of_version_3_gains_the_registry_and_keeps_its_recordings(spec: 
     );
     assert_eq!(catalog.devices().unwrap().1, vec![]);
     let mut conn = the_spec.connect().unwrap();
-    assert_eq!(schema::version(conn.as_mut()).unwrap(), 4);
+    assert_eq!(schema::version(conn.as_mut()).unwrap(), schema::VERSION);
+    // Version 5 made its names words (one a character of 张三) and, on SQLite, keyed it by its
+    // start (1 ms: before the keys' range): found by a word, alone and with a time bound.
+    let by_name = |n: &str, to_ms: Option<u64>| {
+        all(
+            &catalog,
+            &Filter {
+                name: Some(n.into()),
+                to_ms,
+                ..Filter::default()
+            },
+        )
+    };
+    assert_eq!(by_name("三", None), vec![rid.clone()]);
+    assert_eq!(by_name("zhang front", Some(2)), vec![rid.clone()]);
+    assert!(by_name("zhang", Some(1)).is_empty());
     assert!(calls(
         &catalog,
         Filter {
@@ -709,6 +868,7 @@ macro_rules! catalog_tests {
             writes_while_running_are_applied_in_order,
             numbers_are_found_by_prefix_and_by_substring,
             names_are_found_whatever_the_case_and_script,
+            text_searches_page_in_time_order_across_ties,
             every_filter_narrows_and_they_combine,
             cursor_pages_cover_every_match_once_in_either_order,
             checks_are_merged_kept_and_started_again_when_the_digests_change,
