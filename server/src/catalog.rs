@@ -76,6 +76,12 @@ pub struct Stamp {
 }
 
 impl Stamp {
+    /// The stamp of a row whose sidecar was gone at the last sync (no sidecar is empty).
+    pub const GONE: Stamp = Stamp {
+        len: 0,
+        mtime_ns: 0,
+    };
+
     /// The stamp of the file at `path` now.
     pub fn of(path: &Path) -> std::io::Result<Stamp> {
         let m = std::fs::metadata(path)?;

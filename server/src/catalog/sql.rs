@@ -265,7 +265,16 @@ pub fn record_checks(
     )))
 }
 
-/// Removes a recording's row (its sidecar is gone).
+/// Sets the sidecar stamp of `rid`'s row.
+pub fn set_stamp(conn: &mut dyn Conn, rid: &str, stamp: Stamp) -> Result<(), CatalogError> {
+    conn.execute(
+        "UPDATE recordings SET sidecar_len = $1, sidecar_mtime_ns = $2 WHERE rid = $3",
+        &[int(stamp.len), Value::int(stamp.mtime_ns), Value::text(rid)],
+    )?;
+    Ok(())
+}
+
+/// Removes a recording's row.
 pub fn delete(conn: &mut dyn Conn, rid: &str) -> Result<(), CatalogError> {
     conn.execute("DELETE FROM recordings WHERE rid = $1", &[Value::text(rid)])?;
     Ok(())

@@ -1,11 +1,15 @@
 //! Bringing the catalog in line with the sidecars: at start-up (an existing store is imported,
 //! a store changed while the server was down is read again) and after a write the catalog
 //! missed. The sidecars are the record: a sidecar whose size or time differs from the row's
-//! stamp is read and its row replaced; a row whose sidecar is gone is removed. Listing the
-//! folders and reading each file's metadata is all it costs when nothing changed.
+//! stamp is read and its row replaced. A row whose sidecar is gone stays, marked: its sidecar's
+//! last check says `missing` (so the recording's integrity is `missing`, `integrity.rs`) and its
+//! stamp becomes [`Stamp::GONE`]; an archive never forgets a recording because a file went
+//! away, it says so. A sidecar that comes back is read again as new (its checks start again).
+//! Listing the folders and reading each file's metadata is all it costs when nothing changed.
 
 use super::db::{transaction, Conn};
 use super::{sql, CatalogError, Row, Stamp};
+use crate::integrity::{FileCheck, Found};
 use crate::rid::Rid;
 use crate::store::{read_sidecar, Slot, Store};
 use core::fmt;
@@ -24,8 +28,8 @@ pub struct Report {
     pub imported: u64,
     /// Sidecars changed since their row was written.
     pub updated: u64,
-    /// Rows whose sidecar is gone.
-    pub removed: u64,
+    /// Rows whose sidecar is gone (kept, marked missing), this time or before.
+    pub missing: u64,
     /// Sidecars that could not be read (skipped, logged).
     pub unreadable: u64,
     pub unchanged: u64,
@@ -35,8 +39,8 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} imported, {} updated, {} removed, {} unreadable, {} unchanged",
-            self.imported, self.updated, self.removed, self.unreadable, self.unchanged
+            "{} imported, {} updated, {} missing, {} unreadable, {} unchanged",
+            self.imported, self.updated, self.missing, self.unreadable, self.unchanged
         )
     }
 }
@@ -118,8 +122,8 @@ pub fn bring_in_line(conn: &mut dyn Conn, store: &Store) -> Result<Report, Catal
     for day in days(store) {
         for (slot, rid) in sidecars_of(&day) {
             // Rows before this sidecar have none.
-            while let Some((r, _)) = row.as_ref().filter(|(r, _)| *r < rid) {
-                gone.push(r.clone());
+            while let Some((r, stamp)) = row.as_ref().filter(|(r, _)| *r < rid) {
+                gone_now(&mut gone, &mut report, r, *stamp);
                 row = known.next(conn)?;
             }
             let before = match row.take() {
@@ -139,6 +143,11 @@ pub fn bring_in_line(conn: &mut dyn Conn, store: &Store) -> Result<Report, Catal
             if before == Some(stamp) {
                 report.unchanged += 1;
                 continue;
+            }
+            if before == Some(Stamp::GONE) {
+                // Back after it was missing: read as new, its checks started again.
+                write(conn, &mut pending)?;
+                sql::delete(conn, &rid)?;
             }
             match read_sidecar(&path) {
                 Ok(sidecar) => {
@@ -163,37 +172,64 @@ pub fn bring_in_line(conn: &mut dyn Conn, store: &Store) -> Result<Report, Catal
                 write(conn, &mut pending)?;
             }
             if gone.len() >= CHUNK {
-                remove(conn, &mut gone, &mut report)?;
+                mark_gone(conn, &mut gone)?;
             }
         }
     }
-    while let Some((r, _)) = row {
-        gone.push(r);
+    while let Some((r, stamp)) = row {
+        gone_now(&mut gone, &mut report, &r, stamp);
         row = known.next(conn)?;
     }
     write(conn, &mut pending)?;
-    remove(conn, &mut gone, &mut report)?;
-    if report.removed > 0 {
+    mark_gone(conn, &mut gone)?;
+    if report.missing > 0 {
         log::warn!(
-            "catalog: {} recording(s) whose sidecar is gone were removed",
-            report.removed
+            "catalog: {} recording(s) have no sidecar: kept, marked missing \
+             (`callrec-server verify` lists them)",
+            report.missing
         );
     }
     Ok(report)
 }
 
-fn remove(
-    conn: &mut dyn Conn,
-    rids: &mut Vec<String>,
-    report: &mut Report,
-) -> Result<(), CatalogError> {
+/// A row with no sidecar: counted, and marked unless it was already.
+fn gone_now(gone: &mut Vec<String>, report: &mut Report, rid: &str, stamp: Stamp) {
+    report.missing += 1;
+    if stamp != Stamp::GONE {
+        gone.push(rid.to_string());
+    }
+}
+
+/// Marks the rows `rids` as having lost their sidecar: its last check `missing`, now.
+fn mark_gone(conn: &mut dyn Conn, rids: &mut Vec<String>) -> Result<(), CatalogError> {
     if rids.is_empty() {
         return Ok(());
     }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     transaction(conn, |c| {
-        rids.iter().try_for_each(|rid| sql::delete(c, rid))
+        for rid in rids.iter() {
+            let (Some(row), Some(parsed)) = (sql::get(c, rid)?, Rid::parse(rid)) else {
+                continue;
+            };
+            let check = FileCheck {
+                state: Found::Missing,
+                ms: now_ms,
+            };
+            let name = format!("{}.json", parsed.stem());
+            sql::record_checks(
+                c,
+                rid,
+                &row.sidecar.digests,
+                &[(name, check)],
+                false,
+                now_ms,
+            )?;
+            sql::set_stamp(c, rid, Stamp::GONE)?;
+        }
+        Ok(())
     })?;
-    report.removed += rids.len() as u64;
     rids.clear();
     Ok(())
 }

@@ -153,7 +153,9 @@ pub fn sidecars_changed_or_removed_while_down_are_followed(spec: Spec) {
     s.remote_name = "Changed Name".into();
     s.duration_ms = 123_456;
     write_sidecar(&slot, &s).unwrap();
-    std::fs::remove_file(Rid::parse(&rids[4]).unwrap().slot(&root).sidecar_path()).unwrap();
+    let gone = Rid::parse(&rids[4]).unwrap().slot(&root).sidecar_path();
+    let kept = std::fs::read(&gone).unwrap();
+    std::fs::remove_file(&gone).unwrap();
     // Not a sidecar of the server's: ignored. A broken one: skipped and counted.
     std::fs::write(slot.dir.join("notes.json"), b"{}").unwrap();
     let broken = store.create(&at(40), &sidecar(40, 0)).unwrap();
@@ -163,7 +165,7 @@ pub fn sidecars_changed_or_removed_while_down_are_followed(spec: Spec) {
         (
             report.imported,
             report.updated,
-            report.removed,
+            report.missing,
             report.unreadable
         ),
         (0, 1, 1, 1),
@@ -173,8 +175,30 @@ pub fn sidecars_changed_or_removed_while_down_are_followed(spec: Spec) {
         catalog.get(&rids[2]).unwrap().unwrap().sidecar.duration_ms,
         123_456
     );
-    assert_eq!(catalog.get(&rids[4]).unwrap(), None);
-    assert_eq!(all(&catalog, &Filter::default()).len(), 4);
+    // The recording whose sidecar went is kept, and says its sidecar is missing.
+    let row = catalog.get(&rids[4]).unwrap().unwrap();
+    assert_eq!(row.integrity(), Integrity::Missing);
+    let stem = Rid::parse(&rids[4]).unwrap().stem().to_string();
+    let check = row.checks.files[&format!("{stem}.json")];
+    assert_eq!(check.state, Found::Missing);
+    assert_eq!(all(&catalog, &Filter::default()).len(), 5);
+    assert_eq!(
+        by_integrity(&catalog, Integrity::Missing),
+        vec![rids[4].clone()]
+    );
+    drop(catalog);
+    // Still gone at the next start: counted, not written again.
+    let (catalog, report) = Catalog::open(spec(&root), &store).unwrap();
+    assert_eq!((report.missing, report.updated), (1, 0), "{report}");
+    assert_eq!(catalog.get(&rids[4]).unwrap().unwrap().checks, row.checks);
+    drop(catalog);
+    // Back: read as new, its checks started again.
+    std::fs::write(&gone, kept).unwrap();
+    let (catalog, report) = Catalog::open(spec(&root), &store).unwrap();
+    assert_eq!((report.missing, report.updated), (0, 1), "{report}");
+    let row = catalog.get(&rids[4]).unwrap().unwrap();
+    assert!(row.checks.files.is_empty());
+    assert_ne!(row.integrity(), Integrity::Missing);
 }
 
 pub fn writes_while_running_are_applied_in_order(spec: Spec) {
