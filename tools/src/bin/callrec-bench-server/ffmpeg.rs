@@ -77,7 +77,7 @@ pub fn run(o: &Options, workdir: &Path) -> Result<FfmpegRun, ToolError> {
     std::fs::create_dir_all(&d).context(|| format!("making {}", d.display()))?;
     let top = FFMPEG_BASE + 2 * m as u16;
     let ports: Vec<u16> = (0..m as u16).map(|k| FFMPEG_BASE + 2 * k).collect();
-    let taken = kernel::udp_sockets(FFMPEG_BASE, top)?.bound;
+    let taken = kernel::read_udp_sockets(FFMPEG_BASE, top)?.bound;
     if !taken.is_empty() {
         let first: Vec<String> = taken.iter().take(5).map(u16::to_string).collect();
         return Err(ToolError::setup(format!(
@@ -105,7 +105,7 @@ pub fn run(o: &Options, workdir: &Path) -> Result<FfmpegRun, ToolError> {
     }
     let deadline = Instant::now() + READY_TIMEOUT + Duration::from_secs_f64(f64::from(m) * 0.2);
     loop {
-        let bound = kernel::udp_sockets(FFMPEG_BASE, top)?.bound;
+        let bound = kernel::read_udp_sockets(FFMPEG_BASE, top)?.bound;
         if ports
             .iter()
             .all(|p| bound.contains(p) && bound.contains(&(p + 1)))

@@ -23,16 +23,17 @@ use callrec_tools::error::{Context, ToolError};
 use callrec_tools::process::{ready_field, Proc};
 use callrec_tools::procfs;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// The server's RTP ports: below the ephemeral range (32768-60999) and the test suite's server
-/// ports (20000-39999, tests/common/server.rs). The server binds them with SO_REUSEADDR, so
-/// another program's SO_REUSEADDR socket on the same port would take a session's packets
-/// without any error: the sampler watches for shared ports.
+/// ports (20000-39999, tests/common/server.rs). The server binds them without SO_REUSEADDR, so
+/// no other socket can take a session's packets; the sampler still watches for a port where
+/// two sockets are bound at once (read twice: [`kernel::SocketTable`]), which would be such a
+/// theft, and names their owners.
 pub const SERVER_PORTS: (u16, u16) = (10000, 17999);
 /// A level whose loadgen delivered less than this share of N × 50 packets/s over the window
 /// could not keep up (the 2 CPUs are shared by the server and the loadgen).
@@ -64,7 +65,12 @@ pub struct Level {
     pub softnet_drops: u64,
     pub socket_drops: u64,
     pub peak_rx_queue: u64,
-    pub shared_ports: BTreeSet<u16>,
+    /// Ports where another socket was bound beside the server's, each with its sockets.
+    pub shared_ports: BTreeMap<u16, String>,
+    /// `/proc/net/udp` lines that repeated a socket, and ports that looked shared in one
+    /// reading only, over the level's readings ([`kernel::SocketTable`]).
+    pub udp_repeated: u64,
+    pub udp_transient: u64,
     /// `cpu some`, `io full`, …: the share of the window stalled.
     pub psi: Vec<(String, f64)>,
     pub steal_s: f64,
@@ -307,7 +313,8 @@ pub fn run(o: &Options, n: u32, workdir: &Path) -> Result<Level, ToolError> {
                 let snmp1 = kernel::udp_snmp()?;
                 let sn1 = kernel::softnet_dropped()?;
                 lv.end_rss_kib = rss(spid)?;
-                let table = kernel::udp_sockets(SERVER_PORTS.0, SERVER_PORTS.1)?;
+                let reading = kernel::udp_sockets(SERVER_PORTS.0, SERVER_PORTS.1)?;
+                let table = &reading.table;
                 if let Some(s) = sampler.take() {
                     lv.samples = s.finish();
                 }
@@ -317,7 +324,10 @@ pub fn run(o: &Options, n: u32, workdir: &Path) -> Result<Level, ToolError> {
                 window(&mut lv, s0, t1, c1, &th1, lg1, &snmp1, sn1)?;
                 lv.socket_drops = table.drops;
                 lv.peak_rx_queue = table.max_rx_queue;
-                lv.shared_ports.extend(table.shared);
+                lv.shared_ports
+                    .extend(kernel::describe_shared(&table.shared, &[spid, lpid]));
+                lv.udp_repeated += table.repeated;
+                lv.udp_transient += reading.transient as u64;
                 let late = |k: &str| events::f(&ev, &["pacing", "end_late_ms", k]);
                 println!(
                     "   window {:.2} s: server CPU {:.1}% of a core, RSS {:.0} MiB, RcvbufErrors +{}, socket drops {}, sender p99/max end lateness {:.2}/{:.2} ms",
@@ -339,7 +349,10 @@ pub fn run(o: &Options, n: u32, workdir: &Path) -> Result<Level, ToolError> {
     }
     let s = &lv.samples;
     lv.peak_rx_queue = lv.peak_rx_queue.max(s.peak_rx_queue);
-    lv.shared_ports.extend(s.shared_ports.iter().copied());
+    lv.shared_ports
+        .extend(s.shared_ports.iter().map(|(p, t)| (*p, t.clone())));
+    lv.udp_repeated += s.udp_repeated;
+    lv.udp_transient += s.udp_transient;
     let mut blocked = s.blocked.clone();
     blocked.sort_by_key(|b| std::cmp::Reverse(b.1));
     lv.blocked = blocked
@@ -460,6 +473,9 @@ fn check_recordings(
     lv.files_checked = checks::verify(&mut lv.problems, &o.callrec_bin, storage, sessions_file)?;
     lv.packets = events::count(&lv.summary, &["packets_sent"])?;
     if !lv.shared_ports.is_empty() {
+        for (port, sockets) in &lv.shared_ports {
+            println!("   port {port} bound by more than one socket: {sockets}");
+        }
         lv.problems.add(
             "server port also bound by another socket",
             lv.shared_ports.len() as u64,

@@ -156,14 +156,32 @@ pub fn describe_waits(lv: &Level) -> String {
     format!(
         "server threads in D state: {blocked}; peak {}; pressure stall (share of the window) {}; \
          steal {:.2} s; the sampler's longest oversleep {:.0} ms at {} s; loadgen seconds with \
-         a slot over 20 ms late: {behind_text}; fullest rx queue (window s: bytes): {}",
+         a slot over 20 ms late: {behind_text}; fullest rx queue (window s: bytes): {}; \
+         /proc/net/udp: {} line(s) repeating a socket, {} port(s) with two sockets in one \
+         reading only{}",
         or_q(mem),
         or_q(psi),
         lv.steal_s,
         lv.samples.max_oversleep.0 * 1000.0,
         g(lv.samples.max_oversleep.1),
-        or_q(trace)
+        or_q(trace),
+        lv.udp_repeated,
+        lv.udp_transient,
+        shared_text(lv)
     )
+}
+
+/// The ports two sockets held at once, with the sockets, or nothing.
+fn shared_text(lv: &Level) -> String {
+    if lv.shared_ports.is_empty() {
+        return String::new();
+    }
+    let ports: Vec<String> = lv
+        .shared_ports
+        .iter()
+        .map(|(p, s)| format!("{p} ({s})"))
+        .collect();
+    format!("; ports bound by two sockets at once: {}", ports.join("; "))
 }
 
 /// What happened to the first level above the largest that counted.

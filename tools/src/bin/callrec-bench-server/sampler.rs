@@ -5,9 +5,9 @@
 //! cache's dirty and writeback memory. It keeps the maxima and counts, and its own longest
 //! oversleep of its 0.25 s period (a stall of the whole machine shows there too).
 
-use crate::kernel::{self, SocketTable};
+use crate::kernel::{self, SocketTable, UdpReading};
 use callrec_tools::ToolError;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -23,7 +23,12 @@ pub struct Samples {
     /// Samples of a thread (by name) in state D, by wait channel, in the order first seen.
     pub blocked: Vec<((String, String), u64)>,
     pub peak_rx_queue: u64,
-    pub shared_ports: BTreeSet<u16>,
+    /// Ports where another socket was bound beside the server's, each with its sockets.
+    pub shared_ports: BTreeMap<u16, String>,
+    /// `/proc/net/udp` lines that repeated a socket, and ports that looked shared in one
+    /// reading only ([`kernel::SocketTable`]): the file's way, not the server's.
+    pub udp_repeated: u64,
+    pub udp_transient: u64,
     /// (second of the window, fullest receive queue in bytes).
     pub rx_queue_trace: Vec<(f64, u64)>,
     pub peak_mem: BTreeMap<String, u64>,
@@ -114,13 +119,21 @@ fn run(
             t_last = t;
         }
         if reads_queues(k) {
-            let SocketTable {
-                max_rx_queue,
-                shared,
-                ..
+            let UdpReading {
+                table:
+                    SocketTable {
+                        max_rx_queue,
+                        shared,
+                        repeated,
+                        ..
+                    },
+                transient,
             } = kernel::udp_sockets(ports.0, ports.1)?;
             s.peak_rx_queue = s.peak_rx_queue.max(max_rx_queue);
-            s.shared_ports.extend(shared);
+            s.shared_ports
+                .extend(kernel::describe_shared(&shared, &[pid]));
+            s.udp_repeated += repeated;
+            s.udp_transient += transient as u64;
             s.rx_queue_trace
                 .push((round1(begin.elapsed().as_secs_f64()), max_rx_queue));
             for (key, v) in kernel::meminfo_kib()? {
