@@ -21,6 +21,10 @@ usage:
                  (re-reads the files against their digests; `verify --help`)
   callrec-server device add|list|remove --storage DIR [--catalog …] …
                  (the device registry; `device --help`)
+  callrec-server user add|list|passwd|remove --storage DIR [--catalog …] …
+                 (the web side's accounts; the first admin is made here; `user --help`)
+  callrec-server token add|list|revoke --storage DIR [--catalog …] …
+                 (API tokens; `token --help`)
 
 defaults: --rtp-ports 40000-49999, --max-sessions 4000, --max-sessions-per-address 4,
   --max-sessions-per-device 2, --idle-timeout 60, --shards 2, --reserve 64
@@ -46,6 +50,12 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     }
     if args.first().is_some_and(|a| a == "device") {
         return super::devices::cli::main(args[1..].to_vec());
+    }
+    if args.first().is_some_and(|a| a == "user") {
+        return super::auth::cli::user_main(args[1..].to_vec());
+    }
+    if args.first().is_some_and(|a| a == "token") {
+        return super::auth::cli::token_main(args[1..].to_vec());
     }
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!("{USAGE}");

@@ -47,6 +47,9 @@ pub struct Filter {
     pub stop_reason: Option<String>,
     /// Its files' state after their last checks.
     pub integrity: Option<Integrity>,
+    /// The scope of who asks: only recordings of these device groups exist for them (`None`:
+    /// every group; an empty list: none). Set from the requester, never from the query.
+    pub scope: Option<Vec<String>>,
     pub order: Order,
 }
 

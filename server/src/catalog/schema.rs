@@ -337,6 +337,41 @@ fn v5_names(conn: &mut dyn Conn) -> Result<(), CatalogError> {
     }
 }
 
+/// Version 6: who may use the web side (`crate::auth::store`). `auth_users` holds each account
+/// with its roles (`admin,supervisor`), its scope (device groups joined by commas, `''`: every
+/// group) and its Argon2id hash in PHC form; `auth_sessions` each browser session by the SHA-256
+/// of its secret, with its CSRF token, its login and its last use (Unix ms); `auth_tokens` each
+/// API token by a short id and the SHA-256 of its secret, with its label, roles, scope, the
+/// admin who made it, and when it expires or was revoked. The same on both engines.
+const V6: &str = "
+CREATE TABLE auth_users (
+    name TEXT PRIMARY KEY,
+    roles TEXT NOT NULL,
+    groups TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    updated_ms BIGINT NOT NULL
+);
+CREATE TABLE auth_sessions (
+    hash TEXT PRIMARY KEY,
+    user_name TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    seen_ms BIGINT NOT NULL
+);
+CREATE INDEX auth_sessions_user ON auth_sessions (user_name);
+CREATE TABLE auth_tokens (
+    id TEXT PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    label TEXT NOT NULL,
+    roles TEXT NOT NULL,
+    groups TEXT NOT NULL,
+    creator TEXT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    expires_ms BIGINT,
+    revoked_ms BIGINT
+);
+";
+
 /// Every migration of an engine, oldest first: (version, steps).
 fn migrations(dialect: Dialect) -> &'static [(i64, &'static [Step])] {
     match dialect {
@@ -353,6 +388,7 @@ fn migrations(dialect: Dialect) -> &'static [(i64, &'static [Step])] {
                     Step::Sql(V5_SQLITE_AFTER),
                 ],
             ),
+            (6, &[Step::Sql(V6)]),
         ],
         Dialect::Postgres => &[
             (1, &[Step::Sql(V1_POSTGRES)]),
@@ -360,12 +396,13 @@ fn migrations(dialect: Dialect) -> &'static [(i64, &'static [Step])] {
             (3, &[Step::Sql(V3_POSTGRES)]),
             (4, &[Step::Sql(V4_POSTGRES)]),
             (5, &[Step::Sql(V5_POSTGRES_BEFORE), Step::Rust(v5_names)]),
+            (6, &[Step::Sql(V6)]),
         ],
     }
 }
 
 /// The newest version this build knows.
-pub const VERSION: i64 = 5;
+pub const VERSION: i64 = 6;
 
 /// Brings the database to [`VERSION`]; refuses a database made by a newer build.
 pub fn migrate(conn: &mut dyn Conn) -> Result<(), CatalogError> {

@@ -188,6 +188,14 @@ fn filtered(dialect: Dialect, f: &Filter) -> Where {
         "integrity",
         f.integrity.map(|i| i.name().to_string()),
     );
+    if let Some(groups) = &f.scope {
+        if groups.is_empty() {
+            w.push("1 = 0".into());
+        } else {
+            let ps: Vec<String> = groups.iter().map(|g| w.param(Value::text(g))).collect();
+            w.push(format!("recordings.device_group IN ({})", ps.join(", ")));
+        }
+    }
     let bound = |w: &mut Where, column: &str, op: &str, v: Option<u64>| {
         if let Some(v) = v {
             let p = w.param(int(v));

@@ -230,6 +230,7 @@ impl Search {
                 .map(|s| s.saturating_mul(1000).saturating_add(999)),
             stop_reason: some(&self.stop_reason),
             integrity: self.integrity,
+            scope: None,
             order: self.order,
         })
     }

@@ -882,6 +882,197 @@ pub fn a_catalog_of_version_3_gains_the_registry_and_keeps_its_recordings(spec: 
     .contains(&3));
 }
 
+pub fn a_scope_hides_other_groups_from_pages_and_counts(spec: Spec) {
+    let root = storage("scope");
+    let store = Store::open(&root).unwrap();
+    fill(&store, 12);
+    let (catalog, _) = Catalog::open(spec(&root), &store).unwrap();
+    let scoped = |groups: &[&str], f: Filter| Filter {
+        scope: Some(groups.iter().map(|g| g.to_string()).collect()),
+        ..f
+    };
+    let ask = PageAsk {
+        limit: 100,
+        ..PageAsk::default()
+    };
+    let sales = scoped(&["Sales"], Filter::default());
+    assert_eq!(calls(&catalog, sales.clone()), vec![12, 8, 4]);
+    assert_eq!(catalog.search(&sales, &ask).unwrap().total, 3);
+    let both = scoped(&["Sales", "Support"], Filter::default());
+    assert_eq!(calls(&catalog, both.clone()), vec![12, 10, 8, 6, 4, 2]);
+    // A group filter outside the scope finds nothing; inside, what it would anyway.
+    let outside = scoped(
+        &["Sales"],
+        Filter {
+            group: Some("Support".into()),
+            ..Filter::default()
+        },
+    );
+    assert!(calls(&catalog, outside.clone()).is_empty());
+    assert_eq!(catalog.search(&outside, &ask).unwrap().total, 0);
+    // With a text search (SQLite's full-text driver) and a count.
+    let by_name = scoped(
+        &["Support"],
+        Filter {
+            name: Some("ΑΛΈΞΗΣ".to_lowercase()),
+            ..Filter::default()
+        },
+    );
+    let found = calls(&catalog, by_name.clone());
+    assert!(
+        !found.is_empty() && found.iter().all(|i| i % 4 == 2),
+        "{found:?}"
+    );
+    assert_eq!(
+        catalog.search(&by_name, &ask).unwrap().total,
+        found.len() as u64
+    );
+    // An empty scope reaches nothing; no scope, everything.
+    let none = scoped(&[], Filter::default());
+    assert!(calls(&catalog, none.clone()).is_empty());
+    assert_eq!(catalog.search(&none, &ask).unwrap().total, 0);
+    assert_eq!(catalog.search(&Filter::default(), &ask).unwrap().total, 12);
+}
+
+pub fn accounts_sessions_and_tokens_live_in_the_catalog(spec: Spec) {
+    use callrec_server::auth::store::{self, TokenRefusal, User};
+    use callrec_server::auth::{Roles, Scope};
+    let root = storage("auth");
+    let the_spec = spec(&root);
+    let mut conn = the_spec.connect().unwrap();
+    schema::migrate(conn.as_mut()).unwrap();
+    let c = conn.as_mut();
+    let user = |name: &str, roles: &str, groups: &str| User {
+        name: name.into(),
+        roles: Roles::parse(roles).unwrap(),
+        scope: Scope::from_stored(groups).unwrap(),
+        hash: format!("$argon2id$stand-in-for-{name}"),
+    };
+    assert!(!store::any_user(c).unwrap());
+    let admin = user("admin", "admin,supervisor", "");
+    assert!(store::add_user(c, &admin, 1).unwrap());
+    assert!(!store::add_user(c, &user("admin", "auditor", ""), 2).unwrap());
+    assert!(store::add_user(c, &user("sam", "supervisor", "Sales"), 3).unwrap());
+    assert!(store::any_user(c).unwrap());
+    assert_eq!(
+        store::user(c, "sam").unwrap().unwrap(),
+        user("sam", "supervisor", "Sales")
+    );
+    let names: Vec<String> = store::users(c)
+        .unwrap()
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    assert_eq!(names, ["admin", "sam"]);
+
+    // Sessions: found by their secret, ended by idleness, age, logout or a new password.
+    let t0 = 1_800_000_000_000;
+    let (secret, csrf) = store::new_session(c, "sam", t0).unwrap();
+    let (who, csrf_read) = store::session(c, &secret, t0 + 1000).unwrap().unwrap();
+    assert_eq!(
+        (who.name.as_str(), csrf_read.as_str()),
+        ("sam", csrf.as_str())
+    );
+    assert!(store::session(c, &"0".repeat(64), t0).unwrap().is_none());
+    assert!(store::session(c, "not a token", t0).unwrap().is_none());
+    let mut t = t0;
+    while t < t0 + store::SESSION_MAX_MS - store::SESSION_IDLE_MS {
+        t += store::SESSION_IDLE_MS - 1000;
+        assert!(
+            store::session(c, &secret, t).unwrap().is_some(),
+            "used at {t}"
+        );
+    }
+    assert!(store::session(c, &secret, t0 + store::SESSION_MAX_MS)
+        .unwrap()
+        .is_none());
+    let (idle, _) = store::new_session(c, "sam", t0).unwrap();
+    assert!(store::session(c, &idle, t0 + store::SESSION_IDLE_MS)
+        .unwrap()
+        .is_none());
+    let (out, _) = store::new_session(c, "sam", t0).unwrap();
+    store::end_session(c, &out).unwrap();
+    assert!(store::session(c, &out, t0).unwrap().is_none());
+    let (changed, _) = store::new_session(c, "sam", t0).unwrap();
+    assert!(store::set_password(c, "sam", "$argon2id$new", t0).unwrap());
+    assert!(store::session(c, &changed, t0).unwrap().is_none());
+    assert!(!store::set_password(c, "nobody", "x", t0).unwrap());
+    // A user holds a bounded number of sessions: the oldest go.
+    let many: Vec<String> = (0..store::MAX_SESSIONS_PER_USER as u64 + 2)
+        .map(|i| store::new_session(c, "admin", t0 + i).unwrap().0)
+        .collect();
+    assert!(store::session(c, &many[0], t0 + 100).unwrap().is_none());
+    assert!(store::session(c, many.last().unwrap(), t0 + 100)
+        .unwrap()
+        .is_some());
+
+    // Tokens: within their admin's rights, found by their text, revoked, expired.
+    let scope = |g: &str| Scope::from_stored(g).unwrap();
+    let sup = Roles::parse("supervisor").unwrap();
+    let (id, token) = store::add_token(c, "admin", "crm", sup, &scope("Sales"), None, t0)
+        .unwrap()
+        .unwrap();
+    assert!(token.starts_with("crt_") && token.len() == 68);
+    let found = store::token(c, &token, t0 + 1).unwrap().unwrap();
+    assert_eq!(
+        (found.id.as_str(), found.scope.groups()),
+        (id.as_str(), &["Sales".to_string()][..])
+    );
+    assert!(store::token(c, &format!("{}0", &token[..67]), t0)
+        .unwrap()
+        .is_none());
+    assert!(matches!(
+        store::add_token(c, "sam", "x", sup, &scope("Sales"), None, t0).unwrap(),
+        Err(TokenRefusal::NotAdmin(_))
+    ));
+    assert!(store::add_user(c, &user("boss", "admin,supervisor", "Sales"), 4).unwrap());
+    assert!(matches!(
+        store::add_token(c, "boss", "x", sup, &scope(""), None, t0).unwrap(),
+        Err(TokenRefusal::Exceeds(_))
+    ));
+    assert!(matches!(
+        store::add_token(
+            c,
+            "boss",
+            "x",
+            Roles::parse("auditor").unwrap(),
+            &scope("Sales"),
+            None,
+            t0
+        )
+        .unwrap(),
+        Err(TokenRefusal::Exceeds(_))
+    ));
+    let (_, boss_token) = store::add_token(c, "boss", "y", sup, &scope("Sales"), Some(t0 + 10), t0)
+        .unwrap()
+        .unwrap();
+    assert!(store::token(c, &boss_token, t0 + 9).unwrap().is_some());
+    assert!(
+        store::token(c, &boss_token, t0 + 10).unwrap().is_none(),
+        "expired"
+    );
+    assert!(store::revoke_token(c, &id, t0 + 2).unwrap());
+    assert!(!store::revoke_token(c, &id, t0 + 3).unwrap());
+    assert!(
+        store::token(c, &token, t0 + 4).unwrap().is_none(),
+        "revoked"
+    );
+    let listed = store::tokens(c).unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(
+        listed.iter().find(|t| t.id == id).unwrap().revoked_ms,
+        Some(t0 + 2)
+    );
+    // A token stops with its admin.
+    let (_, live) = store::add_token(c, "boss", "z", sup, &scope("Sales"), None, t0)
+        .unwrap()
+        .unwrap();
+    assert!(store::token(c, &live, t0).unwrap().is_some());
+    assert!(store::remove_user(c, "boss").unwrap());
+    assert!(!store::remove_user(c, "boss").unwrap());
+    assert!(store::token(c, &live, t0).unwrap().is_none());
+}
+
 /// Declares one test per suite function for an engine.
 #[macro_export]
 macro_rules! catalog_tests {
@@ -899,7 +1090,9 @@ macro_rules! catalog_tests {
             a_catalog_of_version_1_gains_digests_and_checks,
             the_device_registry_is_written_read_and_removed_and_each_change_raises_its_version,
             recordings_keep_the_registry_fields_of_their_start_and_are_found_by_group,
-            a_catalog_of_version_3_gains_the_registry_and_keeps_its_recordings);
+            a_catalog_of_version_3_gains_the_registry_and_keeps_its_recordings,
+            a_scope_hides_other_groups_from_pages_and_counts,
+            accounts_sessions_and_tokens_live_in_the_catalog);
     };
     (@each $spec:expr; $($name:ident),*) => {
         $(
