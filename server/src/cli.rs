@@ -21,6 +21,8 @@ usage:
                  (re-reads the files against their digests; `verify --help`)
   callrec-server device add|list|remove --storage DIR [--catalog …] …
                  (the device registry; `device --help`)
+  callrec-server audit verify|export --storage DIR [--catalog …] …
+                 (the audit trail: check its chain, export it; `audit --help`)
   callrec-server user add|list|passwd|remove --storage DIR [--catalog …] …
                  (the web side's accounts; the first admin is made here; `user --help`)
   callrec-server token add|list|revoke --storage DIR [--catalog …] …
@@ -50,6 +52,9 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     }
     if args.first().is_some_and(|a| a == "device") {
         return super::devices::cli::main(args[1..].to_vec());
+    }
+    if args.first().is_some_and(|a| a == "audit") {
+        return super::audit::cli::main(args[1..].to_vec());
     }
     if args.first().is_some_and(|a| a == "user") {
         return super::auth::cli::user_main(args[1..].to_vec());

@@ -16,6 +16,7 @@
 //! (`callrec_core::admission`), or, with `--known-devices-only`, when its device is not in the
 //! device registry ([`devices`]).
 
+pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod cli;

@@ -35,3 +35,4 @@ fn postgres(root: &Path) -> CatalogSpec {
 }
 
 catalog_tests!(postgres);
+audit_tests!(postgres);

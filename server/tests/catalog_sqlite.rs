@@ -10,3 +10,4 @@ fn sqlite(root: &Path) -> CatalogSpec {
 }
 
 catalog_tests!(sqlite);
+audit_tests!(sqlite);

@@ -304,6 +304,32 @@ END;
 /// over the words the catalog now stores), so their trigram index goes.
 const V5_POSTGRES_BEFORE: &str = "DROP INDEX recordings_names_trgm;";
 
+/// Version 7: the audit trail (`crate::audit`). `audit` holds each entry by its `seq` (1, 2,
+/// 3, …): when (Unix ms), who, from where (`origin`), the action's code, the recording's RID
+/// (`''`: none), the details (`what`, JSON), and the chain's hashes (`prev`, `hash`: 64 hex
+/// digits). `audit_head` is one row, the last entry's seq and hash (0 and 64 zeros before the
+/// first): an append locks it first, so appends line up. The same on both engines.
+const AUDIT: &str = "
+CREATE TABLE audit (
+    seq BIGINT PRIMARY KEY,
+    ms BIGINT NOT NULL,
+    who TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    action TEXT NOT NULL,
+    rid TEXT NOT NULL,
+    what TEXT NOT NULL,
+    prev TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX audit_time ON audit (ms, seq);
+CREATE INDEX audit_action ON audit (action, seq);
+CREATE INDEX audit_who ON audit (who, seq);
+CREATE INDEX audit_rid ON audit (rid, seq);
+CREATE TABLE audit_head (seq BIGINT NOT NULL, hash TEXT NOT NULL);
+INSERT INTO audit_head (seq, hash)
+    VALUES (0, '0000000000000000000000000000000000000000000000000000000000000000');
+";
+
 /// One step of a migration.
 enum Step {
     Sql(&'static str),
@@ -389,6 +415,7 @@ fn migrations(dialect: Dialect) -> &'static [(i64, &'static [Step])] {
                 ],
             ),
             (6, &[Step::Sql(V6)]),
+            (7, &[Step::Sql(AUDIT)]),
         ],
         Dialect::Postgres => &[
             (1, &[Step::Sql(V1_POSTGRES)]),
@@ -397,12 +424,13 @@ fn migrations(dialect: Dialect) -> &'static [(i64, &'static [Step])] {
             (4, &[Step::Sql(V4_POSTGRES)]),
             (5, &[Step::Sql(V5_POSTGRES_BEFORE), Step::Rust(v5_names)]),
             (6, &[Step::Sql(V6)]),
+            (7, &[Step::Sql(AUDIT)]),
         ],
     }
 }
 
 /// The newest version this build knows.
-pub const VERSION: i64 = 6;
+pub const VERSION: i64 = 7;
 
 /// Brings the database to [`VERSION`]; refuses a database made by a newer build.
 pub fn migrate(conn: &mut dyn Conn) -> Result<(), CatalogError> {

@@ -340,38 +340,44 @@ fn device_of(v: &[Value]) -> Result<Device, CatalogError> {
 /// Registers `device`, or replaces the entry of its MAC; the entry it replaced, if any. Runs
 /// its own transaction.
 pub fn put_device(conn: &mut dyn Conn, device: &Device) -> Result<Option<Device>, CatalogError> {
-    transaction(conn, |c| {
-        let before = self::device(c, &device.mac)?;
-        c.execute(
-            &format!(
-                "INSERT INTO devices ({DEVICE}) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (mac) \
-                 DO UPDATE SET owner = excluded.owner, extension = excluded.extension, \
-                 device_group = excluded.device_group, updated_ms = excluded.updated_ms"
-            ),
-            &[
-                Value::text(&device.mac),
-                Value::text(&device.owner),
-                Value::text(&device.extension),
-                Value::text(&device.group),
-                int(device.updated_ms),
-            ],
-        )?;
-        c.execute("UPDATE devices_version SET n = n + 1", &[])?;
-        Ok(before)
-    })
+    transaction(conn, |c| put_device_in(c, device))
+}
+
+/// [`put_device`] inside the caller's transaction (one that also writes its audit entry).
+pub fn put_device_in(c: &mut dyn Conn, device: &Device) -> Result<Option<Device>, CatalogError> {
+    let before = self::device(c, &device.mac)?;
+    c.execute(
+        &format!(
+            "INSERT INTO devices ({DEVICE}) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (mac) \
+             DO UPDATE SET owner = excluded.owner, extension = excluded.extension, \
+             device_group = excluded.device_group, updated_ms = excluded.updated_ms"
+        ),
+        &[
+            Value::text(&device.mac),
+            Value::text(&device.owner),
+            Value::text(&device.extension),
+            Value::text(&device.group),
+            int(device.updated_ms),
+        ],
+    )?;
+    c.execute("UPDATE devices_version SET n = n + 1", &[])?;
+    Ok(before)
 }
 
 /// Removes the device `mac` from the registry; the entry removed, if there was one. Runs its
 /// own transaction.
 pub fn remove_device(conn: &mut dyn Conn, mac: &str) -> Result<Option<Device>, CatalogError> {
-    transaction(conn, |c| {
-        let before = self::device(c, mac)?;
-        if before.is_some() {
-            c.execute("DELETE FROM devices WHERE mac = $1", &[Value::text(mac)])?;
-            c.execute("UPDATE devices_version SET n = n + 1", &[])?;
-        }
-        Ok(before)
-    })
+    transaction(conn, |c| remove_device_in(c, mac))
+}
+
+/// [`remove_device`] inside the caller's transaction (one that also writes its audit entry).
+pub fn remove_device_in(c: &mut dyn Conn, mac: &str) -> Result<Option<Device>, CatalogError> {
+    let before = self::device(c, mac)?;
+    if before.is_some() {
+        c.execute("DELETE FROM devices WHERE mac = $1", &[Value::text(mac)])?;
+        c.execute("UPDATE devices_version SET n = n + 1", &[])?;
+    }
+    Ok(before)
 }
 
 /// The registry's entry of `mac`.

@@ -11,15 +11,21 @@
 //! first start with `--known-devices-only`), and an older one is brought to this version, as a
 //! server's start would.
 //!
+//! Every change is written to the audit trail (`device_add`, `device_change`, `device_remove`,
+//! by `console:USER@HOST`) in the change's own transaction: a change whose entry cannot be
+//! written is not made.
+//!
 //! Exit status: 0 done; 1 `remove` of a device that is not registered; 2 the command line (a
 //! bad MAC or field, an unknown option); 3 the catalog could not be opened or used.
 
 use super::{extension, group, owner};
+use crate::audit::{self, Action, AuditError, Event};
 use crate::catalog::db::Conn;
 use crate::catalog::{schema, sql, CatalogError, CatalogSpec, Device};
 use crate::http::recording::local_text;
 use callrec_core::mac::Mac;
 use lexopt::Arg;
+use serde_json::json;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
@@ -38,6 +44,7 @@ device keeps its owner, extension and group (the page, the API, the `group` filt
 server running on DIR: a change is in effect there within a second.
 MAC: 001565AABBCC, 00:15:65:AA:BB:CC, 00-15-65-AA-BB-CC or 0015.65AA.BBCC (either case)
 add: registers the device, or replaces its entry
+every change is an entry of the audit trail (`callrec-server audit --help`)
 --catalog: as the server's (default: DIR/catalog.sqlite, created if there is none)
 exit status: 0 done, 1 remove: no such device, 2 usage, 3 the catalog could not be used";
 
@@ -75,6 +82,12 @@ pub enum Failure {
 
 impl From<CatalogError> for Failure {
     fn from(e: CatalogError) -> Failure {
+        Failure::Catalog(e.to_string())
+    }
+}
+
+impl From<AuditError> for Failure {
+    fn from(e: AuditError) -> Failure {
         Failure::Catalog(e.to_string())
     }
 }
@@ -220,7 +233,22 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Result<(), Failure> {
                 group: group.clone(),
                 updated_ms: crate::media::unix_ms(),
             };
-            match sql::put_device(conn.as_mut(), &device)? {
+            let now = i64::try_from(device.updated_ms).unwrap_or(i64::MAX);
+            let (before, _) = audit::store::with_change(conn.as_mut(), now, |c| {
+                let before = sql::put_device_in(c, &device)?;
+                let (action, what) = match &before {
+                    None => (
+                        Action::DEVICE_ADD,
+                        json!({ "device": fields_json(&device) }),
+                    ),
+                    Some(b) => (
+                        Action::DEVICE_CHANGE,
+                        json!({ "device": fields_json(&device), "before": fields_json(b) }),
+                    ),
+                };
+                Ok((before, Some(Event::console(action, what))))
+            })?;
+            match before {
                 None => say(out, format!("added {}", describe(&device))),
                 Some(before) => say(
                     out,
@@ -229,12 +257,27 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Result<(), Failure> {
             }
         }
         Command::List => list(&sql::devices(conn.as_mut())?, out),
-        Command::Remove(mac) => match sql::remove_device(conn.as_mut(), &mac.to_string())? {
-            Some(before) => say(out, format!("removed {}", describe(&before))),
-            None => return Err(Failure::NotRegistered(*mac)),
-        },
+        Command::Remove(mac) => {
+            let now = i64::try_from(crate::media::unix_ms()).unwrap_or(i64::MAX);
+            let (before, _) = audit::store::with_change(conn.as_mut(), now, |c| {
+                let before = sql::remove_device_in(c, &mac.to_string())?;
+                let event = before.as_ref().map(|b| {
+                    Event::console(Action::DEVICE_REMOVE, json!({ "device": fields_json(b) }))
+                });
+                Ok((before, event))
+            })?;
+            match before {
+                Some(before) => say(out, format!("removed {}", describe(&before))),
+                None => return Err(Failure::NotRegistered(*mac)),
+            }
+        }
     }
     Ok(())
+}
+
+/// A device's fields as the audit trail records them.
+fn fields_json(d: &Device) -> serde_json::Value {
+    json!({ "mac": d.mac, "owner": d.owner, "extension": d.extension, "group": d.group })
 }
 
 fn describe(d: &Device) -> String {
