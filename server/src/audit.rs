@@ -50,6 +50,7 @@ pub mod chain;
 pub mod cli;
 pub mod export;
 pub mod store;
+pub mod web;
 
 use crate::catalog::CatalogError;
 use core::fmt;
