@@ -31,6 +31,33 @@ fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// `run` with `input` on standard input.
+fn run_with(dir: &Path, args: &[&str], input: &str) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .arg("--storage")
+        .arg(dir)
+        .env("USER", "alice")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
 fn sql(dir: &Path, statement: &str) {
     let db = rusqlite::Connection::open(dir.join("catalog.sqlite")).unwrap();
     assert!(db.execute(statement, []).unwrap() >= 1, "{statement}");
@@ -108,6 +135,60 @@ fn device_changes_are_audited_and_the_trail_verifies() {
     assert!(!out.contains(",device_change,"));
     let (code, _, err) = run(&dir, &["audit", "export", "--action", "nap"]);
     assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn user_and_token_commands_are_audited_without_secrets() {
+    let dir = storage("accounts");
+    let pw = "correct horse battery staple\n";
+    let add = ["user", "add", "root", "--role", "admin", "--password-stdin"];
+    let (code, _, err) = run_with(&dir, &add, pw);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run_with(&dir, &["user", "passwd", "root", "--password-stdin"], pw);
+    assert_eq!(code, 0, "{err}");
+    let (code, token, err) = run(
+        &dir,
+        &[
+            "token", "add", "--by", "root", "--name", "crm", "--role", "admin",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let id = err.split_whitespace().nth(1).unwrap().to_string();
+    let (code, _, err) = run(&dir, &["token", "revoke", &id]);
+    assert_eq!(code, 0, "{err}");
+    // Refused changes write nothing.
+    let (code, _, _) = run_with(&dir, &add, pw);
+    assert_eq!(code, 1);
+    let (code, _, _) = run(&dir, &["user", "remove", "root"]);
+    assert_eq!(code, 0);
+    let (code, out, _) = run(&dir, &["audit", "export", "--format", "json"]);
+    assert_eq!(code, 0);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let actions: Vec<&str> = lines
+        .iter()
+        .map(|l| l["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "user_add",
+            "user_change",
+            "token_add",
+            "token_revoke",
+            "user_remove"
+        ]
+    );
+    assert_eq!(lines[0]["what"]["roles"], "admin");
+    assert_eq!(lines[2]["what"]["token"], id.as_str());
+    assert_eq!(lines[2]["what"]["by"], "root");
+    // Neither the password nor the token's secret is in the trail.
+    assert!(!out.contains("horse"), "{out}");
+    assert!(!out.contains(token.trim()), "{out}");
+    let (code, out, _) = run(&dir, &["audit", "verify"]);
+    assert_eq!(code, 0, "{out}");
 }
 
 #[test]

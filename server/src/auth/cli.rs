@@ -1,7 +1,9 @@
 //! `callrec-server user …` and `callrec-server token …`: the accounts and API tokens on the
 //! console, the only place the first admin can be made (there is no default password). Like
 //! `device …`, safe beside a running server on the same storage: each change is one
-//! transaction of the catalog, in effect at the next request.
+//! transaction of the catalog, in effect at the next request. Each change is an entry of the
+//! audit trail (`user_add`, `user_change`, `user_remove`, `token_add`, `token_revoke`, by
+//! `console:USER@HOST`), written in the change's transaction: no entry, no change.
 //!
 //! Exit status: 0 done; 1 no such user or token, a name already taken, a token that would
 //! exceed its creator; 2 the command line (or an unacceptable password); 3 the catalog.
@@ -9,9 +11,11 @@
 use super::password;
 use super::role::{Roles, Scope};
 use super::store::{self, TokenRefusal, User};
+use crate::audit::{Action, Event};
 use crate::catalog::db::Conn;
 use crate::catalog::{schema, CatalogError, CatalogSpec};
 use lexopt::Arg;
+use serde_json::json;
 use std::ffi::OsString;
 use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
@@ -211,6 +215,18 @@ fn now_ms() -> u64 {
     crate::media::unix_ms()
 }
 
+/// Runs `change` and writes the audit entry it returns in one transaction: a change whose
+/// entry cannot be written is not made (`crate::audit::store::with_change`).
+fn audited<T>(
+    conn: &mut dyn Conn,
+    change: impl FnOnce(&mut dyn Conn) -> Result<(T, Option<Event>), CatalogError>,
+) -> Result<T, Failure> {
+    let now = i64::try_from(now_ms()).unwrap_or(i64::MAX);
+    crate::audit::store::with_change(conn, now, change)
+        .map(|(v, _)| v)
+        .map_err(|e| Failure::Catalog(e.to_string()))
+}
+
 fn user(o: Options) -> Result<(), Failure> {
     let verb = o.verb.clone().ok_or("add, list, passwd or remove?")?;
     if verb != "add" {
@@ -236,7 +252,13 @@ fn user(o: Options) -> Result<(), Failure> {
                 scope: scope.clone(),
                 hash,
             };
-            if !store::add_user(conn.as_mut(), &u, now_ms())? {
+            let what =
+                json!({ "user": name, "roles": roles.to_string(), "groups": scope.stored() });
+            let added = audited(conn.as_mut(), |c| {
+                let added = store::add_user(c, &u, now_ms())?;
+                Ok((added, added.then(|| Event::console(Action::USER_ADD, what))))
+            })?;
+            if !added {
                 return Err(Failure::Refused(format!("user {name} exists")));
             }
             let _ = writeln!(out, "added {name}: roles {roles}, {scope}");
@@ -257,7 +279,15 @@ fn user(o: Options) -> Result<(), Failure> {
                 return Err(Failure::Refused(format!("no user {name}")));
             }
             let hash = new_hash(o.password_stdin)?;
-            if !store::set_password(conn.as_mut(), &name, &hash, now_ms())? {
+            let what = json!({ "user": name, "password": "changed", "sessions": "ended" });
+            let changed = audited(conn.as_mut(), |c| {
+                let changed = store::set_password(c, &name, &hash, now_ms())?;
+                Ok((
+                    changed,
+                    changed.then(|| Event::console(Action::USER_CHANGE, what)),
+                ))
+            })?;
+            if !changed {
                 return Err(Failure::Refused(format!("no user {name}")));
             }
             let _ = writeln!(out, "password of {name} changed; their sessions ended");
@@ -266,7 +296,15 @@ fn user(o: Options) -> Result<(), Failure> {
             no("--password-stdin", o.password_stdin)?;
             let name = the_name(&o)?;
             let mut conn = open(&o)?;
-            if !store::remove_user(conn.as_mut(), &name)? {
+            let removed = audited(conn.as_mut(), |c| {
+                let removed = store::remove_user(c, &name)?;
+                let what = json!({ "user": name });
+                Ok((
+                    removed,
+                    removed.then(|| Event::console(Action::USER_REMOVE, what)),
+                ))
+            })?;
+            if !removed {
                 return Err(Failure::Refused(format!("no user {name}")));
             }
             let _ = writeln!(out, "removed {name}");
@@ -311,7 +349,18 @@ fn token(o: Options) -> Result<(), Failure> {
                 }
             };
             let mut conn = open(&o)?;
-            match store::add_token(conn.as_mut(), &by, &label, roles, &scope, expires, now)? {
+            let made = audited(conn.as_mut(), |c| {
+                let made = store::add_token(c, &by, &label, roles, &scope, expires, now)?;
+                let event = made.as_ref().ok().map(|(id, _)| {
+                    let what = json!({
+                        "token": id, "label": label, "by": by, "roles": roles.to_string(),
+                        "groups": scope.stored(), "expires_ms": expires,
+                    });
+                    Event::console(Action::TOKEN_ADD, what)
+                });
+                Ok((made, event))
+            })?;
+            match made {
                 Ok((id, secret)) => {
                     let _ = writeln!(out, "{secret}");
                     eprintln!(
@@ -350,7 +399,15 @@ fn token(o: Options) -> Result<(), Failure> {
         "revoke" => {
             let id = o.arg.clone().ok_or("the token's ID is required")?;
             let mut conn = open(&o)?;
-            if !store::revoke_token(conn.as_mut(), &id, now_ms())? {
+            let revoked = audited(conn.as_mut(), |c| {
+                let revoked = store::revoke_token(c, &id, now_ms())?;
+                let what = json!({ "token": id });
+                Ok((
+                    revoked,
+                    revoked.then(|| Event::console(Action::TOKEN_REVOKE, what)),
+                ))
+            })?;
+            if !revoked {
                 return Err(Failure::Refused(format!("no live token {id:?}")));
             }
             let _ = writeln!(out, "revoked {id}");

@@ -53,13 +53,30 @@ pub trait Conn: Send {
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, CatalogError>;
     /// Runs several statements with no parameters (migrations, BEGIN, COMMIT).
     fn batch(&mut self, sql: &str) -> Result<(), CatalogError>;
+    /// Whether a transaction is open on this connection.
+    fn in_transaction(&self) -> bool;
 }
 
-/// Runs `f` in a transaction: committed if it returns `Ok`, rolled back otherwise.
+/// Runs `f` in a transaction: committed if it returns `Ok`, rolled back otherwise. Inside a
+/// transaction the caller opened (one that also writes an audit entry: `crate::audit::store`),
+/// `f` runs in a savepoint of it instead: undone alone on `Err`, committed with the caller's.
 pub fn transaction<T>(
     conn: &mut dyn Conn,
     f: impl FnOnce(&mut dyn Conn) -> Result<T, CatalogError>,
 ) -> Result<T, CatalogError> {
+    if conn.in_transaction() {
+        conn.batch("SAVEPOINT nested")?;
+        return match f(conn) {
+            Ok(v) => {
+                conn.batch("RELEASE SAVEPOINT nested")?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = conn.batch("ROLLBACK TO SAVEPOINT nested; RELEASE SAVEPOINT nested");
+                Err(e)
+            }
+        };
+    }
     conn.batch("BEGIN")?;
     match f(conn) {
         Ok(v) => {

@@ -11,6 +11,8 @@ pub struct Postgres {
     client: postgres::Client,
     /// Prepared statements by their text (the query layer uses a few dozen).
     prepared: HashMap<String, Statement>,
+    /// A transaction is open (PostgreSQL's client does not say; `batch` keeps it).
+    in_transaction: bool,
 }
 
 impl Postgres {
@@ -21,6 +23,7 @@ impl Postgres {
         Ok(Postgres {
             client,
             prepared: HashMap::new(),
+            in_transaction: false,
         })
     }
 }
@@ -113,7 +116,24 @@ impl Conn for Postgres {
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), CatalogError> {
-        self.client.batch_execute(sql).map_err(query_error)
+        let result = self.client.batch_execute(sql).map_err(query_error);
+        // The query layer opens and ends its transactions with these statements alone.
+        // (`ROLLBACK TO SAVEPOINT` leaves the transaction open.)
+        let mut words = sql.split_whitespace().map(str::to_ascii_uppercase);
+        match (words.next().as_deref(), words.next().as_deref()) {
+            (Some("BEGIN"), _) if result.is_ok() => self.in_transaction = true,
+            (Some("ROLLBACK"), Some("TO")) => {}
+            (Some("COMMIT" | "ROLLBACK" | "END"), _) => self.in_transaction = false,
+            _ => {}
+        }
+        if result.is_err() && self.client.is_closed() {
+            self.in_transaction = false;
+        }
+        result
+    }
+
+    fn in_transaction(&self) -> bool {
+        self.in_transaction
     }
 }
 

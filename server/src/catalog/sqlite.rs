@@ -113,4 +113,8 @@ impl Conn for Sqlite {
     fn batch(&mut self, sql: &str) -> Result<(), CatalogError> {
         self.conn.execute_batch(sql).map_err(query_error)
     }
+
+    fn in_transaction(&self) -> bool {
+        !self.conn.is_autocommit()
+    }
 }

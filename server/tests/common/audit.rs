@@ -259,6 +259,52 @@ pub fn a_change_whose_entry_cannot_be_written_is_not_made(spec: Spec) {
     assert_eq!(store::head(conn.as_mut()).unwrap().0, 0);
 }
 
+pub fn a_transaction_inside_an_audited_change_is_a_savepoint_of_it(spec: Spec) {
+    use callrec_server::catalog::db::transaction;
+    use callrec_server::catalog::CatalogError;
+    let root = storage("audit-nested");
+    let mut conn = open(spec, &root);
+    let insert = |c: &mut dyn Conn, mac: &str| {
+        c.execute(
+            "INSERT INTO devices (mac, owner, extension, device_group, updated_ms) \
+             VALUES ($1, 'A', '', '', 1)",
+            &[Value::text(mac)],
+        )
+        .map(|_| ())
+    };
+    let macs = |c: &mut dyn Conn| -> Vec<Vec<Value>> {
+        c.query("SELECT mac FROM devices ORDER BY mac", &[])
+            .unwrap()
+    };
+    store::with_change(conn.as_mut(), 1, |c| {
+        transaction(c, |c| insert(c, "001565000001"))?;
+        let undone = transaction(c, |c| {
+            insert(c, "001565000002")?;
+            Err::<(), _>(CatalogError::Query("refused".into()))
+        });
+        assert!(undone.is_err());
+        Ok(((), Some(event(1))))
+    })
+    .unwrap();
+    assert_eq!(macs(conn.as_mut()), [[Value::text("001565000001")]]);
+    assert_eq!(store::head(conn.as_mut()).unwrap().0, 1);
+    // A nested transaction that committed is undone with the change whose entry fails.
+    let huge = Event {
+        what: json!({ "x": "a".repeat(store::MAX_EVENT_BYTES) }),
+        ..event(2)
+    };
+    let r = store::with_change(conn.as_mut(), 2, |c| {
+        transaction(c, |c| insert(c, "001565000003"))?;
+        Ok(((), Some(huge.clone())))
+    });
+    assert!(r.is_err());
+    assert_eq!(macs(conn.as_mut()).len(), 1);
+    // And the connection is out of its transaction: a plain one works again.
+    transaction(conn.as_mut(), |c| insert(c, "001565000004")).unwrap();
+    assert_eq!(macs(conn.as_mut()).len(), 2);
+    store::verify(conn.as_mut(), &mut |_| {}).unwrap();
+}
+
 pub fn device_commands_write_their_entries(spec: Spec) {
     let root = storage("audit-devices");
     let catalog = match spec(&root) {
@@ -374,6 +420,7 @@ macro_rules! audit_tests {
             an_entry_removed_from_the_database_is_a_gap_verify_names,
             an_entry_inserted_with_a_forged_hash_fails_verify,
             a_change_whose_entry_cannot_be_written_is_not_made,
+            a_transaction_inside_an_audited_change_is_a_savepoint_of_it,
             device_commands_write_their_entries,
             exports_round_trip_hostile_fields_in_csv_and_json);
     };
