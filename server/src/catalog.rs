@@ -311,7 +311,7 @@ impl Catalog {
     }
 
     /// Runs `f` on a reading connection (blocking until one is free).
-    fn read<T>(
+    pub fn read<T>(
         &self,
         f: impl FnOnce(&mut dyn Conn) -> Result<T, CatalogError>,
     ) -> Result<T, CatalogError> {

@@ -14,6 +14,7 @@
 
 pub mod body;
 mod check;
+pub mod login;
 mod page;
 pub(crate) mod query;
 pub(crate) mod recording;
@@ -23,6 +24,8 @@ mod route;
 mod tests;
 
 use super::store::Store;
+use crate::auth::role::Need;
+use crate::auth::Principal;
 use crate::catalog::filter::{Filter, PageAsk};
 use crate::catalog::{Catalog, CatalogError, Page};
 use crate::http::body::Body;
@@ -45,6 +48,7 @@ use route::{Miss, Route};
 use std::convert::Infallible;
 use std::fs::File;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -73,6 +77,18 @@ pub const READERS: usize = 4;
 pub const READER_QUEUE: usize = 2 * MAX_CONNECTIONS;
 /// hyper's read and write buffers, per connection.
 const MAX_BUF: usize = 64 * 1024;
+
+/// The connection a request came on, in the request's extensions: who is at the other end
+/// (the login throttle and the audit trail's `from`), and whether it is TLS (a session cookie
+/// is then `Secure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Link {
+    /// The connection is TLS.
+    pub tls: bool,
+    pub peer: SocketAddr,
+    /// The address the client reached (this server's).
+    pub local: SocketAddr,
+}
 
 /// Serves the web side on `listener` until the runtime stops.
 pub async fn serve(listener: TcpListener, store: Store, catalog: Catalog) {
@@ -103,8 +119,17 @@ pub async fn serve(listener: TcpListener, store: Store, catalog: Catalog) {
                 continue;
             }
         };
+        let Ok(local) = stream.local_addr() else {
+            continue;
+        };
+        let link = Link {
+            tls: false,
+            peer,
+            local,
+        };
         let (store, catalog, pool) = (store.clone(), catalog.clone(), pool.clone());
-        let service = service_fn(move |req| {
+        let service = service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(link);
             let (store, catalog, pool) = (store.clone(), catalog.clone(), pool.clone());
             async move { Ok::<_, Infallible>(answer(store, catalog, pool, req).await) }
         });
@@ -135,46 +160,88 @@ async fn answer(
     req: Request<Incoming>,
 ) -> Response<Body> {
     let head = req.method() == Method::HEAD;
-    let path = req.uri().path();
+    let path = req.uri().path().to_string();
     let api = path == "/api" || path.starts_with("/api/");
-    let route = match route::resolve(req.method().as_str(), path) {
-        Ok(r) => r,
-        Err(Miss::NotFound) => return error(api, StatusCode::NOT_FOUND, "no such page"),
-        Err(Miss::BadId) => return error(api, StatusCode::BAD_REQUEST, "malformed recording id"),
-        Err(Miss::Method) => {
-            let mut r = error(api, StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD");
-            set(&mut r, header::ALLOW, "GET, HEAD");
-            return r;
+    let link = req.extensions().get::<Link>().copied();
+    let changes = !matches!(*req.method(), Method::GET | Method::HEAD);
+    let creds = login::Creds::of(
+        req.headers(),
+        changes,
+        link.is_some_and(|l| l.tls),
+        link.map(|l| l.peer.ip()),
+    );
+    let now_ms = crate::media::unix_ms();
+    let route = route::resolve(req.method().as_str(), &path);
+    if let Ok(r @ (Route::Login | Route::Logout)) = route {
+        // The login page and the logout: their own authentication (`login`).
+        let body = if changes {
+            read_form(req.into_body()).await
+        } else {
+            None
+        };
+        let c = catalog.clone();
+        let resp = pool.run(move || match (r, changes) {
+            (Route::Login, false) => login::page(&c),
+            (Route::Login, true) => login::login(&c, &creds, body.as_deref(), now_ms),
+            _ => login::logout(&c, &creds, body.as_deref(), now_ms),
+        });
+        let mut resp = resp
+            .await
+            .unwrap_or_else(|_| error(false, StatusCode::SERVICE_UNAVAILABLE, "busy, try again"));
+        if head {
+            *resp.body_mut() = Body::empty();
         }
-    };
+        return resp;
+    }
     let unix_ms = |t: &_| {
         let secs = callrec_platform::clock::unix_of_local(t)?;
         u64::try_from(secs).ok().map(|s| s * 1000)
     };
-    let (search, filter) =
-        match Search::parse(req.uri().query()).and_then(|s| s.filter(unix_ms).map(|f| (s, f))) {
-            Ok(x) => x,
-            Err(e) => return error(api, StatusCode::BAD_REQUEST, &e.to_string()),
-        };
+    let searched = Search::parse(req.uri().query())
+        .and_then(|s| s.filter(unix_ms).map(|f| (s, f)))
+        .map_err(|e| e.to_string());
     let range = req
         .headers()
         .get(header::RANGE)
         .map(|v| v.as_bytes().to_vec());
-    let ask = Ask {
-        route,
-        search,
-        filter,
-        range,
-    };
     let readers = pool.clone();
-    let mut resp = match pool
-        .run(move || respond(&store, &catalog, &readers, ask))
-        .await
-    {
+    let logged = path.clone();
+    let answered = pool.run(move || {
+        // Who asks first: nothing, not even a 404 or a 400, is told to a stranger.
+        let principal = match login::authenticate(&catalog, &creds, None, api, now_ms) {
+            Ok(p) => p,
+            Err(r) => return *r,
+        };
+        let route = match route {
+            Ok(r) => r,
+            Err(Miss::NotFound) => return error(api, StatusCode::NOT_FOUND, "no such page"),
+            Err(Miss::BadId) => {
+                return error(api, StatusCode::BAD_REQUEST, "malformed recording id")
+            }
+            Err(Miss::Method) => {
+                let allow = route::allowed_at(&path);
+                let mut r = error(api, StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+                set(&mut r, header::ALLOW, allow);
+                return r;
+            }
+        };
+        let (search, filter) = match searched {
+            Ok(x) => x,
+            Err(e) => return error(api, StatusCode::BAD_REQUEST, &e),
+        };
+        let ask = Ask {
+            route,
+            search,
+            filter,
+            range,
+        };
+        respond(&store, &catalog, &readers, ask, &principal)
+    });
+    let mut resp = match answered.await {
         Ok(r) => r,
         Err(_) => error(api, StatusCode::SERVICE_UNAVAILABLE, "busy, try again"),
     };
-    log::debug!("http {} {path}: {}", req.method(), resp.status().as_u16());
+    log::debug!("http {logged}: {}", resp.status().as_u16());
     if head {
         // The headers of GET (Content-Length included), no body; hyper keeps the length.
         *resp.body_mut() = Body::empty();
@@ -182,22 +249,59 @@ async fn answer(
     resp
 }
 
-/// The answer to `ask`; reads the storage (runs on a reader thread). A streamed body reads
-/// its blocks on `pool` later.
-fn respond(store: &Store, catalog: &Catalog, pool: &Pool, ask: Ask) -> Response<Body> {
+/// A form body of at most [`login::MAX_FORM`] bytes; `None` if larger or unreadable.
+async fn read_form(body: Incoming) -> Option<Vec<u8>> {
+    use http_body_util::BodyExt;
+    let limited = http_body_util::Limited::new(body, login::MAX_FORM);
+    limited.collect().await.ok().map(|b| b.to_bytes().to_vec())
+}
+
+/// The answer to `ask` for `who`; reads the storage (runs on a reader thread). A streamed
+/// body reads its blocks on `pool` later. A recording outside `who`'s scope does not exist.
+fn respond(
+    store: &Store,
+    catalog: &Catalog,
+    pool: &Pool,
+    ask: Ask,
+    who: &Principal,
+) -> Response<Body> {
     let Ask {
         route,
         search,
-        filter,
+        mut filter,
         range,
     } = ask;
     let range = range.as_deref();
     let api = matches!(route, Route::List | Route::One(_));
+    let need = match route {
+        Route::Wav { .. } | Route::Original { .. } => Need::Audio,
+        _ => Need::Metadata,
+    };
+    if !need.allowed(who.roles) {
+        let text = match need {
+            Need::Audio => "listening and downloading need the supervisor role",
+            Need::Metadata => "the recordings need the supervisor or the admin role",
+        };
+        return login::refusal(api, StatusCode::FORBIDDEN, "forbidden", text);
+    }
+    if !who.scope.is_all() {
+        filter.scope = Some(who.scope.groups().to_vec());
+    }
+    let find = |store: &Store, catalog: &Catalog, rid: &Rid| {
+        find(store, catalog, rid).and_then(|e| {
+            if who.scope.reaches(&e.sidecar.group) {
+                Ok(e)
+            } else {
+                Err((StatusCode::NOT_FOUND, "no such recording"))
+            }
+        })
+    };
     let result = match route {
         Route::Page => {
             let ask = search.page(PAGE_LIMIT, MAX_LIMIT);
             select(store, catalog, &filter, &ask).map(|(rows, page)| {
                 let html = page::render(&rows, &search, page.total, page.next.as_ref());
+                let html = html.replacen("<body>\n", &format!("<body>\n{}", login::banner(who)), 1);
                 let mut r = full(StatusCode::OK, "text/html; charset=utf-8", html);
                 set(&mut r, header::CONTENT_SECURITY_POLICY, page::CSP);
                 r
@@ -226,6 +330,8 @@ fn respond(store: &Store, catalog: &Catalog, pool: &Pool, ask: Ask) -> Response<
         Route::Original { rid, n } => {
             find(store, catalog, &rid).and_then(|e| original(&e, catalog, n, range, pool))
         }
+        // Answered by `answer` before `respond`; never asked here.
+        Route::Login | Route::Logout => Err((StatusCode::NOT_FOUND, "no such page")),
     };
     result.unwrap_or_else(|(status, text)| error(api, status, text))
 }

@@ -45,6 +45,13 @@ fn fill(root: &Path, n: u32, finished: bool) -> Vec<String> {
         .collect()
 }
 
+/// An API token for the server on `root` (made on its console; the API answers nothing
+/// without one).
+fn token(root: &Path) -> String {
+    let server = Path::new(env!("CARGO_BIN_EXE_callrec-server"));
+    callrec_tools::http::console_token(server, root, None, "crash-test").unwrap()
+}
+
 /// The server on `root`, and a channel that gets its ready line.
 fn spawn(root: &Path) -> (Child, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_callrec-server"))
@@ -82,8 +89,8 @@ fn http_of(ready: &str) -> SocketAddr {
 }
 
 /// Every recording the API lists, page by page (by cursor); and the total it announced.
-fn listed(http: SocketAddr) -> (Vec<String>, u64) {
-    let mut client = Client::connect(http).unwrap();
+fn listed(http: SocketAddr, token: &str) -> (Vec<String>, u64) {
+    let mut client = Client::connect(http).unwrap().with_token(token);
     let (mut rids, mut cursor) = (Vec::new(), None::<String>);
     loop {
         let path = match &cursor {
@@ -127,7 +134,7 @@ fn a_kill_during_the_import_loses_nothing_and_repeats_nothing() {
     let line = ready
         .recv_timeout(Duration::from_secs(300))
         .expect("ready after the import");
-    let (mut rids, total) = listed(http_of(&line));
+    let (mut rids, total) = listed(http_of(&line), &token(&root));
     server.kill().unwrap();
     let _ = server.wait();
     assert_eq!(
@@ -153,7 +160,7 @@ fn sessions_cut_off_by_a_kill_are_finished_once_in_the_catalog() {
     server.wait().unwrap();
     let (mut server, ready) = spawn(&root);
     let http = http_of(&ready.recv_timeout(Duration::from_secs(60)).expect("ready"));
-    let mut client = Client::connect(http).unwrap();
+    let mut client = Client::connect(http).unwrap().with_token(&token(&root));
     let a = client
         .get("/api/recordings?stop_reason=server+restart")
         .unwrap();

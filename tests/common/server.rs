@@ -12,6 +12,115 @@ pub struct Server {
     pub storage: PathBuf,
     /// The web side's address, when started with `--http`.
     pub http: Option<SocketAddr>,
+    /// With `--http`: an API token of an admin and supervisor of every group, made on the
+    /// console before the start (the web side answers nothing without one).
+    pub token: Option<String>,
+}
+
+/// The tokens of the servers started, by their web side's address.
+static TOKENS: std::sync::Mutex<Vec<(SocketAddr, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// The token made for the server whose web side is at `http` (see [`Server::token`]).
+pub fn token_of(http: SocketAddr) -> Option<String> {
+    let tokens = TOKENS.lock().unwrap_or_else(|e| e.into_inner());
+    tokens
+        .iter()
+        .find(|(a, _)| *a == http)
+        .map(|(_, t)| t.clone())
+}
+
+/// `callrec-server user add` on `storage` (and `catalog`, if given) with `password` on
+/// standard input: exit code and stderr.
+pub fn add_user(
+    storage: &Path,
+    catalog: Option<&str>,
+    name: &str,
+    roles: &str,
+    groups: Option<&str>,
+    password: &str,
+) -> (i32, String) {
+    let mut cmd = Command::new(super::bins::server());
+    cmd.args(["user", "add", "--storage", storage.to_str().unwrap(), name])
+        .args(["--role", roles, "--password-stdin"]);
+    if let Some(c) = catalog {
+        cmd.args(["--catalog", c]);
+    }
+    if let Some(g) = groups {
+        cmd.args(["--groups", g]);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `callrec-server token add` for admin `by`: the token printed.
+pub fn add_token(
+    storage: &Path,
+    catalog: Option<&str>,
+    by: &str,
+    roles: &str,
+    groups: Option<&str>,
+) -> Result<String, String> {
+    let mut args = vec![
+        "add",
+        "--storage",
+        storage.to_str().unwrap(),
+        "--by",
+        by,
+        "--name",
+        "test",
+        "--role",
+        roles,
+    ];
+    if let Some(c) = catalog {
+        args.extend(["--catalog", c]);
+    }
+    if let Some(g) = groups {
+        args.extend(["--groups", g]);
+    }
+    let (code, out, err) = console("token", &args);
+    if code == 0 {
+        Ok(out.trim().to_string())
+    } else {
+        Err(format!("token add: {code}: {err}"))
+    }
+}
+
+/// The admin and its token that [`Server::spawn`] makes for a web side.
+fn test_token(storage: &Path, extra: &[&str]) -> String {
+    std::fs::create_dir_all(storage).unwrap();
+    let catalog = extra
+        .iter()
+        .position(|a| *a == "--catalog")
+        .and_then(|i| extra.get(i + 1))
+        .copied();
+    let (code, err) = add_user(
+        storage,
+        catalog,
+        "test-admin",
+        "admin,supervisor",
+        None,
+        "the tests' admin password",
+    );
+    assert!(
+        code == 0 || err.contains("exists"),
+        "user add: {code}: {err}"
+    );
+    add_token(storage, catalog, "test-admin", "admin,supervisor", None).unwrap()
 }
 
 impl Server {
@@ -51,6 +160,13 @@ impl Server {
             server.child.id(),
             storage.display()
         ));
+        // The catalog is on the tmpfs: the token is made there, once the server runs.
+        if let Some(http) = server.http {
+            let token = test_token(&server.storage, extra);
+            let mut tokens = TOKENS.lock().unwrap_or_else(|e| e.into_inner());
+            tokens.push((http, token.clone()));
+            server.token = Some(token);
+        }
         server
     }
 
@@ -58,6 +174,8 @@ impl Server {
     /// arguments) if it is not empty.
     fn spawn(storage: &Path, dir: &Path, extra: &[&str], wrapper: &[String]) -> Server {
         let storage = storage.to_owned();
+        let token =
+            (extra.contains(&"--http") && wrapper.is_empty()).then(|| test_token(&storage, extra));
         let mut cmd = match wrapper.split_first() {
             Some((program, args)) => {
                 let mut c = Command::new(program);
@@ -96,11 +214,16 @@ impl Server {
         std::thread::spawn(move || {
             let _ = std::io::copy(&mut out, &mut std::io::sink());
         });
+        if let (Some(addr), Some(t)) = (http, &token) {
+            let mut tokens = TOKENS.lock().unwrap_or_else(|e| e.into_inner());
+            tokens.push((addr, t.clone()));
+        }
         Server {
             child,
             control,
             storage,
             http,
+            token,
         }
     }
 

@@ -76,6 +76,10 @@ impl Client {
         if let Some(c) = &self.cookie {
             head.push_str(&format!("Cookie: callrec_session={c}\r\n"));
         }
+        // A record server's web side started by the tests has a token (`server::Server`).
+        if let Some(t) = super::server::token_of(self.to) {
+            head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+        }
         if let Some(t) = &self.csrf {
             head.push_str(&format!("X-CSRF-Token: {t}\r\n"));
         }

@@ -9,6 +9,8 @@ use std::time::Duration;
 pub struct Client {
     addr: SocketAddr,
     reader: BufReader<TcpStream>,
+    /// Sent as `Authorization: Bearer …` with every request.
+    token: Option<String>,
 }
 
 /// What came back.
@@ -36,12 +38,23 @@ impl Client {
         Ok(Client {
             addr,
             reader: BufReader::new(stream),
+            token: None,
         })
+    }
+
+    /// Every request then carries `Authorization: Bearer token` (the server's API token).
+    pub fn with_token(mut self, token: &str) -> Client {
+        self.token = Some(token.to_string());
+        self
     }
 
     /// `GET path`, the whole answer read.
     pub fn get(&mut self, path: &str) -> std::io::Result<Answer> {
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.addr);
+        let auth = match &self.token {
+            Some(t) => format!("Authorization: Bearer {t}\r\n"),
+            None => String::new(),
+        };
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n{auth}\r\n", self.addr);
         self.reader.get_mut().write_all(request.as_bytes())?;
         let mut line = String::new();
         self.reader.read_line(&mut line)?;
@@ -80,4 +93,71 @@ impl Client {
             body,
         })
     }
+}
+
+/// An API token for a tool that reads the server's web side: made on the console of `server`
+/// (the `callrec-server` binary) for storage `storage` (and `--catalog` `catalog`): a user
+/// `name` with a random password (admin and supervisor of every group), then its token.
+pub fn console_token(
+    server: &std::path::Path,
+    storage: &std::path::Path,
+    catalog: Option<&str>,
+    name: &str,
+) -> std::io::Result<String> {
+    use std::process::{Command, Stdio};
+    let fail = |what: &str, out: &std::process::Output| {
+        std::io::Error::other(format!(
+            "callrec-server {what}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    };
+    let with_catalog = |c: &mut Command| {
+        c.arg("--storage").arg(storage);
+        if let Some(url) = catalog {
+            c.args(["--catalog", url]);
+        }
+    };
+    let mut pw = [0u8; 24];
+    callrec_platform::random::fill(&mut pw)?;
+    let pw: String = pw.iter().map(|b| format!("{b:02x}")).collect();
+    let mut add = Command::new(server);
+    add.args([
+        "user",
+        "add",
+        name,
+        "--role",
+        "admin,supervisor",
+        "--password-stdin",
+    ]);
+    with_catalog(&mut add);
+    let mut child = add
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(format!("{pw}\n").as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    // Taken by an earlier run on the same storage: its token is made anew all the same.
+    if !out.status.success() && !String::from_utf8_lossy(&out.stderr).contains("exists") {
+        return Err(fail("user add", &out));
+    }
+    let mut token = Command::new(server);
+    token.args([
+        "token",
+        "add",
+        "--by",
+        name,
+        "--name",
+        name,
+        "--role",
+        "admin,supervisor",
+    ]);
+    with_catalog(&mut token);
+    let out = token.stderr(Stdio::piped()).output()?;
+    if !out.status.success() {
+        return Err(fail("token add", &out));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }

@@ -1,6 +1,7 @@
 //! Which resource a request names: the method and the path in, a [`Route`] or the reason out.
 //! No I/O. A RID in a path is parsed strictly ([`Rid::parse`]); anything that is not exactly a
-//! route is 404, a route with a malformed RID is 400, a method other than GET or HEAD is 405.
+//! route is 404, a route with a malformed RID is 400, a method the route does not take is 405
+//! (GET and HEAD everywhere but `/logout`, POST for `/login` and `/logout` only).
 
 use crate::rid::Rid;
 
@@ -9,6 +10,10 @@ use crate::rid::Rid;
 pub enum Route {
     /// `/`: the HTML page.
     Page,
+    /// `/login`: the login form (GET, HEAD) and the login (POST).
+    Login,
+    /// `/logout` (POST): ends the session.
+    Logout,
     /// `/api/recordings`: the JSON listing.
     List,
     /// `/api/recordings/RID`: one recording as JSON.
@@ -36,16 +41,36 @@ pub const MAX_FILE_NUMBER: u32 = 9999;
 /// Resolves `path` (as received, not decoded) for a request with method `method`.
 pub fn resolve(method: &str, path: &str) -> Result<Route, Miss> {
     let route = match_path(path)?;
-    if method == "GET" || method == "HEAD" {
+    if allows(&route).split(", ").any(|m| m == method) {
         Ok(route)
     } else {
         Err(Miss::Method)
     }
 }
 
+/// The methods a route takes, as an `Allow` header says them.
+pub fn allows(route: &Route) -> &'static str {
+    match route {
+        Route::Login => "GET, HEAD, POST",
+        Route::Logout => "POST",
+        _ => "GET, HEAD",
+    }
+}
+
+/// The methods the route at `path` takes (`GET, HEAD` if it is none).
+pub fn allowed_at(path: &str) -> &'static str {
+    match_path(path).map_or("GET, HEAD", |r| allows(&r))
+}
+
 fn match_path(path: &str) -> Result<Route, Miss> {
     if path == "/" {
         return Ok(Route::Page);
+    }
+    if path == "/login" {
+        return Ok(Route::Login);
+    }
+    if path == "/logout" {
+        return Ok(Route::Logout);
     }
     let rest = path.strip_prefix('/').ok_or(Miss::NotFound)?;
     let mut parts = rest.split('/');

@@ -131,6 +131,15 @@ fn paths_resolve_to_routes_or_to_the_reason() {
     }
     // An unknown path is 404 whatever the method.
     assert_eq!(resolve("POST", "/nope"), Err(Miss::NotFound));
+    // The login takes POST too, the logout only POST.
+    assert_eq!(resolve("GET", "/login"), Ok(Route::Login));
+    assert_eq!(resolve("POST", "/login"), Ok(Route::Login));
+    assert_eq!(resolve("POST", "/logout"), Ok(Route::Logout));
+    assert_eq!(resolve("GET", "/logout"), Err(Miss::Method));
+    assert_eq!(resolve("DELETE", "/login"), Err(Miss::Method));
+    assert_eq!(super::route::allowed_at("/logout"), "POST");
+    assert_eq!(super::route::allowed_at("/login"), "GET, HEAD, POST");
+    assert_eq!(super::route::allowed_at("/"), "GET, HEAD");
 }
 
 #[test]

@@ -243,7 +243,12 @@ fn measure(
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
         .context(|| "resetting the peak RSS (clear_refs)".to_string())?;
     let idle_rss_kib = procfs::rss_kib(pid)?.unwrap_or(0);
-    let mut client = Client::connect(http).context(|| format!("connecting to {http}"))?;
+    // The API answers nothing without a token: one made on the console, beside the server.
+    let token = callrec_tools::http::console_token(&opts.server, store, catalog, "bench")
+        .context(|| "making the API token".to_string())?;
+    let mut client = Client::connect(http)
+        .context(|| format!("connecting to {http}"))?
+        .with_token(&token);
     let mut rows = Vec::new();
     for kind in kinds(opts.rows, opts.queries) {
         // A warm-up of a tenth, not timed: the first queries read the pages from disk.

@@ -65,6 +65,8 @@ pub struct Started {
 pub struct ServerAddrs {
     pub http: String,
     pub port: String,
+    /// The API token made on the server's console for the demo's reads of the web side.
+    pub token: String,
 }
 
 /// `stdout` and `stderr` of a command as new files of the demo's directory.
@@ -115,6 +117,10 @@ pub fn start_server(ctx: &Ctx, started: &mut Started) -> Result<ServerAddrs> {
         "the record server (callrec-server, storage {})",
         ctx.rel(&storage)
     ))?;
+    std::fs::create_dir_all(&storage).or_else(|e| failed(format!("{}: {e}", ctx.rel(&storage))))?;
+    // The web side answers nothing without a login or a token: one made on the console.
+    let token = callrec_tools::http::console_token(&ctx.server, &storage, None, "demo")
+        .or_else(|e| failed(format!("the API token: {e}")))?;
     let mut command = Command::new(&ctx.server);
     command
         .args([
@@ -140,6 +146,7 @@ pub fn start_server(ctx: &Ctx, started: &mut Started) -> Result<ServerAddrs> {
     Ok(ServerAddrs {
         http: http.to_string(),
         port,
+        token,
     })
 }
 

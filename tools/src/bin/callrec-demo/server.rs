@@ -180,7 +180,7 @@ pub fn report(ctx: &Ctx, server: &ServerAddrs) -> Result<Vec<String>> {
         // The server's web side makes the WAV to listen to: fetch it as a browser would.
         let wav = ctx.file("wav").join(format!("server_{stem}.wav"));
         let path = format!("/recordings/{day}_{stem}/download.wav");
-        let body = fetch(&server.http, &path).or_else(failed)?;
+        let body = fetch(&server.http, &server.token, &path).or_else(failed)?;
         std::fs::write(&wav, body)
             .or_else(|e| failed(format!("writing {}: {e}", ctx.rel(&wav))))?;
         let probed = probe_ms(ctx, &wav)?;
@@ -205,12 +205,12 @@ pub fn report(ctx: &Ctx, server: &ServerAddrs) -> Result<Vec<String>> {
 
 /// `GET path` from the server's web side (`host:port`), as a browser fetches the WAV: the
 /// body of a 2xx answer, or why not.
-fn fetch(addr: &str, path: &str) -> std::result::Result<Vec<u8>, String> {
+fn fetch(addr: &str, token: &str, path: &str) -> std::result::Result<Vec<u8>, String> {
     let url = format!("http://{addr}{path}");
     let target: std::net::SocketAddr =
         addr.parse().map_err(|_| format!("{url}: not an address"))?;
     let answer = Client::connect_timeout(target, HTTP_TIMEOUT)
-        .and_then(|mut c| c.get(path))
+        .and_then(|c| c.with_token(token).get(path))
         .map_err(|e| format!("{url}: {e}"))?;
     if answer.status / 100 != 2 {
         return Err(format!("{url}: answered {}", answer.status));
