@@ -6,6 +6,7 @@
 //! stamps each datagram's arrival (`SO_TIMESTAMPNS`), so the timeline still sees true arrival
 //! times. All buffers are allocated once.
 
+use crate::clock::Clock;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -258,13 +259,18 @@ fn arrival(hdr: &libc::msghdr) -> Option<Duration> {
     None
 }
 
-/// Converts a kernel arrival time to the clock's milliseconds, given that clock's `now_ms`.
-/// A missing or future stamp counts as now.
-pub fn arrival_ms(stamp: Option<Duration>, now_ms: u64) -> u64 {
-    let Some(stamp) = stamp else { return now_ms };
+/// Converts a kernel arrival time (on the system time) to `clock`'s milliseconds: `clock`'s
+/// time now less the datagram's age. Both clocks are read here, the system time first and then
+/// `clock`, for each datagram: a `now` read before (at the start of a drain or of a cycle over
+/// many sockets) would put every datagram read after it too early by the time in between, and a
+/// timeline held to the wall clock drops packets that seem to run ahead of it. A missing or
+/// future stamp counts as now.
+pub fn arrival_ms(stamp: Option<Duration>, clock: &impl Clock) -> u64 {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
+    let now_ms = clock.now_ms();
+    let Some(stamp) = stamp else { return now_ms };
     let age = now.saturating_sub(stamp).as_millis() as u64;
     now_ms.saturating_sub(age)
 }
@@ -272,6 +278,7 @@ pub fn arrival_ms(stamp: Option<Duration>, now_ms: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
 
     #[test]
     fn drains_batches_with_arrival_times() {
@@ -305,14 +312,15 @@ mod tests {
 
     #[test]
     fn arrival_is_placed_on_the_monotonic_clock() {
+        let clock = ManualClock::new(10_000);
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-        let ms = arrival_ms(Some(now - Duration::from_millis(150)), 10_000);
+        let ms = arrival_ms(Some(now - Duration::from_millis(150)), &clock);
         assert!((9_840..=9_850).contains(&ms), "{ms}");
-        assert_eq!(arrival_ms(None, 10_000), 10_000);
+        assert_eq!(arrival_ms(None, &clock), 10_000);
         assert_eq!(
-            arrival_ms(Some(now + Duration::from_secs(9)), 10_000),
+            arrival_ms(Some(now + Duration::from_secs(9)), &clock),
             10_000
         );
-        assert_eq!(arrival_ms(Some(Duration::ZERO), 10), 0);
+        assert_eq!(arrival_ms(Some(Duration::ZERO), &ManualClock::new(10)), 0);
     }
 }

@@ -140,11 +140,14 @@ impl MediaSession {
         }
     }
 
-    fn receive(&mut self, rx: &mut BatchReceiver, now_ms: u64) {
+    /// Hands what waits on the socket to the gate and the recorder, each datagram at its
+    /// arrival time on `clock` ([`arrival_ms`], read as it is handed over: a cycle that reaches
+    /// this session late must not make its packets look early), then serves the deadlines.
+    fn receive(&mut self, rx: &mut BatchReceiver, clock: &impl Clock) {
         let (gate, recorder) = (&mut self.gate, &mut self.recorder);
         let mut got = false;
         let r = rx.drain(&self.socket, |datagram, env| {
-            let at = arrival_ms(env.arrival, now_ms);
+            let at = arrival_ms(env.arrival, clock);
             let verdict = gate.check(env.from, at, datagram);
             // Past the flood limit or not, the phone is there.
             got |= verdict.is_from_phone();
@@ -155,6 +158,7 @@ impl MediaSession {
         if let Err(e) = r {
             crate::limited!(Kind::Media, "session {}: receive: {e}", self.slot.stem);
         }
+        let now_ms = clock.now_ms();
         if got {
             self.last_rtp_ms.store(now_ms, Ordering::Relaxed);
         }
@@ -271,11 +275,11 @@ pub fn run_shard(commands: Receiver<Command>, clock: SystemClock, space: Space) 
         loop {
             let wait = next.saturating_duration_since(Instant::now());
             match commands.recv_timeout(wait) {
-                Ok(cmd) => handle(cmd, &mut sessions, &mut rx, clock.now_ms()),
+                Ok(cmd) => handle(cmd, &mut sessions, &mut rx, &clock),
                 Err(RecvTimeoutError::Timeout) => break,
                 Err(RecvTimeoutError::Disconnected) => {
                     for mut s in sessions.drain(..) {
-                        s.receive(&mut rx, clock.now_ms());
+                        s.receive(&mut rx, &clock);
                         s.finish("server shutdown");
                     }
                     return;
@@ -283,37 +287,46 @@ pub fn run_shard(commands: Receiver<Command>, clock: SystemClock, space: Space) 
             }
         }
         next += CYCLE;
-        let now = clock.now_ms();
         if next < Instant::now() {
             // Fell behind (a slow disk): skip the lost cycles rather than spin.
             next = Instant::now() + CYCLE;
         }
-        let full = space.is_full();
-        let mut i = 0;
-        while i < sessions.len() {
-            sessions[i].receive(&mut rx, now);
-            // The recorder stops by itself only when its storage fails.
-            let how = if sessions[i].recorder.state() == callrec_core::recorder::State::Idle {
-                Some(MediaEnd::StorageFailure)
-            } else if full {
-                Some(MediaEnd::StorageFull)
-            } else {
-                None
-            };
-            if let Some(how) = how {
-                let mut s = sessions.swap_remove(i);
-                s.finish(how.reason());
-                if let Some(tx) = s.ended.take() {
-                    let _ = tx.send(how);
-                }
-            } else {
-                i += 1;
+        serve(&mut sessions, &mut rx, &clock, space.is_full());
+    }
+}
+
+/// One cycle: drains every session's socket and ends those whose storage failed, or all of
+/// them if `full`.
+fn serve(sessions: &mut Vec<MediaSession>, rx: &mut BatchReceiver, clock: &impl Clock, full: bool) {
+    let mut i = 0;
+    while i < sessions.len() {
+        sessions[i].receive(rx, clock);
+        // The recorder stops by itself only when its storage fails.
+        let how = if sessions[i].recorder.state() == callrec_core::recorder::State::Idle {
+            Some(MediaEnd::StorageFailure)
+        } else if full {
+            Some(MediaEnd::StorageFull)
+        } else {
+            None
+        };
+        if let Some(how) = how {
+            let mut s = sessions.swap_remove(i);
+            s.finish(how.reason());
+            if let Some(tx) = s.ended.take() {
+                let _ = tx.send(how);
             }
+        } else {
+            i += 1;
         }
     }
 }
 
-fn handle(cmd: Command, sessions: &mut Vec<MediaSession>, rx: &mut BatchReceiver, now: u64) {
+fn handle(
+    cmd: Command,
+    sessions: &mut Vec<MediaSession>,
+    rx: &mut BatchReceiver,
+    clock: &impl Clock,
+) {
     let find = |sessions: &Vec<MediaSession>, id: &str| sessions.iter().position(|s| s.id == id);
     match cmd {
         Command::Add(s) => sessions.push(*s),
@@ -321,7 +334,7 @@ fn handle(cmd: Command, sessions: &mut Vec<MediaSession>, rx: &mut BatchReceiver
             let ended = find(sessions, &id).map(|i| {
                 let mut s = sessions.swap_remove(i);
                 // What reached the socket before the stop belongs to the recording.
-                s.receive(rx, now);
+                s.receive(rx, clock);
                 s.finish(&reason)
             });
             let _ = reply.send(ended);
@@ -329,7 +342,7 @@ fn handle(cmd: Command, sessions: &mut Vec<MediaSession>, rx: &mut BatchReceiver
         Command::Pause { id, reply } => {
             let ok = find(sessions, &id).is_some_and(|i| {
                 let s = &mut sessions[i];
-                s.receive(rx, now);
+                s.receive(rx, clock);
                 let ok = s.recorder.pause().is_ok();
                 s.perform_ops();
                 ok
@@ -341,10 +354,13 @@ fn handle(cmd: Command, sessions: &mut Vec<MediaSession>, rx: &mut BatchReceiver
                 let s = &mut sessions[i];
                 // What is queued arrived while paused: not recorded. The phone sends again only
                 // after the answer to its resume, which goes out after this.
-                s.receive(rx, now);
-                s.recorder.resume(now).is_ok()
+                s.receive(rx, clock);
+                s.recorder.resume(clock.now_ms()).is_ok()
             });
             let _ = reply.send(ok);
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

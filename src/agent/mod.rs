@@ -369,11 +369,10 @@ fn drain<S: callrec_platform::store::Storage>(
     driver: &mut Driver<S, SystemClock>,
     clock: &SystemClock,
 ) {
-    let now = clock.now_ms();
     let (session, network) = (&mut driver.local, &mut driver.network);
     if let Err(e) = tap.drain(|datagram, r| {
         network.forward(datagram);
-        session.datagram(udp::arrival_ms(r.arrival, now), datagram, clock);
+        session.datagram(udp::arrival_ms(r.arrival, clock), datagram, clock);
     }) {
         log::warn!("tap receive: {e}");
     }
