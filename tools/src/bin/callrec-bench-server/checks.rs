@@ -1,8 +1,9 @@
 //! What a level's recordings must show once the server has stopped: every loadgen session has
 //! one sidecar saying all its packets were received and none lost, late, duplicated, malformed
-//! or from a stranger, stopped by the loadgen, lasting the audio sent, with one file; and every
-//! file, read by `callrec info --json`, lasts the audio sent with an up-to-date header (the
-//! file is its header and then exactly dataSize bytes). Problems are counted by kind.
+//! or from a stranger, none dropped by its flood limit, stopped by the loadgen, lasting the audio
+//! sent, with one file; and every file, read by `callrec info --json`, lasts the audio sent with
+//! an up-to-date header (the file is its header and then exactly dataSize bytes). Problems are
+//! counted by kind.
 
 use crate::signals;
 use callrec_tools::error::{Context, ToolError};
@@ -92,6 +93,7 @@ pub fn sidecar_checks(sent: u64, sidecar: &Value) -> Result<Vec<(&'static str, b
         ("duplicates > 0", stat("duplicates")? != 0),
         ("malformed > 0", stat("malformed")? != 0),
         ("from strangers > 0", stat("from_strangers")? != 0),
+        ("flood dropped > 0", stat("flood_dropped")? != 0),
         (
             "stop reason not loadgen",
             sidecar["stop_reason"].as_str() != Some("loadgen"),
@@ -248,7 +250,7 @@ mod tests {
             "start_ms": 1, "stop_ms": 2, "stop_reason": "loadgen", "duration_ms": 10_000,
             "files": ["20240101_120000_1.wav"],
             "stats": {"received": 500, "lost": 0, "reordered": 0, "duplicates": 0, "late": 0,
-                      "malformed": 0, "from_strangers": 0}
+                      "malformed": 0, "from_strangers": 0, "flood_dropped": 0}
         })
     }
 
@@ -270,6 +272,7 @@ mod tests {
         let mut sc = sidecar();
         sc["stats"]["received"] = json!(498);
         sc["stats"]["lost"] = json!(2);
+        sc["stats"]["flood_dropped"] = json!(2);
         sc["stop_reason"] = json!("idle");
         sc["files"] = json!(["a.wav", "a_part2.wav"]);
         assert_eq!(
@@ -277,6 +280,7 @@ mod tests {
             [
                 "received != sent",
                 "lost > 0",
+                "flood dropped > 0",
                 "stop reason not loadgen",
                 "not one file"
             ]

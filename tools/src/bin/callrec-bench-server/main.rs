@@ -43,13 +43,14 @@ usage:
   callrec-bench-server --server-bin PATH --callrec-bin PATH --loadgen-bin PATH
       [--seconds 60] [--counts 1000,2000,3000,4000,5000,6000] [--rate 400] [--ffmpeg 50]
       [--refine 2] [--target 2000] [--budget 840] [--workdir-in target]
-      [--out target/bench-server.md] [--command TEXT]...
+      [--out target/bench-server.md] [--command TEXT]... [--keep]
 
 --seconds: the window of RTP per level; --counts: the ladder of session counts; --rate:
   session starts per second; --ffmpeg: ffmpeg processes (0: none); --refine: bisection steps
   after a failure; --target: the sessions to hold; --budget: seconds the whole run may take;
   --workdir-in: where the temporary work directory goes (the real disk: the server's writes
-  are part of its cost), removed at the end; --command: a line of the report's commands.";
+  are part of its cost), removed at the end (kept with --keep, to read the sidecars and logs of
+  a level); --command: a line of the report's commands.";
 
 /// The command line.
 #[derive(Debug, Clone)]
@@ -69,6 +70,8 @@ pub struct Options {
     pub workdir_in: PathBuf,
     pub out: PathBuf,
     pub command: Vec<String>,
+    /// Leave the work directory in place.
+    pub keep: bool,
     /// The server's `--max-sessions`: the largest level and a margin.
     pub max_sessions: u32,
 }
@@ -92,6 +95,7 @@ fn parse_args() -> Result<Options, ToolError> {
         workdir_in: PathBuf::from("target"),
         out: PathBuf::from("target/bench-server.md"),
         command: Vec::new(),
+        keep: false,
         max_sessions: 0,
     };
     fn value<T: std::str::FromStr>(p: &mut lexopt::Parser, name: &str) -> Result<T, String> {
@@ -119,6 +123,7 @@ fn parse_args() -> Result<Options, ToolError> {
             Arg::Long("workdir-in") => o.workdir_in = value(&mut p, "workdir-in").map_err(usage)?,
             Arg::Long("out") => o.out = value(&mut p, "out").map_err(usage)?,
             Arg::Long("command") => o.command.push(value(&mut p, "command").map_err(usage)?),
+            Arg::Long("keep") => o.keep = true,
             Arg::Long("help") | Arg::Short('h') => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -194,7 +199,11 @@ fn run(o: &Options) -> Result<(), ToolError> {
         .workdir_in
         .canonicalize()
         .context(|| format!("resolving {}", o.workdir_in.display()))?;
-    let work = WorkDir::new_in(&parent, "bench-server")?;
+    let mut work = WorkDir::new_in(&parent, "bench-server")?;
+    if o.keep {
+        work.keep();
+        println!("== work directory (kept): {}", work.path().display());
+    }
     let workdir = work.path();
     let nofile = nofile();
     // Every level's recordings stay to the end: the audio, with a margin for the page cache.
