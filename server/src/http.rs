@@ -12,6 +12,7 @@
 //!   most [`MAX_CONNECTIONS`]), runs hyper on them and turns resources into answers, whose
 //!   bodies [`crate::http::body`] streams one block in flight per connection.
 
+mod audit;
 pub mod body;
 mod check;
 pub mod login;
@@ -24,6 +25,7 @@ mod route;
 mod tests;
 
 use super::store::Store;
+use crate::audit::{web, Action};
 use crate::auth::role::Need;
 use crate::auth::Principal;
 use crate::catalog::filter::{Filter, PageAsk};
@@ -151,6 +153,8 @@ struct Ask {
     search: Search,
     filter: Filter,
     range: Option<Vec<u8>>,
+    /// The query string (the audit trail's routes read it themselves).
+    query: Option<String>,
 }
 
 async fn answer(
@@ -204,6 +208,7 @@ async fn answer(
         .headers()
         .get(header::RANGE)
         .map(|v| v.as_bytes().to_vec());
+    let query = req.uri().query().map(str::to_string);
     let readers = pool.clone();
     let logged = path.clone();
     let answered = pool.run(move || {
@@ -234,6 +239,7 @@ async fn answer(
             search,
             filter,
             range,
+            query,
         };
         respond(&store, &catalog, &readers, ask, &principal)
     });
@@ -270,9 +276,33 @@ fn respond(
         search,
         mut filter,
         range,
+        query,
     } = ask;
     let range = range.as_deref();
-    let api = matches!(route, Route::List | Route::One(_));
+    let now_ms = crate::media::unix_ms();
+    let api = matches!(
+        route,
+        Route::List | Route::One(_) | Route::Audit | Route::History(_)
+    );
+    if let Route::Audit = route {
+        let r = audit::trail(catalog, who, query.as_deref());
+        return r.unwrap_or_else(|(status, text)| error(true, status, text));
+    }
+    if let Route::History(rid) = &route {
+        if !audit::may_read_history(who) {
+            let text = "a recording's history needs the auditor or the supervisor role";
+            return login::refusal(true, StatusCode::FORBIDDEN, "forbidden", text);
+        }
+        // Outside the requester's scope the recording does not exist, for auditors too.
+        let r = find(store, catalog, rid).and_then(|e| {
+            if who.scope.reaches(&e.sidecar.group) {
+                audit::history(catalog, query.as_deref(), &e.rid.to_string())
+            } else {
+                Err((StatusCode::NOT_FOUND, "no such recording"))
+            }
+        });
+        return r.unwrap_or_else(|(status, text)| error(true, status, text));
+    }
     let need = match route {
         Route::Wav { .. } | Route::Original { .. } => Need::Audio,
         _ => Need::Metadata,
@@ -299,7 +329,9 @@ fn respond(
     let result = match route {
         Route::Page => {
             let ask = search.page(PAGE_LIMIT, MAX_LIMIT);
-            select(store, catalog, &filter, &ask).map(|(rows, page)| {
+            let selected = searched(catalog, who, &search, now_ms)
+                .and_then(|()| select(store, catalog, &filter, &ask));
+            selected.map(|(rows, page)| {
                 let html = page::render(&rows, &search, page.total, page.next.as_ref());
                 let html = html.replacen("<body>\n", &format!("<body>\n{}", login::banner(who)), 1);
                 let mut r = full(StatusCode::OK, "text/html; charset=utf-8", html);
@@ -309,7 +341,9 @@ fn respond(
         }
         Route::List => {
             let ask = search.page(API_LIMIT, MAX_LIMIT);
-            select(store, catalog, &filter, &ask).and_then(|(rows, page)| {
+            let selected = searched(catalog, who, &search, now_ms)
+                .and_then(|()| select(store, catalog, &filter, &ask));
+            selected.and_then(|(rows, page)| {
                 let mut r = json(&rows)?;
                 let total = page.total.to_string();
                 set(&mut r, HeaderName::from_static("x-total-count"), &total);
@@ -324,19 +358,49 @@ fn respond(
             })
         }
         Route::One(rid) => find(store, catalog, &rid).and_then(|e| json(&e.view())),
-        Route::Wav { rid, attachment } => {
-            find(store, catalog, &rid).map(|e| wav(&e, catalog, attachment, range, pool))
-        }
-        Route::Original { rid, n } => {
-            find(store, catalog, &rid).and_then(|e| original(&e, catalog, n, range, pool))
-        }
+        Route::Wav { rid, attachment } => find(store, catalog, &rid).and_then(|e| {
+            if audit::starts(range) {
+                let (action, file) = match attachment {
+                    false => (Action::LISTEN, "audio.wav"),
+                    true => (Action::DOWNLOAD, "download.wav"),
+                };
+                let what = serde_json::json!({ "file": file });
+                audit::record(
+                    catalog,
+                    &web::event(who, action, &rid.to_string(), what),
+                    now_ms,
+                )?;
+            }
+            Ok(wav(&e, catalog, attachment, range, pool))
+        }),
+        Route::Original { rid, n } => find(store, catalog, &rid).and_then(|e| {
+            if audit::starts(range) {
+                let what = serde_json::json!({ "file": "original", "n": n });
+                let event = web::event(who, Action::DOWNLOAD, &rid.to_string(), what);
+                audit::record(catalog, &event, now_ms)?;
+            }
+            original(&e, catalog, n, range, pool)
+        }),
         // Answered by `answer` before `respond`; never asked here.
-        Route::Login | Route::Logout => Err((StatusCode::NOT_FOUND, "no such page")),
+        Route::Login | Route::Logout | Route::Audit | Route::History(_) => {
+            Err((StatusCode::NOT_FOUND, "no such page"))
+        }
     };
     result.unwrap_or_else(|(status, text)| error(api, status, text))
 }
 
 type Failure = (StatusCode, &'static str);
+
+/// Writes the search's entry (its filters and page), or refuses to answer it.
+fn searched(
+    catalog: &Catalog,
+    who: &Principal,
+    search: &Search,
+    now_ms: u64,
+) -> Result<(), Failure> {
+    let event = web::event(who, Action::SEARCH, "", web::search_what(search));
+    audit::record(catalog, &event, now_ms)
+}
 
 /// The catalog's answer to a search, as the page and the API show it.
 fn select(

@@ -12,6 +12,7 @@
 use super::body::Body;
 use super::page::esc;
 use super::{full, set};
+use crate::audit::{Action, AuditError, Event};
 use crate::auth::csrf::{self, Sent};
 use crate::auth::throttle::Throttle;
 use crate::auth::{password, store, Principal, Via, Who};
@@ -340,11 +341,39 @@ pub fn login(catalog: &Catalog, creds: &Creds, body: Option<&[u8]>, now_ms: u64)
     };
     let Some(user) = user.filter(|_| good) else {
         lock().failed(name, from, now_ms);
+        // The name as given, cut to what a name can be; the entry is written if it can be
+        // (the login is refused either way).
+        let given: String = name.chars().take(MAX_GIVEN_NAME).collect();
+        let what = serde_json::json!({ "cut": given.len() < name.len() });
+        let event = Event {
+            who: given,
+            from: from.to_string(),
+            action: Action::LOGIN_FAILED,
+            rid: String::new(),
+            what,
+        };
+        if let Err(e) = super::audit::append(catalog, &event, now_ms) {
+            crate::limited!(
+                crate::logs::Kind::Http,
+                "http: a failed login not audited: {e}"
+            );
+        }
         crate::limited!(crate::logs::Kind::Http, "http: a failed login from {from}");
         return login_form(StatusCode::UNAUTHORIZED, "Wrong name or password.");
     };
     lock().succeeded(name, from);
-    match catalog.read(|c| store::new_session(c, &user.name, now_ms)) {
+    let event = Event {
+        who: user.name.clone(),
+        from: from.to_string(),
+        action: Action::LOGIN,
+        rid: String::new(),
+        what: serde_json::json!({}),
+    };
+    // No session without its entry.
+    let session = super::audit::with_change(catalog, now_ms, |c| {
+        Ok((store::new_session(c, &user.name, now_ms)?, Some(event)))
+    });
+    match session.map_err(audit_failure) {
         Ok((secret, _csrf)) => {
             log::info!("http: {} logged in from {from}", user.name);
             let mut r = see_other("/");
@@ -372,13 +401,28 @@ pub fn logout(
         Err(r) => return *r,
     };
     if let (Via::Session { .. }, Some(secret)) = (&principal.via, &creds.session) {
-        if let Err(e) = catalog.read(|c| store::end_session(c, secret)) {
+        let event = crate::audit::web::event(&principal, Action::LOGOUT, "", serde_json::json!({}));
+        let ended = super::audit::with_change(catalog, now_ms, |c| {
+            Ok((store::end_session(c, secret)?, Some(event)))
+        });
+        if let Err(e) = ended.map_err(audit_failure) {
             return unavailable(false, &e);
         }
     }
     let mut r = see_other("/login");
     set(&mut r, header::SET_COOKIE, &cookie(None, creds.tls));
     r
+}
+
+/// The longest name of a failed login the audit trail keeps (a name is at most 64).
+const MAX_GIVEN_NAME: usize = 64;
+
+/// An audit error as the catalog's, for [`unavailable`].
+fn audit_failure(e: AuditError) -> CatalogError {
+    match e {
+        AuditError::Catalog(e) => e,
+        AuditError::Data(m) => CatalogError::Data(m),
+    }
 }
 
 /// What the page shows of who is logged in, with the logout button (its CSRF token).

@@ -18,6 +18,10 @@ pub enum Route {
     List,
     /// `/api/recordings/RID`: one recording as JSON.
     One(Rid),
+    /// `/api/audit`: the audit trail (auditors).
+    Audit,
+    /// `/api/recordings/RID/audit`: the entries of one recording.
+    History(Rid),
     /// `/recordings/RID/audio.wav` (inline) or `/recordings/RID/download.wav` (attachment).
     Wav { rid: Rid, attachment: bool },
     /// `/recordings/RID/original/N`: the Nth Record file (from 1) as stored.
@@ -82,6 +86,8 @@ fn match_path(path: &str) -> Result<Route, Miss> {
     let rid = |s: &str| Rid::parse(s).ok_or(Miss::BadId);
     match seg.as_slice() {
         ["api", "recordings"] => Ok(Route::List),
+        ["api", "audit"] => Ok(Route::Audit),
+        ["api", "recordings", r, "audit"] => Ok(Route::History(rid(r)?)),
         ["api", "recordings", r] if !r.is_empty() => Ok(Route::One(rid(r)?)),
         ["recordings", r, "audio.wav"] => Ok(Route::Wav {
             rid: rid(r)?,
