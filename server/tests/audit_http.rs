@@ -3,6 +3,8 @@
 //! answers auditors only, as JSON pages or CSV, and the trail verifies beside the running
 //! server.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -318,4 +320,95 @@ fn what_cannot_be_audited_is_not_done() {
     );
     let (code, out, _) = console(&dir, &["audit", "verify"], "");
     assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn listens_and_downloads_are_entries_of_their_recording_once_per_play() {
+    let dir = storage("listen");
+    // Four recordings, as the server writes them (call 4's device is in group Sales).
+    let store = callrec_server::store::Store::open(&dir).unwrap();
+    let rids = common::suite::fill(&store, 4);
+    drop(store);
+    let pw = format!("{PASSWORD}\n");
+    for args in [
+        &[
+            "user",
+            "add",
+            "root",
+            "--role",
+            "admin,auditor",
+            "--password-stdin",
+        ][..],
+        &[
+            "user",
+            "add",
+            "sup",
+            "--role",
+            "supervisor",
+            "--groups",
+            "Sales",
+            "--password-stdin",
+        ],
+    ] {
+        assert_eq!(console(&dir, args, &pw).0, 0, "{args:?}");
+    }
+    let s = start(&dir);
+    let good = login(&s, "sup", PASSWORD);
+    let cookie = good.header("set-cookie").unwrap();
+    let cookie = format!("Cookie: {}", cookie.split(';').next().unwrap());
+    let rid = &rids[3];
+    let wav = format!("/recordings/{rid}/audio.wav");
+    request(&s, "GET", &wav, &[&cookie], "");
+    // The player's next ranges are the same listen; a new play from byte 0 is another.
+    let later = "Range: bytes=100-".to_string();
+    request(&s, "GET", &wav, &[&cookie, &later], "");
+    let first = "Range: bytes=0-".to_string();
+    request(&s, "GET", &wav, &[&cookie, &first], "");
+    request(
+        &s,
+        "GET",
+        &format!("/recordings/{rid}/download.wav"),
+        &[&cookie],
+        "",
+    );
+    request(
+        &s,
+        "GET",
+        &format!("/recordings/{rid}/original/1"),
+        &[&cookie],
+        "",
+    );
+    // Outside the scope: no recording, no entry.
+    let other = format!("/recordings/{}/audio.wav", rids[0]);
+    assert_eq!(request(&s, "GET", &other, &[&cookie], "").status, 404);
+
+    let history = format!("/api/recordings/{rid}/audit");
+    let r = request(&s, "GET", &history, &[&cookie], "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let got: Vec<(String, String)> = entries(&v)
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_string(),
+                e["what"]["file"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want = [
+        ("listen", "audio.wav"),
+        ("listen", "audio.wav"),
+        ("download", "download.wav"),
+        ("download", "original"),
+    ];
+    assert_eq!(
+        got,
+        want.map(|(a, f)| (a.to_string(), f.to_string())).to_vec()
+    );
+    assert!(entries(&v)
+        .iter()
+        .all(|e| e["rid"] == rid.as_str() && e["who"] == "sup"));
+    // Another group's recording has no history for this supervisor.
+    let theirs = format!("/api/recordings/{}/audit", rids[0]);
+    assert_eq!(request(&s, "GET", &theirs, &[&cookie], "").status, 404);
 }
