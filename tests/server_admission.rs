@@ -213,7 +213,7 @@ fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     let token = common::server::token_of(addr).unwrap_or_default();
     s.write_all(
         format!(
-            "GET {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n\
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\
              Connection: close\r\n\r\n"
         )
         .as_bytes(),

@@ -58,7 +58,7 @@ fn exchange(addr: SocketAddr, head: &str) -> Vec<u8> {
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     s.write_all(
         format!(
-            "{head}{}\r\nHost: test\r\nConnection: close\r\n\r\n",
+            "{head}{}\r\nHost: localhost\r\nConnection: close\r\n\r\n",
             bearer(addr)
         )
         .as_bytes(),
@@ -819,7 +819,7 @@ fn at_most_64_connections_are_served_at_once_and_the_next_waits() {
     let mut late = TcpStream::connect(http).unwrap();
     late.write_all(
         format!(
-            "GET /api/recordings HTTP/1.1{}\r\nHost: t\r\nConnection: close\r\n\r\n",
+            "GET /api/recordings HTTP/1.1{}\r\nHost: localhost\r\nConnection: close\r\n\r\n",
             bearer(http)
         )
         .as_bytes(),
@@ -864,7 +864,7 @@ fn fetch_cut(addr: SocketAddr, path: &str) -> Option<(Reply, usize)> {
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     s.write_all(
         format!(
-            "GET {path} HTTP/1.1{}\r\nHost: test\r\nConnection: close\r\n\r\n",
+            "GET {path} HTTP/1.1{}\r\nHost: localhost\r\nConnection: close\r\n\r\n",
             bearer(addr)
         )
         .as_bytes(),

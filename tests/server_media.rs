@@ -317,7 +317,7 @@ fn api_get(http: SocketAddr, path: &str) -> Value {
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
         common::server::token_of(http).unwrap_or_default()
     )
     .unwrap();

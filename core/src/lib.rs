@@ -44,6 +44,7 @@ pub mod rtp_gate;
 pub mod sip;
 pub mod test_rng;
 pub mod timeline;
+pub mod utc;
 pub mod writer;
 
 #[cfg(test)]

@@ -23,3 +23,4 @@ pub mod store;
 pub mod ticker;
 pub mod udp;
 pub mod usb;
+pub mod version;

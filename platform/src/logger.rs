@@ -1,9 +1,36 @@
-//! A small stderr logger for the `log` crate (the phone's syslog picks up stderr).
+//! A small stderr logger for the `log` crate (the phone's syslog and systemd's journal pick up
+//! stderr). Each line: the time (RFC 3339, UTC, milliseconds), the program's name (its file
+//! name as started), the level, the message:
+//! `2026-12-03T14:55:39.123Z callrec-server INFO  web page and API on https://…`.
 
+use callrec_core::utc::Rfc3339Ms;
 use log::{LevelFilter, Log, Metadata, Record};
 use std::io::Write;
+use std::sync::OnceLock;
 
 struct Stderr;
+
+/// The program's name: the file name of `argv[0]`, or `callrec`.
+fn program() -> &'static str {
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(|| {
+        std::env::args_os()
+            .next()
+            .as_deref()
+            .map(std::path::Path::new)
+            .and_then(|p| p.file_name())
+            .and_then(|n| n.to_str())
+            .filter(|n| !n.is_empty() && n.len() <= 64)
+            .unwrap_or("callrec")
+            .to_owned()
+    })
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
 
 impl Log for Stderr {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
@@ -13,7 +40,14 @@ impl Log for Stderr {
     fn log(&self, record: &Record<'_>) {
         if self.enabled(record.metadata()) {
             let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "callrec {:5} {}", record.level(), record.args());
+            let _ = writeln!(
+                err,
+                "{} {} {:5} {}",
+                Rfc3339Ms(now_ms()),
+                program(),
+                record.level(),
+                record.args()
+            );
         }
     }
 

@@ -5,6 +5,7 @@ use super::{run, ServerOptions};
 use callrec_core::cidr::{AllowList, Cidr};
 use lexopt::Arg;
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -17,12 +18,16 @@ usage:
                  [--allow CIDR]... [--known-devices-only]
                  [--idle-timeout SECONDS] [--no-rtp-timeout SECONDS] [--shards N] [--log LEVEL]
                  [--http ADDR:PORT] [--catalog postgres://USER@HOST/DB | FILE] [--reserve MIB]
+                 [--tls-cert FILE --tls-key FILE] [--http-name NAME]... [--allow-plain-http]
   callrec-server verify --storage DIR [--catalog …] [--since DATE] [--no-record]
                  (re-reads the files against their digests; `verify --help`)
   callrec-server device add|list|remove --storage DIR [--catalog …] …
                  (the device registry; `device --help`)
   callrec-server audit verify|export --storage DIR [--catalog …] …
                  (the audit trail: check its chain, export it; `audit --help`)
+  callrec-server tls self-signed --cert FILE --key FILE --name NAME... [--days N]
+                 (a self-signed certificate for --tls-cert; `tls --help`)
+  callrec-server --version
   callrec-server user add|list|passwd|remove --storage DIR [--catalog …] …
                  (the web side's accounts; the first admin is made here; `user --help`)
   callrec-server token add|list|revoke --storage DIR [--catalog …] …
@@ -40,6 +45,12 @@ defaults: --rtp-ports 40000-49999, --max-sessions 4000, --max-sessions-per-addre
 --no-rtp-timeout: a session with no RTP at all this long after its start ends (no_rtp;
   default 10)
 --http: serve the recordings' web page and JSON API there (docs/server-api.md); off without it
+--tls-cert, --tls-key: serve the web side over TLS (1.2 and 1.3) with this certificate chain
+  and private key (PEM files); every answer then carries Strict-Transport-Security
+--http-name: a name the web side answers to (repeatable); a request for any other Host than
+  these, the address it reached or (on loopback) localhost is answered 421
+--allow-plain-http: serve plain HTTP on an --http address that is not loopback (refused
+  without it: anyone on the network could read the recordings and the logins)
 --catalog: where the recordings are catalogued: PostgreSQL at that URL, or an SQLite file
   (default: STORAGE/catalog.sqlite)
 --reserve: free space (MiB) the storage keeps: below it new sessions are refused (storage_full)
@@ -47,6 +58,12 @@ defaults: --rtp-ports 40000-49999, --max-sessions 4000, --max-sessions-per-addre
 one server per storage: a second one on the same DIR is refused (STORAGE/.callrec-server.lock)";
 
 pub fn main(args: Vec<OsString>) -> ExitCode {
+    // Every subcommand too (`callrec-server verify --version`).
+    if callrec_platform::version::asked(&args) {
+        let version = callrec_platform::version::line("callrec-server", env!("CARGO_PKG_VERSION"));
+        println!("{version}");
+        return ExitCode::SUCCESS;
+    }
     if args.first().is_some_and(|a| a == "verify") {
         return super::verify::main(args[1..].to_vec());
     }
@@ -61,6 +78,9 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     }
     if args.first().is_some_and(|a| a == "token") {
         return super::auth::cli::token_main(args[1..].to_vec());
+    }
+    if args.first().is_some_and(|a| a == "tls") {
+        return super::http::self_signed::main(args[1..].to_vec());
     }
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!("{USAGE}");
@@ -86,6 +106,7 @@ fn parse(args: Vec<OsString>) -> Result<ServerOptions, ServerError> {
     let mut storage = None;
     let mut level = std::env::var("CALLREC_LOG").unwrap_or_else(|_| "info".into());
     let mut allow = Vec::new();
+    let (mut tls_cert, mut tls_key, mut plain) = (None, None, false);
     let text = |p: &mut lexopt::Parser| -> Result<String, String> {
         p.value()
             .map_err(|e| e.to_string())?
@@ -138,6 +159,13 @@ fn parse(args: Vec<OsString>) -> Result<ServerOptions, ServerError> {
                 let v = text(&mut p)?;
                 opts.http = Some(v.parse().map_err(|_| format!("bad --http {v:?}"))?);
             }
+            Arg::Long("tls-cert") => tls_cert = Some(std::path::PathBuf::from(text(&mut p)?)),
+            Arg::Long("tls-key") => tls_key = Some(std::path::PathBuf::from(text(&mut p)?)),
+            Arg::Long("http-name") => {
+                let v = text(&mut p)?;
+                opts.http_names.push(super::http::host::configured(&v)?);
+            }
+            Arg::Long("allow-plain-http") => plain = true,
             Arg::Long("catalog") => opts.catalog = Some(text(&mut p)?),
             Arg::Long("reserve") => {
                 let v = text(&mut p)?;
@@ -155,7 +183,34 @@ fn parse(args: Vec<OsString>) -> Result<ServerOptions, ServerError> {
     opts.listen = listen.ok_or("--listen ADDR:PORT is required")?;
     opts.storage = storage.ok_or("--storage DIR is required")?;
     opts.allow = AllowList::new(allow);
+    opts.tls = match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
+    plain_http(opts.http, opts.tls.is_some(), plain)?;
     Ok(opts)
+}
+
+/// Plain HTTP only on loopback, unless the operator says `--allow-plain-http`.
+fn plain_http(http: Option<SocketAddr>, tls: bool, plain: bool) -> Result<(), String> {
+    match http {
+        None if tls || plain => Err("--tls-cert and --allow-plain-http need --http".into()),
+        Some(_) if tls && plain => {
+            Err("--allow-plain-http with --tls-cert: the web side is TLS; drop one".into())
+        }
+        Some(addr) if !tls && !plain && !loopback(addr.ip()) => Err(format!(
+            "--http {addr} is not a loopback address, and without TLS anyone on that network \
+             could read the recordings and the logins: give a certificate with --tls-cert FILE \
+             --tls-key FILE (`callrec-server tls self-signed` makes one), listen on 127.0.0.1 \
+             or [::1], or say --allow-plain-http to serve plain HTTP there anyway"
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn loopback(ip: std::net::IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
 }
 
 /// A whole number from 1 (at most 9 digits).
@@ -164,4 +219,28 @@ fn at_least_one(v: &str) -> Option<usize> {
         .then(|| v.parse().ok())
         .flatten()
         .filter(|&n| n >= 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_http;
+
+    #[test]
+    fn plain_http_only_on_loopback_unless_allowed() {
+        let at = |s: &str| Some(s.parse().unwrap());
+        assert!(plain_http(at("127.0.0.1:8090"), false, false).is_ok());
+        assert!(plain_http(at("[::1]:8090"), false, false).is_ok());
+        assert!(plain_http(at("[::ffff:127.0.0.1]:8090"), false, false).is_ok());
+        let err = plain_http(at("0.0.0.0:8090"), false, false).unwrap_err();
+        assert!(
+            err.contains("--allow-plain-http") && err.contains("--tls-cert"),
+            "{err}"
+        );
+        assert!(plain_http(at("192.0.2.7:8090"), false, false).is_err());
+        assert!(plain_http(at("192.0.2.7:8090"), false, true).is_ok());
+        assert!(plain_http(at("192.0.2.7:8443"), true, false).is_ok());
+        assert!(plain_http(at("192.0.2.7:8443"), true, true).is_err());
+        assert!(plain_http(None, true, false).is_err());
+        assert!(plain_http(None, false, false).is_ok());
+    }
 }

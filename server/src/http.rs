@@ -15,11 +15,15 @@
 mod audit;
 pub mod body;
 mod check;
+pub mod health;
+pub mod host;
 pub mod login;
 mod page;
 pub(crate) mod query;
 pub(crate) mod recording;
 mod route;
+pub mod self_signed;
+pub mod tls;
 
 #[cfg(test)]
 mod tests;
@@ -80,6 +84,18 @@ pub const READER_QUEUE: usize = 2 * MAX_CONNECTIONS;
 /// hyper's read and write buffers, per connection.
 const MAX_BUF: usize = 64 * 1024;
 
+/// What the web side serves, and how.
+pub struct Site {
+    pub store: Store,
+    pub catalog: Catalog,
+    /// The storage's free space (for `/healthz`).
+    pub space: crate::space::Space,
+    /// TLS (`--tls-cert`, `--tls-key`); `None`: plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The names answered besides the address reached (`--http-name`, [`host`]).
+    pub names: host::Names,
+}
+
 /// The connection a request came on, in the request's extensions: who is at the other end
 /// (the login throttle and the audit trail's `from`), and whether it is TLS (a session cookie
 /// is then `Secure`).
@@ -93,7 +109,9 @@ pub struct Link {
 }
 
 /// Serves the web side on `listener` until the runtime stops.
-pub async fn serve(listener: TcpListener, store: Store, catalog: Catalog) {
+pub async fn serve(listener: TcpListener, site: Site) {
+    let site = Arc::new(site);
+    let acceptor = site.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let pool = match Pool::new(READERS, READER_QUEUE) {
         Ok(p) => p,
         Err(e) => {
@@ -125,24 +143,106 @@ pub async fn serve(listener: TcpListener, store: Store, catalog: Catalog) {
             continue;
         };
         let link = Link {
-            tls: false,
+            tls: acceptor.is_some(),
             peer,
             local,
         };
-        let (store, catalog, pool) = (store.clone(), catalog.clone(), pool.clone());
-        let service = service_fn(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(link);
-            let (store, catalog, pool) = (store.clone(), catalog.clone(), pool.clone());
-            async move { Ok::<_, Infallible>(answer(store, catalog, pool, req).await) }
+        let (site, pool) = (site.clone(), pool.clone());
+        let service = service_fn(move |req| {
+            let (site, pool) = (site.clone(), pool.clone());
+            async move { Ok::<_, Infallible>(front(site, pool, link, req).await) }
         });
-        let io = TokioIo::new(StallGuard::new(stream, WRITE_STALL_TIMEOUT));
-        let conn = http.serve_connection(io, service);
+        let io = StallGuard::new(stream, WRITE_STALL_TIMEOUT);
+        let (http, acceptor) = (http.clone(), acceptor.clone());
+        // The handshake runs here, in the connection's task and inside its place: a client
+        // that never finishes it holds that place for HANDSHAKE_TIMEOUT, not the loop.
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let served = match acceptor {
+                None => http.serve_connection(TokioIo::new(io), service).await,
+                Some(tls) => {
+                    match tokio::time::timeout(tls::HANDSHAKE_TIMEOUT, tls.accept(io)).await {
+                        Ok(Ok(io)) => http.serve_connection(TokioIo::new(io), service).await,
+                        Ok(Err(e)) => {
+                            log::debug!("http {peer}: TLS handshake: {e}");
+                            Ok(())
+                        }
+                        Err(_) => {
+                            log::debug!("http {peer}: no TLS handshake in time");
+                            Ok(())
+                        }
+                    }
+                }
+            };
+            if let Err(e) = served {
                 log::debug!("http {peer}: {e}");
             }
             drop(place);
         });
+    }
+}
+
+/// Before [`answer`]: the Host check (421), `/healthz`, and HSTS on every answer under TLS.
+async fn front(
+    site: Arc<Site>,
+    pool: Pool,
+    link: Link,
+    mut req: Request<Incoming>,
+) -> Response<Body> {
+    let verdict = {
+        let hosts: Vec<&[u8]> = req
+            .headers()
+            .get_all(header::HOST)
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        let authority = req.uri().authority().map(|a| a.as_str());
+        site.names.check(authority, &hosts, link.local)
+    };
+    let head = req.method() == Method::HEAD;
+    let mut resp = match verdict {
+        host::Verdict::Ours => {
+            req.extensions_mut().insert(link);
+            // `/healthz` needs no authentication: answered here, before `answer`'s gate.
+            match route::resolve(req.method().as_str(), req.uri().path()) {
+                Ok(Route::Health) => healthz(&site, &pool).await,
+                Err(Miss::Method) if req.uri().path() == "/healthz" => {
+                    let mut r = error(false, StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD");
+                    set(&mut r, header::ALLOW, "GET, HEAD");
+                    r
+                }
+                _ => {
+                    let (store, catalog) = (site.store.clone(), site.catalog.clone());
+                    answer(store, catalog, pool, req).await
+                }
+            }
+        }
+        host::Verdict::Misdirected => error(
+            false,
+            StatusCode::MISDIRECTED_REQUEST,
+            "this server does not answer to that host name (--http-name)",
+        ),
+        host::Verdict::Bad(why) => error(false, StatusCode::BAD_REQUEST, why),
+    };
+    if head {
+        *resp.body_mut() = Body::empty();
+    }
+    if link.tls {
+        set(&mut resp, header::STRICT_TRANSPORT_SECURITY, tls::HSTS);
+    }
+    resp
+}
+
+/// `/healthz` ([`health`]): `ok`, or 503 and what is wrong.
+async fn healthz(site: &Arc<Site>, pool: &Pool) -> Response<Body> {
+    let s = site.clone();
+    let verdict = pool
+        .run(move || health::check(&s.catalog, &s.space, s.store.root()))
+        .await;
+    let text = |status, word: &str| full(status, "text/plain; charset=utf-8", format!("{word}\n"));
+    match verdict {
+        Ok(Ok(())) => text(StatusCode::OK, "ok"),
+        Ok(Err(sick)) => text(StatusCode::SERVICE_UNAVAILABLE, sick.word()),
+        Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "busy"),
     }
 }
 
@@ -385,6 +485,8 @@ fn respond(
         Route::Login | Route::Logout | Route::Audit | Route::History(_) => {
             Err((StatusCode::NOT_FOUND, "no such page"))
         }
+        // Answered by `front` before `answer`; never asked here.
+        Route::Health => Err((StatusCode::NOT_FOUND, "no such page")),
     };
     result.unwrap_or_else(|(status, text)| error(api, status, text))
 }

@@ -78,6 +78,10 @@ pub struct ServerOptions {
     pub max_connections_per_peer: usize,
     /// Where the web page and JSON API listen (`--http`); `None`: no web side.
     pub http: Option<SocketAddr>,
+    /// The web side's certificate chain and key, PEM (`--tls-cert`, `--tls-key`).
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// The names the web side answers to (`--http-name`, [`http::host`]).
+    pub http_names: Vec<http::host::Host>,
     /// Where the catalog is (`--catalog`): `None` is `STORAGE/catalog.sqlite`.
     pub catalog: Option<String>,
     /// Free space the storage keeps, in bytes (`--reserve`, in MiB): below it new sessions are
@@ -101,6 +105,8 @@ impl Default for ServerOptions {
             shards: 2,
             max_connections_per_peer: 64,
             http: None,
+            tls: None,
+            http_names: Vec::new(),
             catalog: None,
             reserve: space::DEFAULT_RESERVE,
         }
@@ -247,6 +253,13 @@ impl Shared {
 
 /// Runs the server until SIGTERM or SIGINT.
 pub fn run(opts: ServerOptions) -> Result<(), ServerError> {
+    // Before the storage: a certificate that cannot be used is the operator's to fix.
+    let tls = match &opts.tls {
+        Some((cert, key)) => {
+            Some(http::tls::load(cert, key).map_err(|e| ServerError::Usage(e.to_string()))?)
+        }
+        None => None,
+    };
     let store = Store::open(&opts.storage).map_err(ServerError::setup(format!(
         "storage {}",
         opts.storage.display()
@@ -330,7 +343,7 @@ pub fn run(opts: ServerOptions) -> Result<(), ServerError> {
         .enable_all()
         .build()
         .map_err(ServerError::setup("runtime"))?;
-    let result = runtime.block_on(accept_loop(shared.clone(), &opts));
+    let result = runtime.block_on(accept_loop(shared.clone(), &opts, tls));
     // Closing the shards' channels ends their sessions cleanly.
     drop(runtime);
     let outside = shared.outside.load(Ordering::Relaxed);
@@ -371,7 +384,11 @@ fn lock_storage(store: &Store) -> Result<callrec_platform::pid_lock::PidLock, Se
     })
 }
 
-async fn accept_loop(shared: Arc<Shared>, opts: &ServerOptions) -> Result<(), ServerError> {
+async fn accept_loop(
+    shared: Arc<Shared>,
+    opts: &ServerOptions,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Result<(), ServerError> {
     use tokio::signal::unix::{signal, SignalKind};
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
@@ -398,8 +415,16 @@ async fn accept_loop(shared: Arc<Shared>, opts: &ServerOptions) -> Result<(), Se
             let web = l
                 .local_addr()
                 .map_err(ServerError::setup("http listener"))?;
-            log::info!("web page and API on http://{web}/");
-            tokio::spawn(http::serve(l, shared.store.clone(), shared.catalog.clone()));
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            log::info!("web page and API on {scheme}://{web}/");
+            let site = http::Site {
+                store: shared.store.clone(),
+                catalog: shared.catalog.clone(),
+                space: shared.space.clone(),
+                tls,
+                names: http::host::Names::new(opts.http_names.clone()),
+            };
+            tokio::spawn(http::serve(l, site));
             format!(" http={web}")
         }
         None => String::new(),

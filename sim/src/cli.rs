@@ -140,6 +140,9 @@ impl From<lexopt::Error> for SimError {
 }
 
 pub fn main(args: Vec<OsString>) -> ExitCode {
+    if callrec_platform::version::print_if_asked("callrec-sim", env!("CARGO_PKG_VERSION")) {
+        return ExitCode::SUCCESS;
+    }
     match dispatch(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

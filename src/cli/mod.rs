@@ -75,6 +75,9 @@ impl From<lexopt::Error> for CliError {
 }
 
 pub fn main(args: Vec<OsString>) -> ExitCode {
+    if callrec_platform::version::print_if_asked("callrec", env!("CARGO_PKG_VERSION")) {
+        return ExitCode::SUCCESS;
+    }
     // The file tools and ctl end quietly when what reads their output goes away (`| head`), as
     // Unix tools do; the agent keeps SIGPIPE ignored (its sockets report EPIPE instead).
     if args.first().is_some_and(|a| a != "agent") {

@@ -14,6 +14,8 @@ pub enum Route {
     Login,
     /// `/logout` (POST): ends the session.
     Logout,
+    /// `/healthz`: whether the node is healthy (no authentication).
+    Health,
     /// `/api/recordings`: the JSON listing.
     List,
     /// `/api/recordings/RID`: one recording as JSON.
@@ -75,6 +77,9 @@ fn match_path(path: &str) -> Result<Route, Miss> {
     }
     if path == "/logout" {
         return Ok(Route::Logout);
+    }
+    if path == "/healthz" {
+        return Ok(Route::Health);
     }
     let rest = path.strip_prefix('/').ok_or(Miss::NotFound)?;
     let mut parts = rest.split('/');

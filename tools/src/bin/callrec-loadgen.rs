@@ -182,6 +182,9 @@ fn parse_args() -> Result<Options, String> {
 }
 
 fn main() -> ExitCode {
+    if callrec_platform::version::print_if_asked("callrec-loadgen", env!("CARGO_PKG_VERSION")) {
+        return ExitCode::SUCCESS;
+    }
     let opts = match parse_args() {
         Ok(o) => o,
         Err(e) => {

@@ -434,5 +434,9 @@ fn run(opts: Options) -> Result<(), ToolError> {
 }
 
 fn main() -> ExitCode {
+    if callrec_platform::version::print_if_asked("callrec-bench-catalog", env!("CARGO_PKG_VERSION"))
+    {
+        return ExitCode::SUCCESS;
+    }
     exit("bench-catalog", parse().and_then(run))
 }

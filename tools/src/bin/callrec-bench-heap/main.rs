@@ -141,6 +141,9 @@ fn parse_args() -> Result<(Options, Option<PathBuf>), ToolError> {
 }
 
 fn main() -> ExitCode {
+    if callrec_platform::version::print_if_asked("callrec-bench-heap", env!("CARGO_PKG_VERSION")) {
+        return ExitCode::SUCCESS;
+    }
     exit(NAME, parse_args().and_then(|(opts, dir)| run(opts, dir)))
 }
 

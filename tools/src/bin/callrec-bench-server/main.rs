@@ -270,6 +270,10 @@ fn run(o: &Options) -> Result<(), ToolError> {
 }
 
 fn main() -> ExitCode {
+    if callrec_platform::version::print_if_asked("callrec-bench-server", env!("CARGO_PKG_VERSION"))
+    {
+        return ExitCode::SUCCESS;
+    }
     signals::install();
     let result = parse_args().and_then(|o| run(&o));
     if let Some(signal) = signals::caught() {

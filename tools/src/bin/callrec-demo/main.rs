@@ -124,6 +124,9 @@ fn demo(ctx: &Ctx, started: &mut procs::Started) -> Result<()> {
 }
 
 fn main() -> ExitCode {
+    if callrec_platform::version::print_if_asked("callrec-demo", env!("CARGO_PKG_VERSION")) {
+        return ExitCode::SUCCESS;
+    }
     let mut args = lexopt::Parser::from_env();
     match args.next() {
         Ok(None) => {}

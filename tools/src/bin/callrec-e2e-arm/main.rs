@@ -149,6 +149,9 @@ fn parse_args() -> Result<Options, ToolError> {
 }
 
 fn main() -> ExitCode {
+    if callrec_platform::version::print_if_asked("callrec-e2e-arm", env!("CARGO_PKG_VERSION")) {
+        return ExitCode::SUCCESS;
+    }
     let opts = match parse_args() {
         Ok(opts) => opts,
         Err(e) => return exit(NAME, Err(e)),
