@@ -243,6 +243,11 @@ fn nothing_answers_without_authentication() {
             "DELETE {path}: {}",
             r.status
         );
+        // The scheme's name in any case; another scheme is no token.
+        let lower = get_with(http, &path, &format!("\r\nAuthorization: bearer {t}"));
+        assert!(lower.status != 401 && lower.status != 303, "{path}");
+        let basic = get_with(http, &path, "\r\nAuthorization: Basic YWRtaW46eA==");
+        assert_eq!(basic.status, 401, "{path}");
         // With the token, the route answers.
         let r = get_with(http, &path, &bearer(&t));
         assert!(r.status != 401 && r.status != 303, "{path}: {}", r.status);

@@ -185,7 +185,11 @@ pub fn authenticate(
             return Ok(None);
         }
         if let Some(auth) = &creds.authorization {
-            let token = auth.strip_prefix("Bearer ").map(str::trim).unwrap_or("");
+            // The scheme's name is case-insensitive (RFC 9110); anything else is no token.
+            let token = match auth.split_once(' ') {
+                Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => t.trim(),
+                _ => "",
+            };
             return Ok(Some(Found::Token(store::token(c, token, now_ms)?)));
         }
         match &creds.session {
@@ -358,7 +362,8 @@ pub fn login(catalog: &Catalog, creds: &Creds, body: Option<&[u8]>, now_ms: u64)
                 "http: a failed login not audited: {e}"
             );
         }
-        crate::limited!(crate::logs::Kind::Http, "http: a failed login from {from}");
+        crate::limited!(crate::logs::Kind::Http, "http: a failed login");
+        log::debug!("http: failed login of {name:?} from {from}");
         return login_form(StatusCode::UNAUTHORIZED, "Wrong name or password.");
     };
     lock().succeeded(name, from);
@@ -375,7 +380,7 @@ pub fn login(catalog: &Catalog, creds: &Creds, body: Option<&[u8]>, now_ms: u64)
     });
     match session.map_err(audit_failure) {
         Ok((secret, _csrf)) => {
-            log::info!("http: {} logged in from {from}", user.name);
+            log::debug!("http: {} logged in from {from}", user.name);
             let mut r = see_other("/");
             set(
                 &mut r,
