@@ -906,12 +906,16 @@ fn head(addr: SocketAddr, path: &str) -> Reply {
 /// The recording `id` as the API has it once `cond` holds (the catalog records checks a moment
 /// after the download that made them).
 fn api_until(http: SocketAddr, id: &str, cond: impl Fn(&Value) -> bool) -> Value {
-    let mut last = Value::Null;
-    let found = Server::wait(|| {
-        last = by_id(&list(http, ""), id).clone();
-        cond(&last).then(|| last.clone())
-    });
-    found.unwrap_or_else(|| panic!("never reached: {last}"))
+    // A deadline, not a count of tries: on a loaded machine each listing takes longer.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let last = by_id(&list(http, ""), id).clone();
+        if cond(&last) {
+            return last;
+        }
+        assert!(Instant::now() < deadline, "never reached: {last}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// `callrec-server verify ARGS`: exit code, stdout, stderr.
