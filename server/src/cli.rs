@@ -23,8 +23,6 @@ usage:
                  (re-reads the files against their digests; `verify --help`)
   callrec-server device add|list|remove --storage DIR [--catalog …] …
                  (the device registry; `device --help`)
-  callrec-server audit verify|export --storage DIR [--catalog …] …
-                 (the audit trail: check its chain, export it; `audit --help`)
   callrec-server tls self-signed --cert FILE --key FILE --name NAME... [--days N]
                  (a self-signed certificate for --tls-cert; `tls --help`)
   callrec-server --version
@@ -32,6 +30,8 @@ usage:
                  (the web side's accounts; the first admin is made here; `user --help`)
   callrec-server token add|list|revoke --storage DIR [--catalog …] …
                  (API tokens; `token --help`)
+  callrec-server audit verify|export --storage DIR [--catalog …] …
+                 (the audit trail: check its chain, export it; `audit --help`)
 
 defaults: --rtp-ports 40000-49999, --max-sessions 4000, --max-sessions-per-address 4,
   --max-sessions-per-device 2, --idle-timeout 60, --shards 2, --reserve 64
@@ -44,7 +44,8 @@ defaults: --rtp-ports 40000-49999, --max-sessions 4000, --max-sessions-per-addre
 --idle-timeout: a session with no RTP and no known control message for this long ends (idle)
 --no-rtp-timeout: a session with no RTP at all this long after its start ends (no_rtp;
   default 10)
---http: serve the recordings' web page and JSON API there (docs/server-api.md); off without it
+--http: serve the recordings' web page and JSON API there (docs/server-api.md); off without it.
+  Every request needs a login or an API token; until a user exists (`user add`) it answers 503
 --tls-cert, --tls-key: serve the web side over TLS (1.2 and 1.3) with this certificate chain
   and private key (PEM files); every answer then carries Strict-Transport-Security
 --http-name: a name the web side answers to (repeatable); a request for any other Host than
@@ -70,14 +71,14 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     if args.first().is_some_and(|a| a == "device") {
         return super::devices::cli::main(args[1..].to_vec());
     }
-    if args.first().is_some_and(|a| a == "audit") {
-        return super::audit::cli::main(args[1..].to_vec());
-    }
     if args.first().is_some_and(|a| a == "user") {
         return super::auth::cli::user_main(args[1..].to_vec());
     }
     if args.first().is_some_and(|a| a == "token") {
         return super::auth::cli::token_main(args[1..].to_vec());
+    }
+    if args.first().is_some_and(|a| a == "audit") {
+        return super::audit::cli::main(args[1..].to_vec());
     }
     if args.first().is_some_and(|a| a == "tls") {
         return super::http::self_signed::main(args[1..].to_vec());
