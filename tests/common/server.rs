@@ -39,7 +39,32 @@ pub fn add_user(
     groups: Option<&str>,
     password: &str,
 ) -> (i32, String) {
-    let mut cmd = Command::new(super::bins::server());
+    add_user_via(&[], storage, catalog, name, roles, groups, password)
+}
+
+/// `callrec-server`, run through `via` (a command that ends by running its arguments, such as
+/// `nsenter` into a server's mount namespace) if it is not empty.
+fn server_command(via: &[String]) -> Command {
+    match via.split_first() {
+        Some((program, args)) => {
+            let mut cmd = Command::new(program);
+            cmd.args(args).arg(super::bins::server());
+            cmd
+        }
+        None => Command::new(super::bins::server()),
+    }
+}
+
+fn add_user_via(
+    via: &[String],
+    storage: &Path,
+    catalog: Option<&str>,
+    name: &str,
+    roles: &str,
+    groups: Option<&str>,
+    password: &str,
+) -> (i32, String) {
+    let mut cmd = server_command(via);
     cmd.args(["user", "add", "--storage", storage.to_str().unwrap(), name])
         .args(["--role", roles, "--password-stdin"]);
     if let Some(c) = catalog {
@@ -75,6 +100,17 @@ pub fn add_token(
     roles: &str,
     groups: Option<&str>,
 ) -> Result<String, String> {
+    add_token_via(&[], storage, catalog, by, roles, groups)
+}
+
+fn add_token_via(
+    via: &[String],
+    storage: &Path,
+    catalog: Option<&str>,
+    by: &str,
+    roles: &str,
+    groups: Option<&str>,
+) -> Result<String, String> {
     let mut args = vec![
         "add",
         "--storage",
@@ -92,7 +128,7 @@ pub fn add_token(
     if let Some(g) = groups {
         args.extend(["--groups", g]);
     }
-    let (code, out, err) = console("token", &args);
+    let (code, out, err) = console_via(via, "token", &args);
     if code == 0 {
         Ok(out.trim().to_string())
     } else {
@@ -103,12 +139,18 @@ pub fn add_token(
 /// The admin and its token that [`Server::spawn`] makes for a web side.
 fn test_token(storage: &Path, extra: &[&str]) -> String {
     std::fs::create_dir_all(storage).unwrap();
+    test_token_via(&[], storage, extra)
+}
+
+/// [`test_token`] with the console run through `via`, on `storage` as `via` sees it.
+fn test_token_via(via: &[String], storage: &Path, extra: &[&str]) -> String {
     let catalog = extra
         .iter()
         .position(|a| *a == "--catalog")
         .and_then(|i| extra.get(i + 1))
         .copied();
-    let (code, err) = add_user(
+    let (code, err) = add_user_via(
+        via,
         storage,
         catalog,
         "test-admin",
@@ -120,7 +162,15 @@ fn test_token(storage: &Path, extra: &[&str]) -> String {
         code == 0 || err.contains("exists"),
         "user add: {code}: {err}"
     );
-    add_token(storage, catalog, "test-admin", "admin,supervisor", None).unwrap()
+    add_token_via(
+        via,
+        storage,
+        catalog,
+        "test-admin",
+        "admin,supervisor",
+        None,
+    )
+    .unwrap()
 }
 
 impl Server {
@@ -160,9 +210,18 @@ impl Server {
             server.child.id(),
             storage.display()
         ));
-        // The catalog is on the tmpfs: the token is made there, once the server runs.
+        // The catalog is on the tmpfs: the token is made there, once the server runs, by a
+        // console inside the server's mount namespace (SQLite resolves the symbolic link of
+        // /proc/PID/root, so that path would reach the folder under the tmpfs instead).
         if let Some(http) = server.http {
-            let token = test_token(&server.storage, extra);
+            let via = [
+                "nsenter".to_owned(),
+                "--target".into(),
+                server.child.id().to_string(),
+                "--mount".into(),
+                "--".into(),
+            ];
+            let token = test_token_via(&via, &storage, extra);
             let mut tokens = TOKENS.lock().unwrap_or_else(|e| e.into_inner());
             tokens.push((http, token.clone()));
             server.token = Some(token);
@@ -339,7 +398,11 @@ impl Conn {
 
 /// `callrec-server COMMAND ARGS` run to its end: exit code, stdout, stderr.
 pub fn console(command: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(super::bins::server())
+    console_via(&[], command, args)
+}
+
+fn console_via(via: &[String], command: &str, args: &[&str]) -> (i32, String, String) {
+    let out = server_command(via)
         .arg(command)
         .args(args)
         .output()
