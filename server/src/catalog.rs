@@ -383,7 +383,7 @@ impl Catalog {
     /// The device registry and its version, read together.
     pub fn devices(&self) -> Result<(i64, Vec<Device>), CatalogError> {
         self.read(|c| {
-            db::transaction(c, |c| {
+            db::snapshot(c, |c| {
                 let version = sql::devices_version(c)?;
                 Ok((version, sql::devices(c)?))
             })

@@ -57,11 +57,41 @@ pub trait Conn: Send {
     fn in_transaction(&self) -> bool;
 }
 
-/// Runs `f` in a transaction: committed if it returns `Ok`, rolled back otherwise. Inside a
-/// transaction the caller opened (one that also writes an audit entry: `crate::audit::store`),
-/// `f` runs in a savepoint of it instead: undone alone on `Err`, committed with the caller's.
+/// Runs `f`, which writes, in a transaction: committed if it returns `Ok`, rolled back
+/// otherwise. Inside a transaction the caller opened (one that also writes an audit entry:
+/// `crate::audit::store`), `f` runs in a savepoint of it instead: undone alone on `Err`,
+/// committed with the caller's.
+///
+/// On SQLite the write lock is taken at the start (`BEGIN IMMEDIATE`), waiting for another
+/// writer up to the busy timeout. A deferred transaction that reads and then writes fails at
+/// once (`SQLITE_BUSY`, no wait) when another connection committed in between, as the audit
+/// trail's writers do at every download.
 pub fn transaction<T>(
     conn: &mut dyn Conn,
+    f: impl FnOnce(&mut dyn Conn) -> Result<T, CatalogError>,
+) -> Result<T, CatalogError> {
+    let begin = match conn.dialect() {
+        Dialect::Sqlite => "BEGIN IMMEDIATE",
+        Dialect::Postgres => "BEGIN",
+    };
+    in_transaction(conn, begin, f)
+}
+
+/// Runs `f`, which only reads, in one transaction: all it reads is of one moment.
+pub fn snapshot<T>(
+    conn: &mut dyn Conn,
+    f: impl FnOnce(&mut dyn Conn) -> Result<T, CatalogError>,
+) -> Result<T, CatalogError> {
+    let begin = match conn.dialect() {
+        Dialect::Sqlite => "BEGIN",
+        Dialect::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    };
+    in_transaction(conn, begin, f)
+}
+
+fn in_transaction<T>(
+    conn: &mut dyn Conn,
+    begin: &str,
     f: impl FnOnce(&mut dyn Conn) -> Result<T, CatalogError>,
 ) -> Result<T, CatalogError> {
     if conn.in_transaction() {
@@ -77,7 +107,7 @@ pub fn transaction<T>(
             }
         };
     }
-    conn.batch("BEGIN")?;
+    conn.batch(begin)?;
     match f(conn) {
         Ok(v) => {
             conn.batch("COMMIT")?;

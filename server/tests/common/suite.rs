@@ -5,7 +5,7 @@
 use callrec_core::codec::Codec;
 use callrec_core::direction::Direction;
 use callrec_core::record_file::LocalTime;
-use callrec_server::catalog::db::Value;
+use callrec_server::catalog::db::{self, Value};
 use callrec_server::catalog::filter::{Filter, NumberMatch, Order, PageAsk};
 use callrec_server::catalog::{schema, sql, Catalog, CatalogSpec, CheckWrite, Device, Stamp};
 use callrec_server::devices::Registry;
@@ -795,6 +795,42 @@ pub fn the_device_registry_is_written_read_and_removed_and_each_change_raises_it
     assert_eq!(catalog.devices().unwrap().1, vec![moved]);
 }
 
+/// A write that reads first is not failed by another connection's write in between (on SQLite
+/// a deferred transaction would be: `SQLITE_BUSY` at once, with no wait; the catalog's writer
+/// lost checks of downloads that way, when the download's audit entry came between).
+pub fn a_write_that_reads_first_waits_for_another_writer_and_is_not_failed(spec: Spec) {
+    let root = storage("read-then-write");
+    let the_spec = spec(&root);
+    let (_store, _catalog) = open(spec, &root);
+    let mut mine = the_spec.connect().unwrap();
+    let theirs = the_spec.clone();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let result = db::transaction(mine.as_mut(), |c| {
+        let before = sql::devices_version(c)?;
+        // Another connection writes meanwhile: it commits at once (PostgreSQL) or waits for
+        // this transaction (SQLite, which holds the write lock from its start).
+        let other = std::thread::spawn(move || {
+            let mut conn = theirs.connect().unwrap();
+            let put = sql::put_device(conn.as_mut(), &device("001565000002", "B", "2", "", 2));
+            done_tx.send(()).unwrap();
+            put
+        });
+        let _ = done_rx.recv_timeout(Duration::from_millis(500));
+        sql::put_device_in(c, &device("001565000001", "A", "1", "", 1))?;
+        Ok((before, other))
+    });
+    let (before, other) = result.expect("the write that read first");
+    other.join().unwrap().expect("the other write");
+    let mut conn = the_spec.connect().unwrap();
+    let macs: Vec<String> = sql::devices(conn.as_mut())
+        .unwrap()
+        .into_iter()
+        .map(|d| d.mac)
+        .collect();
+    assert_eq!(macs, ["001565000001", "001565000002"]);
+    assert_eq!(sql::devices_version(conn.as_mut()).unwrap(), before + 2);
+}
+
 pub fn recordings_keep_the_registry_fields_of_their_start_and_are_found_by_group(spec: Spec) {
     let root = storage("groups");
     let store = Store::open(&root).unwrap();
@@ -1092,6 +1128,7 @@ macro_rules! catalog_tests {
             recordings_keep_the_registry_fields_of_their_start_and_are_found_by_group,
             a_catalog_of_version_3_gains_the_registry_and_keeps_its_recordings,
             a_scope_hides_other_groups_from_pages_and_counts,
+            a_write_that_reads_first_waits_for_another_writer_and_is_not_failed,
             accounts_sessions_and_tokens_live_in_the_catalog);
     };
     (@each $spec:expr; $($name:ident),*) => {
