@@ -12,6 +12,10 @@
 //! `--ip-base` up: 127.0.1.1, 127.0.1.2, …): each address has its own TCP connections and one
 //! UDP socket that sends its sessions' RTP.
 //!
+//! Sending: `--threads` threads (one per CPU by default), each with the source sockets of its
+//! share of the addresses; on loopback the sending thread also runs the kernel's receive path,
+//! so one thread cannot feed thousands of sessions on its own.
+//!
 //! Pacing: each 20 ms tick is cut into `--slots` slots; a session always sends in the same slot,
 //! so the packets of a tick are spread over the period as independent phones' would be. Each
 //! slot starts on an absolute CLOCK_MONOTONIC deadline (a late slot never drifts the stream) and
@@ -49,13 +53,15 @@ loadgen: RTP load for callrec-server (scripts/bench-server), and scripts/bench-l
 
 usage:
   loadgen --server ADDR:PORT --sessions N --seconds D [--rate 200] [--concurrency 32]
-          [--per-ip 50] [--ip-base 127.0.1.0] [--slots 10] [--sessions-out FILE]
+          [--per-ip 50] [--ip-base 127.0.1.0] [--slots 10] [--threads T]
+          [--sessions-out FILE]
   loadgen --raw ADDR:BASEPORT --count M --seconds D [--step 2] [--bye] [--slots 10]
           [--sessions-out FILE]
   loadgen --write DIR --seconds D
 
 --server: open N sessions over the record protocol (--rate starts per second, at most
-  --concurrency control exchanges at once), send RTP for D seconds, stop them.
+  --concurrency control exchanges at once), send RTP for D seconds, stop them. --threads:
+  sender threads, each with its own source addresses (default: one per CPU).
 --raw: send M streams to ADDR:BASEPORT + k*STEP (k = 0..M) from 127.0.0.1; --bye ends each
   with an RTCP BYE to the port above it (ffmpeg's SDP input ends on it), 1 s after send_end.
 --write: send nothing; write scripts/bench-local's stream of D seconds into DIR (made if
@@ -105,6 +111,8 @@ struct Options {
     mode: Mode,
     seconds: f64,
     slots: usize,
+    /// Sender threads (server mode).
+    threads: usize,
     sessions_out: Option<PathBuf>,
 }
 
@@ -122,6 +130,7 @@ fn parse_args() -> Result<Options, String> {
     let mut ip_base = Ipv4Addr::new(127, 0, 1, 0);
     let mut bye = false;
     let mut sessions_out = None;
+    let mut threads = std::thread::available_parallelism().map_or(1, usize::from);
     fn value<T: std::str::FromStr>(p: &mut lexopt::Parser, name: &str) -> Result<T, String> {
         let v = p.value().map_err(|e| e.to_string())?;
         v.to_str()
@@ -142,6 +151,7 @@ fn parse_args() -> Result<Options, String> {
             Arg::Long("ip-base") => ip_base = value(&mut p, "ip-base")?,
             Arg::Long("slots") => slots = value(&mut p, "slots")?,
             Arg::Long("step") => step = value(&mut p, "step")?,
+            Arg::Long("threads") => threads = value(&mut p, "threads")?,
             Arg::Long("bye") => bye = true,
             Arg::Long("sessions-out") => sessions_out = Some(value::<PathBuf>(&mut p, "out")?),
             Arg::Long("help") | Arg::Short('h') => return Err(String::new()),
@@ -152,8 +162,13 @@ fn parse_args() -> Result<Options, String> {
     if !(0.0..=86_400.0).contains(&seconds) {
         return Err("--seconds must be 0 to 86400".into());
     }
-    if rate.is_nan() || rate <= 0.0 || concurrency == 0 || per_ip == 0 || slots == 0 || step == 0 {
-        return Err("--rate, --concurrency, --per-ip, --slots and --step must be above 0".into());
+    if rate.is_nan()
+        || rate <= 0.0
+        || [concurrency, per_ip, slots, usize::from(step), threads].contains(&0)
+    {
+        return Err(
+            "--rate, --concurrency, --per-ip, --slots, --step and --threads must be above 0".into(),
+        );
     }
     let mode = match (server, raw, write) {
         (Some(addr), None, None) => Mode::Server {
@@ -177,6 +192,7 @@ fn parse_args() -> Result<Options, String> {
         mode,
         seconds,
         slots: slots.min(PERIOD_NS as usize / 1_000_000),
+        threads,
         sessions_out,
     })
 }
@@ -273,7 +289,7 @@ fn run(opts: &Options, nofile: u64) -> Result<(), String> {
             let sources = bind_sources(&ips)?;
             let (mut streams, mut controls): (Vec<Stream>, Vec<TcpStream>) =
                 live.into_iter().unzip();
-            let pacing = send(&sources, &mut streams, ticks, opts.slots);
+            let pacing = send(&sources, &mut streams, ticks, opts.slots, opts.threads);
             let stop = stop_sessions(&streams, &mut controls, concurrency);
             write_sessions(opts, streams.iter())?;
             emit(json!({
@@ -305,7 +321,7 @@ fn run(opts: &Options, nofile: u64) -> Result<(), String> {
                 })
                 .collect::<Result<_, String>>()?;
             emit(json!({"event": "started", "mode": "raw", "streams": count}));
-            let pacing = send(&sources, &mut streams, ticks, opts.slots);
+            let pacing = send(&sources, &mut streams, ticks, opts.slots, 1);
             if bye {
                 // A moment for the driver to read the receivers at `send_end` before they end.
                 sleep_until(mono_ns() + BYE_DELAY_NS);
@@ -727,14 +743,133 @@ struct Batch {
     streams: Vec<usize>,
 }
 
-/// Sends `ticks` packets to every stream, paced; fills in `sent`/`errors`; returns the
-/// sender's lateness and CPU time as JSON (also emitted with `send_end`).
+/// Sends `ticks` packets to every stream, paced, from `threads` threads (each with the streams
+/// of its own source sockets: on loopback the sending thread also runs the kernel's receive
+/// path, about as costly as the server's own work, so one thread cannot feed thousands of
+/// sessions); fills in `sent`/`errors`; returns the sender's lateness and CPU time as JSON
+/// (also emitted with `send_end`).
 fn send(
     sources: &[UdpSocket],
     streams: &mut [Stream],
     ticks: u64,
     slots: usize,
+    threads: usize,
 ) -> serde_json::Value {
+    let n = streams.len();
+    let parts = split_by_source(streams, threads);
+    let threads = parts.len();
+    // The first deadline a little ahead, so the driver's sample falls just before it.
+    let t0 = mono_ns() + 50_000_000;
+    let end = t0 + ticks * PERIOD_NS;
+    let paced: Vec<Paced> = std::thread::scope(|scope| {
+        let workers: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || send_part(sources, part, ticks, slots, t0)))
+            .collect();
+        sleep_until(t0);
+        emit(
+            json!({"event": "send_start", "streams": n, "ticks": ticks, "slots": slots,
+                    "threads": threads}),
+        );
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a sender thread panicked"))
+            .collect()
+    });
+    sleep_until(end);
+    let cpu_s = paced.iter().map(|p| p.cpu_ns).sum::<u64>() as f64 / 1e9;
+    let late_after = mono_ns().saturating_sub(end);
+    let mut start_late = Vec::new();
+    let mut end_late = Vec::new();
+    let mut worst_by_second = vec![0u64; (ticks * PERIOD_NS).div_ceil(1_000_000_000) as usize];
+    for p in &paced {
+        start_late.extend_from_slice(&p.start_late);
+        end_late.extend_from_slice(&p.end_late);
+        for (w, &m) in worst_by_second.iter_mut().zip(&p.worst_by_second) {
+            *w = (*w).max(m);
+        }
+    }
+    let over = |v: &[u64], ms: u64| v.iter().filter(|&&x| x > ms * 1_000_000).count();
+    let window_s = (ticks * PERIOD_NS) as f64 / 1e9;
+    let pacing = json!({
+        "seconds": window_s,
+        "slots": slots,
+        "threads": threads,
+        "slot_deadlines": start_late.len(),
+        "sendmmsg_calls": paced.iter().map(|p| p.syscalls).sum::<u64>(),
+        "send_errors": streams.iter().map(|s| s.errors).sum::<u64>(),
+        "last_error": paced.iter().find_map(|p| p.last_error.clone()),
+        "cpu_seconds": cpu_s,
+        "cpu_percent_of_one_core": cpu_s / window_s * 100.0,
+        "cpu_percent_of_one_core_by_thread": paced
+            .iter()
+            .map(|p| p.cpu_ns as f64 / 1e9 / window_s * 100.0)
+            .collect::<Vec<_>>(),
+        // How late each slot began sending, and finished its last packet, after its deadline.
+        "start_late_ms": percentiles_ms(&sorted(start_late.clone())),
+        "end_late_ms": percentiles_ms(&sorted(end_late.clone())),
+        "slots_started_over_5ms_late": over(&start_late, 5),
+        "slots_finished_over_20ms_late": over(&end_late, 20),
+        "end_deadline_late_ms": late_after as f64 / 1e6,
+        // [second of the window, ms] where a slot finished over 20 ms after its deadline.
+        "seconds_over_20ms_late": worst_by_second
+            .iter()
+            .enumerate()
+            .filter(|(_, &ns)| ns > 20_000_000)
+            .map(|(s, &ns)| json!([s, (ns as f64 / 1e5).round() / 10.0]))
+            .collect::<Vec<_>>(),
+    });
+    emit(json!({"event": "send_end", "pacing": pacing}));
+    pacing
+}
+
+/// `streams` (in order of their source socket) cut into at most `threads` runs of whole
+/// sources, as even as the sources allow: no socket is shared by two threads.
+fn split_by_source(streams: &mut [Stream], threads: usize) -> Vec<&mut [Stream]> {
+    let sources = streams.last().map_or(0, |s| s.source + 1);
+    let ordered = streams.windows(2).all(|w| w[0].source <= w[1].source);
+    let threads = if ordered {
+        threads.clamp(1, sources.max(1))
+    } else {
+        1
+    };
+    let mut parts = Vec::with_capacity(threads);
+    let mut rest = streams;
+    for t in 1..threads {
+        // The first stream of the sources the next thread takes.
+        let boundary = sources * t / threads;
+        let at = rest.partition_point(|s| s.source < boundary);
+        let (part, tail) = rest.split_at_mut(at);
+        if !part.is_empty() {
+            parts.push(part);
+        }
+        rest = tail;
+    }
+    if !rest.is_empty() || parts.is_empty() {
+        parts.push(rest);
+    }
+    parts
+}
+
+/// What one sender thread measured.
+struct Paced {
+    start_late: Vec<u64>,
+    end_late: Vec<u64>,
+    /// The latest slot finish of each second of the window, to place a stall in time.
+    worst_by_second: Vec<u64>,
+    syscalls: u64,
+    last_error: Option<String>,
+    cpu_ns: u64,
+}
+
+/// One sender thread: `streams`' packets for every tick from `t0`, each slot on its deadline.
+fn send_part(
+    sources: &[UdpSocket],
+    streams: &mut [Stream],
+    ticks: u64,
+    slots: usize,
+    t0: u64,
+) -> Paced {
     let n = streams.len();
     // Fixed buffers, never resized below: the messages point into them.
     let mut packets: Vec<[u8; PACKET]> = vec![[0u8; PACKET]; n];
@@ -742,7 +877,7 @@ fn send(
     let mut iovs: Vec<libc::iovec> = Vec::with_capacity(n);
     let packets_ptr = packets.as_mut_ptr();
     for (i, s) in streams.iter().enumerate() {
-        // SAFETY: i < n, the length of `packets`; the buffer lives until the end of `send`.
+        // SAFETY: i < n, the length of `packets`; the buffer lives until the end of `send_part`.
         let p = unsafe { &mut *packets_ptr.add(i) };
         p[0] = 0x80;
         p[1] = PT_PCMA;
@@ -775,7 +910,7 @@ fn send(
         }
         // SAFETY: all-zero is a valid mmsghdr; the pointers set below outlive every send.
         let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
-        // SAFETY: i < n for both buffers, which are not resized while `send` runs.
+        // SAFETY: i < n for both buffers, which are not resized while `send_part` runs.
         unsafe {
             m.msg_hdr.msg_name = names_ptr.add(i).cast();
             m.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
@@ -788,23 +923,21 @@ fn send(
     }
 
     let slot_ns = PERIOD_NS / slots as u64;
-    let mut start_late: Vec<u64> = Vec::with_capacity((ticks as usize) * slots);
-    let mut end_late: Vec<u64> = Vec::with_capacity((ticks as usize) * slots);
-    let mut last_error: Option<String> = None;
-    // The latest slot finish of each second of the window, to place a stall in time.
-    let mut worst_by_second: Vec<u64> =
-        vec![0; (ticks * PERIOD_NS).div_ceil(1_000_000_000) as usize];
-    let mut syscalls: u64 = 0;
-    // The first deadline a little ahead, so the driver's sample falls just before it.
-    let t0 = mono_ns() + 50_000_000;
+    let mut out = Paced {
+        start_late: Vec::with_capacity((ticks as usize) * slots),
+        end_late: Vec::with_capacity((ticks as usize) * slots),
+        worst_by_second: vec![0; (ticks * PERIOD_NS).div_ceil(1_000_000_000) as usize],
+        syscalls: 0,
+        last_error: None,
+        cpu_ns: 0,
+    };
     sleep_until(t0);
-    let cpu0 = cpu_ns();
-    emit(json!({"event": "send_start", "streams": n, "ticks": ticks, "slots": slots}));
+    let cpu0 = thread_cpu_ns();
     for tick in 0..ticks {
         for (slot, batches) in plan.iter_mut().enumerate() {
             let deadline = t0 + tick * PERIOD_NS + slot as u64 * slot_ns;
             sleep_until(deadline);
-            start_late.push(mono_ns().saturating_sub(deadline));
+            out.start_late.push(mono_ns().saturating_sub(deadline));
             for b in batches.iter_mut() {
                 for &i in &b.streams {
                     let s = &streams[i];
@@ -819,7 +952,7 @@ fn send(
                 let mut off = 0;
                 while off < b.msgs.len() {
                     let len = (b.msgs.len() - off).min(MAX_BATCH);
-                    syscalls += 1;
+                    out.syscalls += 1;
                     // SAFETY: `msgs[off..off + len]` are valid mmsghdrs whose pointers point
                     // into `names`, `iovs` and `packets`, all alive and unmoved.
                     let r =
@@ -831,7 +964,7 @@ fn send(
                         }
                         // The first message of the batch failed: count it, go on after it.
                         streams[b.streams[off]].errors += 1;
-                        last_error = Some(e.to_string());
+                        out.last_error = Some(e.to_string());
                         off += 1;
                         continue;
                     }
@@ -842,46 +975,18 @@ fn send(
                 }
             }
             let late = mono_ns().saturating_sub(deadline);
-            end_late.push(late);
+            out.end_late.push(late);
             let second = (tick * PERIOD_NS / 1_000_000_000) as usize;
-            if let Some(m) = worst_by_second.get_mut(second) {
+            if let Some(m) = out.worst_by_second.get_mut(second) {
                 *m = (*m).max(late);
             }
         }
     }
-    let end = t0 + ticks * PERIOD_NS;
-    sleep_until(end);
-    let cpu_s = (cpu_ns() - cpu0) as f64 / 1e9;
-    let late_after = mono_ns().saturating_sub(end);
-    let over = |v: &[u64], ms: u64| v.iter().filter(|&&x| x > ms * 1_000_000).count();
-    let pacing = json!({
-        "seconds": (ticks * PERIOD_NS) as f64 / 1e9,
-        "slots": slots,
-        "slot_deadlines": start_late.len(),
-        "sendmmsg_calls": syscalls,
-        "send_errors": streams.iter().map(|s| s.errors).sum::<u64>(),
-        "last_error": last_error,
-        "cpu_seconds": cpu_s,
-        "cpu_percent_of_one_core": cpu_s / ((ticks * PERIOD_NS) as f64 / 1e9) * 100.0,
-        // How late each slot began sending, and finished its last packet, after its deadline.
-        "start_late_ms": percentiles_ms(&sorted(start_late.clone())),
-        "end_late_ms": percentiles_ms(&sorted(end_late.clone())),
-        "slots_started_over_5ms_late": over(&start_late, 5),
-        "slots_finished_over_20ms_late": over(&end_late, 20),
-        "end_deadline_late_ms": late_after as f64 / 1e6,
-        // [second of the window, ms] where a slot finished over 20 ms after its deadline.
-        "seconds_over_20ms_late": worst_by_second
-            .iter()
-            .enumerate()
-            .filter(|(_, &ns)| ns > 20_000_000)
-            .map(|(s, &ns)| json!([s, (ns as f64 / 1e5).round() / 10.0]))
-            .collect::<Vec<_>>(),
-    });
-    emit(json!({"event": "send_end", "pacing": pacing}));
+    out.cpu_ns = thread_cpu_ns() - cpu0;
     // The messages point into these: keep them alive to here.
     drop(plan);
     drop((names, iovs, packets));
-    pacing
+    out
 }
 
 fn sockaddr(a: SocketAddrV4) -> libc::sockaddr_in {
@@ -912,9 +1017,9 @@ fn mono_ns() -> u64 {
     clock_ns(libc::CLOCK_MONOTONIC)
 }
 
-/// CPU time of this process (all threads).
-fn cpu_ns() -> u64 {
-    clock_ns(libc::CLOCK_PROCESS_CPUTIME_ID)
+/// CPU time of the calling thread.
+fn thread_cpu_ns() -> u64 {
+    clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
 fn clock_ns(clock: libc::clockid_t) -> u64 {
