@@ -15,6 +15,7 @@
 pub mod db;
 pub mod filter;
 mod postgres;
+pub mod retention;
 pub mod schema;
 pub mod search;
 pub mod sql;

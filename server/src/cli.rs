@@ -19,6 +19,7 @@ usage:
                  [--idle-timeout SECONDS] [--no-rtp-timeout SECONDS] [--shards N] [--log LEVEL]
                  [--http ADDR:PORT] [--catalog postgres://USER@HOST/DB | FILE] [--reserve MIB]
                  [--tls-cert FILE --tls-key FILE] [--http-name NAME]... [--allow-plain-http]
+                 [--sweep-every SECONDS]
   callrec-server verify --storage DIR [--catalog …] [--since DATE] [--no-record]
                  (re-reads the files against their digests; `verify --help`)
   callrec-server device add|list|remove --storage DIR [--catalog …] …
@@ -32,6 +33,11 @@ usage:
                  (API tokens; `token --help`)
   callrec-server audit verify|export --storage DIR [--catalog …] …
                  (the audit trail: check its chain, export it; `audit --help`)
+  callrec-server retention show|set --storage DIR [--catalog …] …
+                 (how long recordings are kept; `retention --help`)
+  callrec-server hold set|release --storage DIR [--catalog …] RID --reason TEXT --by ADMIN
+  callrec-server delete --storage DIR [--catalog …] RID --reason TEXT --by ADMIN
+                 (legal hold and an admin's delete; `hold --help`, `delete --help`)
 
 defaults: --rtp-ports 40000-49999, --max-sessions 4000, --max-sessions-per-address 4,
   --max-sessions-per-device 2, --idle-timeout 60, --shards 2, --reserve 64
@@ -56,6 +62,8 @@ defaults: --rtp-ports 40000-49999, --max-sessions 4000, --max-sessions-per-addre
   (default: STORAGE/catalog.sqlite)
 --reserve: free space (MiB) the storage keeps: below it new sessions are refused (storage_full)
   and running ones end cleanly
+--sweep-every: how often the retention sweep deletes the recordings past their retention
+  (`retention --help`; default 3600, and once at start)
 one server per storage: a second one on the same DIR is refused (STORAGE/.callrec-server.lock)";
 
 pub fn main(args: Vec<OsString>) -> ExitCode {
@@ -79,6 +87,15 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     }
     if args.first().is_some_and(|a| a == "audit") {
         return super::audit::cli::main(args[1..].to_vec());
+    }
+    if args.first().is_some_and(|a| a == "retention") {
+        return super::retention::cli::retention_main(args[1..].to_vec());
+    }
+    if args.first().is_some_and(|a| a == "hold") {
+        return super::retention::cli::hold_main(args[1..].to_vec());
+    }
+    if args.first().is_some_and(|a| a == "delete") {
+        return super::retention::cli::delete_main(args[1..].to_vec());
     }
     if args.first().is_some_and(|a| a == "tls") {
         return super::http::self_signed::main(args[1..].to_vec());
@@ -176,6 +193,11 @@ fn parse(args: Vec<OsString>) -> Result<ServerOptions, ServerError> {
                     .filter(|&m| (1..=1 << 30).contains(&m))
                     .ok_or_else(|| format!("bad --reserve {v:?} (MiB, 1 or more)"))?;
                 opts.reserve = mib * super::space::MIB;
+            }
+            Arg::Long("sweep-every") => {
+                let v = text(&mut p)?;
+                let s = at_least_one(&v).ok_or_else(|| format!("bad --sweep-every {v:?}"))?;
+                opts.sweep_every = Duration::from_secs(s as u64);
             }
             other => return Err(ServerError::usage(other.unexpected().to_string())),
         }

@@ -21,6 +21,7 @@ pub mod login;
 mod page;
 pub(crate) mod query;
 pub(crate) mod recording;
+mod retention;
 mod route;
 pub mod self_signed;
 pub mod tls;
@@ -255,7 +256,14 @@ struct Ask {
     range: Option<Vec<u8>>,
     /// The query string (the audit trail's routes read it themselves).
     query: Option<String>,
+    method: Method,
+    /// The body of a change (any method but GET and HEAD), at most [`MAX_BODY`] bytes;
+    /// `None` if there was none or it was larger.
+    body: Option<Vec<u8>>,
 }
+
+/// The largest body a change of the API may send.
+pub const MAX_BODY: usize = 64 * 1024;
 
 async fn answer(
     store: Store,
@@ -309,6 +317,12 @@ async fn answer(
         .get(header::RANGE)
         .map(|v| v.as_bytes().to_vec());
     let query = req.uri().query().map(str::to_string);
+    let method = req.method().clone();
+    let body = if changes {
+        read_body(req.into_body(), MAX_BODY).await
+    } else {
+        None
+    };
     let readers = pool.clone();
     let logged = path.clone();
     let answered = pool.run(move || {
@@ -340,6 +354,8 @@ async fn answer(
             filter,
             range,
             query,
+            method,
+            body,
         };
         respond(&store, &catalog, &readers, ask, &principal)
     });
@@ -357,8 +373,13 @@ async fn answer(
 
 /// A form body of at most [`login::MAX_FORM`] bytes; `None` if larger or unreadable.
 async fn read_form(body: Incoming) -> Option<Vec<u8>> {
+    read_body(body, login::MAX_FORM).await
+}
+
+/// A body of at most `limit` bytes; `None` if larger or unreadable.
+async fn read_body(body: Incoming, limit: usize) -> Option<Vec<u8>> {
     use http_body_util::BodyExt;
-    let limited = http_body_util::Limited::new(body, login::MAX_FORM);
+    let limited = http_body_util::Limited::new(body, limit);
     limited.collect().await.ok().map(|b| b.to_bytes().to_vec())
 }
 
@@ -377,6 +398,8 @@ fn respond(
         mut filter,
         range,
         query,
+        method,
+        body,
     } = ask;
     let range = range.as_deref();
     let now_ms = crate::media::unix_ms();
@@ -384,6 +407,10 @@ fn respond(
         route,
         Route::List | Route::One(_) | Route::Audit | Route::History(_)
     );
+    if let Route::Keep(keep) = &route {
+        let body = body.as_deref();
+        return retention::answer(store, catalog, who, keep, &method, body, now_ms);
+    }
     if let Route::Audit = route {
         let r = audit::trail(catalog, who, query.as_deref());
         return r.unwrap_or_else(|(status, text)| error(true, status, text));
@@ -457,7 +484,11 @@ fn respond(
                 Ok(r)
             })
         }
-        Route::One(rid) => find(store, catalog, &rid).and_then(|e| json(&e.view())),
+        Route::One(rid) => find(store, catalog, &rid).and_then(|e| {
+            let mut view = e.view();
+            retention::annotate(catalog, std::slice::from_mut(&mut view)).map_err(unavailable)?;
+            json(&view)
+        }),
         Route::Wav { rid, attachment } => find(store, catalog, &rid).and_then(|e| {
             if audit::starts(range) {
                 let (action, file) = match attachment {
@@ -482,7 +513,7 @@ fn respond(
             original(&e, catalog, n, range, pool)
         }),
         // Answered by `answer` before `respond`; never asked here.
-        Route::Login | Route::Logout | Route::Audit | Route::History(_) => {
+        Route::Login | Route::Logout | Route::Audit | Route::History(_) | Route::Keep(_) => {
             Err((StatusCode::NOT_FOUND, "no such page"))
         }
         // Answered by `front` before `answer`; never asked here.
@@ -512,12 +543,13 @@ fn select(
     ask: &PageAsk,
 ) -> Result<(Vec<recording::View>, Page), Failure> {
     let page = catalog.search(filter, ask).map_err(unavailable)?;
-    let rows = page
+    let mut rows: Vec<recording::View> = page
         .rows
         .iter()
         .filter_map(|row| Entry::of_row(store, row.clone()))
         .map(|e| e.view())
         .collect();
+    retention::annotate(catalog, &mut rows).map_err(unavailable)?;
     Ok((rows, page))
 }
 

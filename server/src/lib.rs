@@ -30,6 +30,7 @@ pub mod logs;
 pub mod media;
 pub mod ports;
 pub mod recover;
+pub mod retention;
 pub mod rid;
 pub mod space;
 pub mod store;
@@ -87,6 +88,8 @@ pub struct ServerOptions {
     /// Free space the storage keeps, in bytes (`--reserve`, in MiB): below it new sessions are
     /// refused and running ones end ([`space`]).
     pub reserve: u64,
+    /// How often the retention sweep runs (`--sweep-every`, [`retention::sweep`]).
+    pub sweep_every: Duration,
 }
 
 impl Default for ServerOptions {
@@ -109,6 +112,7 @@ impl Default for ServerOptions {
             http_names: Vec::new(),
             catalog: None,
             reserve: space::DEFAULT_RESERVE,
+            sweep_every: retention::sweep::SWEEP_EVERY,
         }
     }
 }
@@ -296,6 +300,10 @@ pub fn run(opts: ServerOptions) -> Result<(), ServerError> {
     }
     let watcher = space::Watcher::start(space.clone(), finals.clone())
         .map_err(ServerError::setup("storage watcher thread"))?;
+    // After the recovery: a session cut off by the last stop is finished before it is judged.
+    let sweeper =
+        retention::sweep::Sweeper::start(catalog.clone(), store.clone(), opts.sweep_every)
+            .map_err(ServerError::setup("retention sweep thread"))?;
     let clock = SystemClock::new();
     let mut shards = Vec::new();
     let mut threads = Vec::new();
@@ -356,6 +364,7 @@ pub fn run(opts: ServerOptions) -> Result<(), ServerError> {
     }
     watcher.stop();
     refresher.stop();
+    sweeper.stop();
     let left = finals.retry();
     if left > 0 {
         log::error!(

@@ -330,6 +330,36 @@ INSERT INTO audit_head (seq, hash)
     VALUES (0, '0000000000000000000000000000000000000000000000000000000000000000');
 ";
 
+/// Version 8: retention and legal hold (`crate::retention`). `retention_global` is one row, the
+/// global period in days (`NULL`: keep for ever, the default); `retention` the overrides by
+/// device group; `holds` each recording on legal hold by its RID, with the reason, who set it
+/// and when (Unix ms); `disposals` each deletion whose catalog row is gone but whose files may
+/// not be yet (the start-up sync does not import their sidecars again), with the call id and
+/// start its sidecar must still have to be removed.
+const V8_SQLITE: &str = "
+CREATE TABLE retention_global (days BIGINT);
+INSERT INTO retention_global (days) VALUES (NULL);
+CREATE TABLE retention (device_group TEXT PRIMARY KEY, days BIGINT NOT NULL);
+CREATE TABLE holds (rid TEXT PRIMARY KEY, reason TEXT NOT NULL, who TEXT NOT NULL, ms BIGINT NOT NULL);
+CREATE TABLE disposals (
+    rid TEXT PRIMARY KEY, call_id TEXT NOT NULL, start_ms BIGINT NOT NULL, ms BIGINT NOT NULL
+);
+";
+
+/// Version 8 on PostgreSQL: the same, RIDs and groups compared byte by byte (as `recordings`).
+const V8_POSTGRES: &str = "
+CREATE TABLE retention_global (days BIGINT);
+INSERT INTO retention_global (days) VALUES (NULL);
+CREATE TABLE retention (device_group TEXT COLLATE \"C\" PRIMARY KEY, days BIGINT NOT NULL);
+CREATE TABLE holds (
+    rid TEXT COLLATE \"C\" PRIMARY KEY, reason TEXT NOT NULL, who TEXT NOT NULL, ms BIGINT NOT NULL
+);
+CREATE TABLE disposals (
+    rid TEXT COLLATE \"C\" PRIMARY KEY, call_id TEXT NOT NULL, start_ms BIGINT NOT NULL,
+    ms BIGINT NOT NULL
+);
+";
+
 /// One step of a migration.
 enum Step {
     Sql(&'static str),
@@ -416,6 +446,7 @@ fn migrations(dialect: Dialect) -> &'static [(i64, &'static [Step])] {
             ),
             (6, &[Step::Sql(V6)]),
             (7, &[Step::Sql(AUDIT)]),
+            (8, &[Step::Sql(V8_SQLITE)]),
         ],
         Dialect::Postgres => &[
             (1, &[Step::Sql(V1_POSTGRES)]),
@@ -425,12 +456,13 @@ fn migrations(dialect: Dialect) -> &'static [(i64, &'static [Step])] {
             (5, &[Step::Sql(V5_POSTGRES_BEFORE), Step::Rust(v5_names)]),
             (6, &[Step::Sql(V6)]),
             (7, &[Step::Sql(AUDIT)]),
+            (8, &[Step::Sql(V8_POSTGRES)]),
         ],
     }
 }
 
 /// The newest version this build knows.
-pub const VERSION: i64 = 7;
+pub const VERSION: i64 = 8;
 
 /// Brings the database to [`VERSION`]; refuses a database made by a newer build.
 pub fn migrate(conn: &mut dyn Conn) -> Result<(), CatalogError> {

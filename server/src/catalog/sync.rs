@@ -5,10 +5,12 @@
 //! last check says `missing` (so the recording's integrity is `missing`, `integrity.rs`) and its
 //! stamp becomes [`Stamp::GONE`]; an archive never forgets a recording because a file went
 //! away, it says so. A sidecar that comes back is read again as new (its checks start again).
+//! A recording being deleted (`crate::retention`: its row removed, a `disposals` row in its
+//! place until its files are gone) is neither imported again nor marked missing.
 //! Listing the folders and reading each file's metadata is all it costs when nothing changed.
 
 use super::db::{transaction, Conn};
-use super::{sql, CatalogError, Row, Stamp};
+use super::{retention, sql, CatalogError, Row, Stamp};
 use crate::integrity::{FileCheck, Found};
 use crate::rid::Rid;
 use crate::store::{read_sidecar, Slot, Store};
@@ -117,6 +119,9 @@ pub fn bring_in_line(conn: &mut dyn Conn, store: &Store) -> Result<Report, Catal
         done: false,
     };
     let mut row = known.next(conn)?;
+    // Deletions under way (`crate::retention`): their rows are gone on purpose, and their
+    // sidecars, until the deletion removes them, are not imported again.
+    let disposing = retention::disposing(conn)?;
     let mut pending: Vec<Row> = Vec::new();
     let mut gone: Vec<String> = Vec::new();
     for day in days(store) {
@@ -136,6 +141,9 @@ pub fn bring_in_line(conn: &mut dyn Conn, store: &Store) -> Result<Report, Catal
                     None
                 }
             };
+            if before.is_none() && disposing.contains(&rid) {
+                continue;
+            }
             let path = slot.sidecar_path();
             let Ok(stamp) = Stamp::of(&path) else {
                 continue; // removed meanwhile: its row, if any, goes below

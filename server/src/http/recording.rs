@@ -167,6 +167,8 @@ impl Entry {
             integrity: self.integrity(),
             checks: self.checks.files.clone(),
             checked_ms: self.checks.at_ms,
+            hold: None,
+            delete_after_ms: None,
             sidecar: Sidecar { files, ..sidecar },
         }
     }
@@ -191,6 +193,11 @@ pub struct View {
     pub checks: BTreeMap<String, FileCheck>,
     /// When the last check was recorded (Unix ms); `null` if never.
     pub checked_ms: Option<u64>,
+    /// Its legal hold, if it is on one (`crate::retention`; set by the web side's answers).
+    pub hold: Option<crate::catalog::retention::Hold>,
+    /// When the sweep may delete it under the retention in force (Unix ms); `null`: never
+    /// (no retention applies, or it is on hold).
+    pub delete_after_ms: Option<u64>,
 }
 
 impl Entry {

@@ -28,6 +28,21 @@ pub enum Route {
     Wav { rid: Rid, attachment: bool },
     /// `/recordings/RID/original/N`: the Nth Record file (from 1) as stored.
     Original { rid: Rid, n: u32 },
+    /// Retention and legal hold (`retention`).
+    Keep(Keep),
+}
+
+/// A resource of retention and legal hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Keep {
+    /// `/api/recordings/RID/hold`: PUT sets a hold, DELETE releases it.
+    Hold(Rid),
+    /// `/api/holds`: POST holds every recording of a search.
+    Holds,
+    /// DELETE `/api/recordings/RID`: an admin's delete.
+    Delete(Rid),
+    /// `/api/retention`: GET the policy, PUT a change (or its dry run).
+    Retention,
 }
 
 /// Why a request names no resource.
@@ -47,10 +62,12 @@ pub const MAX_FILE_NUMBER: u32 = 9999;
 /// Resolves `path` (as received, not decoded) for a request with method `method`.
 pub fn resolve(method: &str, path: &str) -> Result<Route, Miss> {
     let route = match_path(path)?;
-    if allows(&route).split(", ").any(|m| m == method) {
-        Ok(route)
-    } else {
-        Err(Miss::Method)
+    if !allows(&route).split(", ").any(|m| m == method) {
+        return Err(Miss::Method);
+    }
+    match route {
+        Route::One(rid) if method == "DELETE" => Ok(Route::Keep(Keep::Delete(rid))),
+        route => Ok(route),
     }
 }
 
@@ -59,6 +76,10 @@ pub fn allows(route: &Route) -> &'static str {
     match route {
         Route::Login => "GET, HEAD, POST",
         Route::Logout => "POST",
+        Route::One(_) | Route::Keep(Keep::Delete(_)) => "GET, HEAD, DELETE",
+        Route::Keep(Keep::Hold(_)) => "PUT, DELETE",
+        Route::Keep(Keep::Holds) => "POST",
+        Route::Keep(Keep::Retention) => "GET, HEAD, PUT",
         _ => "GET, HEAD",
     }
 }
@@ -92,6 +113,9 @@ fn match_path(path: &str) -> Result<Route, Miss> {
     match seg.as_slice() {
         ["api", "recordings"] => Ok(Route::List),
         ["api", "audit"] => Ok(Route::Audit),
+        ["api", "holds"] => Ok(Route::Keep(Keep::Holds)),
+        ["api", "retention"] => Ok(Route::Keep(Keep::Retention)),
+        ["api", "recordings", r, "hold"] => Ok(Route::Keep(Keep::Hold(rid(r)?))),
         ["api", "recordings", r, "audit"] => Ok(Route::History(rid(r)?)),
         ["api", "recordings", r] if !r.is_empty() => Ok(Route::One(rid(r)?)),
         ["recordings", r, "audio.wav"] => Ok(Route::Wav {

@@ -328,6 +328,8 @@ fn the_page_escapes_everything_from_a_sidecar_and_the_query() {
         originals: vec![hostile.into(), hostile.into()],
         integrity: Integrity::Mismatch,
         checks: Default::default(),
+        hold: None,
+        delete_after_ms: None,
         checked_ms: Some(1_795_248_550_123),
     };
     let search = Search {

@@ -1110,6 +1110,187 @@ pub fn accounts_sessions_and_tokens_live_in_the_catalog(spec: Spec) {
 }
 
 /// Declares one test per suite function for an engine.
+/// The recordings of `fill`, each with a Record file on disk (its content is no matter here).
+fn with_files(store: &Store, n: u32) -> Vec<String> {
+    let rids = fill(store, n);
+    for r in &rids {
+        let slot = Rid::parse(r).unwrap().slot(store.root());
+        std::fs::write(slot.dir.join(slot.file_name(1)), b"audio").unwrap();
+    }
+    rids
+}
+
+/// Whether the recording `rid` has its sidecar or its Record file on disk.
+fn on_disk(root: &Path, rid: &str) -> bool {
+    let slot = Rid::parse(rid).unwrap().slot(root);
+    slot.sidecar_path().exists() || slot.dir.join(slot.file_name(1)).exists()
+}
+
+fn conn_of(spec: Spec, root: &Path) -> Box<dyn db::Conn> {
+    let mut c = spec(root).connect().unwrap();
+    schema::migrate(c.as_mut()).unwrap();
+    c
+}
+
+pub fn holds_and_the_retention_policy_are_stored_and_read_back(spec: Spec) {
+    use callrec_server::catalog::retention::{self as held, Hold};
+    use callrec_server::retention::policy::Policy;
+    let root = storage("holds");
+    let store = Store::open(&root).unwrap();
+    let rids = fill(&store, 3);
+    drop(Catalog::open(spec(&root), &store).unwrap());
+    let mut c = conn_of(spec, &root);
+    let c = c.as_mut();
+    // The default: kept for ever.
+    assert_eq!(held::policy(c).unwrap(), Policy::default());
+    let p = Policy {
+        days: Some(365),
+        groups: [("Sales".to_string(), 30), ("Zhang 张".to_string(), 3650)].into(),
+    };
+    held::set_policy(c, &p).unwrap();
+    assert_eq!(held::policy(c).unwrap(), p);
+    // Replaced whole: an override not given again is gone.
+    let q = Policy {
+        days: None,
+        groups: [("Support".to_string(), 7)].into(),
+    };
+    held::set_policy(c, &q).unwrap();
+    assert_eq!(held::policy(c).unwrap(), q);
+    let h = Hold {
+        reason: "case 17 «sealed»".into(),
+        by: "anna".into(),
+        ms: 1_795_248_000_123,
+    };
+    assert_eq!(held::hold(c, &rids[0]).unwrap(), None);
+    assert!(held::set_hold(c, &rids[0], &h).unwrap());
+    // A second hold keeps the first.
+    let later = Hold {
+        reason: "other".into(),
+        ..h.clone()
+    };
+    assert!(!held::set_hold(c, &rids[0], &later).unwrap());
+    assert_eq!(held::hold(c, &rids[0]).unwrap(), Some(h.clone()));
+    let of = held::holds_of(c, &rids).unwrap();
+    assert_eq!(of.len(), 1);
+    assert_eq!(of[&rids[0]], h);
+    assert_eq!(held::release(c, &rids[0]).unwrap(), Some(h));
+    assert_eq!(held::release(c, &rids[0]).unwrap(), None);
+    assert!(held::holds_of(c, &rids).unwrap().is_empty());
+}
+
+pub fn the_sweep_deletes_what_is_past_its_retention_and_keeps_what_is_held_or_recording(
+    spec: Spec,
+) {
+    use callrec_server::audit::store::{entries, verify, Query};
+    use callrec_server::catalog::retention::{self as held, Hold};
+    use callrec_server::retention::policy::{Policy, DAY_MS};
+    use callrec_server::retention::sweep;
+    let root = storage("sweep");
+    let store = Store::open(&root).unwrap();
+    let rids = with_files(&store, 8);
+    // Call 8 (of group Sales) is still recording.
+    let slot8 = Rid::parse(&rids[7]).unwrap().slot(&root);
+    let mut s8 = callrec_server::store::read_sidecar(&slot8.sidecar_path()).unwrap();
+    s8.stop_ms = None;
+    write_sidecar(&slot8, &s8).unwrap();
+    drop(Catalog::open(spec(&root), &store).unwrap());
+    let mut c = conn_of(spec, &root);
+    let c = c.as_mut();
+    // Forty days after the calls: every group keeps 30 days but Support 365; call 3 is held.
+    let now = 1_795_248_000_000 + 40 * DAY_MS;
+    let p = Policy {
+        days: Some(30),
+        groups: [("Support".to_string(), 365)].into(),
+    };
+    held::set_policy(c, &p).unwrap();
+    let hold = Hold {
+        reason: "case".into(),
+        by: "anna".into(),
+        ms: 1,
+    };
+    held::set_hold(c, &rids[2], &hold).unwrap();
+    // Due: calls 1, 5, 7 (group ''), 4 (Sales); not 2, 6 (Support), 3 (held), 8 (recording).
+    let due = [0usize, 3, 4, 6];
+    assert_eq!(sweep::would_delete(c, &p, now).unwrap(), 4);
+    // Nothing is due a day after the calls.
+    assert_eq!(sweep::would_delete(c, &p, now - 39 * DAY_MS).unwrap(), 0);
+    let swept = sweep::pass(c, &store, now).unwrap();
+    assert_eq!((swept.deleted, swept.failed), (4, 0), "{swept:?}");
+    for (i, rid) in rids.iter().enumerate() {
+        let row = sql::get(c, rid).unwrap();
+        let gone = due.contains(&i);
+        assert_eq!(row.is_none(), gone, "call {}", i + 1);
+        assert_eq!(on_disk(&root, rid), !gone, "call {}", i + 1);
+    }
+    let disposals = entries(
+        c,
+        &Query {
+            action: Some("disposal".into()),
+            ..Query::default()
+        },
+        100,
+    )
+    .unwrap();
+    let mut named: Vec<&str> = disposals.iter().map(|e| e.rid.as_str()).collect();
+    named.sort();
+    let mut expected: Vec<&str> = due.iter().map(|i| rids[*i].as_str()).collect();
+    expected.sort();
+    assert_eq!(named, expected);
+    assert!(disposals.iter().all(|e| e.who == "server"));
+    assert!(verify(c, &mut |_| {}).is_ok());
+    // Nothing left to do; released, the held one goes at the next pass.
+    assert_eq!(sweep::pass(c, &store, now).unwrap().deleted, 0);
+    held::release(c, &rids[2]).unwrap();
+    assert_eq!(sweep::pass(c, &store, now).unwrap().deleted, 1);
+    assert!(!on_disk(&root, &rids[2]));
+    // The start-up sync neither brings any back nor counts any missing.
+    let (catalog, report) = Catalog::open(spec(&root), &store).unwrap();
+    assert_eq!((report.imported, report.missing), (0, 0), "{report}");
+    assert_eq!(all(&catalog, &Filter::default()).len(), 3);
+}
+
+pub fn a_deletion_cut_short_is_finished_not_imported_again_nor_marked_missing(spec: Spec) {
+    use callrec_server::catalog::retention::{self as held, Disposal};
+    use callrec_server::retention::sweep;
+    let root = storage("cut-short");
+    let store = Store::open(&root).unwrap();
+    let rids = with_files(&store, 3);
+    drop(Catalog::open(spec(&root), &store).unwrap());
+    let mut c = conn_of(spec, &root);
+    // A stop right after the deletion's transaction: the row is gone, its disposal noted,
+    // the files still there. Call 3's slot meanwhile holds another recording.
+    let note = |c: &mut dyn db::Conn, i: usize, call: &str| {
+        let row = sql::get(c, &rids[i]).unwrap().unwrap();
+        sql::delete(c, &rids[i]).unwrap();
+        let d = Disposal {
+            rid: rids[i].clone(),
+            call_id: call.into(),
+            start_ms: row.sidecar.start_ms,
+        };
+        held::add_disposal(c, &d, 1).unwrap();
+    };
+    note(c.as_mut(), 0, "call-1");
+    note(c.as_mut(), 2, "an older call in the same slot");
+    drop(c);
+    let (catalog, report) = Catalog::open(spec(&root), &store).unwrap();
+    assert_eq!((report.imported, report.missing), (0, 0), "{report}");
+    assert!(catalog.get(&rids[0]).unwrap().is_none());
+    assert!(on_disk(&root, &rids[0]));
+    drop(catalog);
+    // The sweep's first pass finishes it, even with no retention; the other slot's files stay.
+    let mut c = conn_of(spec, &root);
+    let swept = sweep::pass(c.as_mut(), &store, 1_795_248_000_000).unwrap();
+    assert_eq!((swept.finished, swept.deleted), (2, 0), "{swept:?}");
+    assert!(!on_disk(&root, &rids[0]));
+    assert!(on_disk(&root, &rids[2]));
+    assert!(held::disposals(c.as_mut(), 10).unwrap().is_empty());
+    drop(c);
+    // That sidecar, no longer under a disposal, is the store's again.
+    let (catalog, report) = Catalog::open(spec(&root), &store).unwrap();
+    assert_eq!((report.imported, report.missing), (1, 0), "{report}");
+    assert_eq!(all(&catalog, &Filter::default()).len(), 2);
+}
+
 #[macro_export]
 macro_rules! catalog_tests {
     ($spec:expr) => {
@@ -1129,7 +1310,10 @@ macro_rules! catalog_tests {
             a_catalog_of_version_3_gains_the_registry_and_keeps_its_recordings,
             a_scope_hides_other_groups_from_pages_and_counts,
             a_write_that_reads_first_waits_for_another_writer_and_is_not_failed,
-            accounts_sessions_and_tokens_live_in_the_catalog);
+            accounts_sessions_and_tokens_live_in_the_catalog,
+            holds_and_the_retention_policy_are_stored_and_read_back,
+            the_sweep_deletes_what_is_past_its_retention_and_keeps_what_is_held_or_recording,
+            a_deletion_cut_short_is_finished_not_imported_again_nor_marked_missing);
     };
     (@each $spec:expr; $($name:ident),*) => {
         $(
