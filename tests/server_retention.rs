@@ -368,6 +368,34 @@ fn retention_sweeps_what_is_due_and_holds_keep_recordings_from_every_delete() {
     assert_eq!(one(&admin, &d1.rid).status, 404);
     assert!(!d1.sidecar.exists() && !d1.audio.exists());
 
+    // A recording in progress is not deleted (nor swept): 409 until it ends.
+    let mut live = server.connect();
+    live.send(
+        b"cmd=RecordStartRequest&id=live&device=001565000001&dir=in&codec=PCMA\
+          &remote_number=1003&local_number=1001\n",
+    );
+    let resp = live.line();
+    assert_eq!(get(&resp, "result"), Some("success"), "{resp}");
+    let mut live_rid = None;
+    until("the live call in the catalog", || {
+        let list = call_api(http, &admin, "GET", "/api/recordings?limit=50", None).json();
+        live_rid = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find_map(|v| (v["id"] == "live").then(|| v["rid"].as_str().unwrap().to_string()));
+        live_rid.is_some()
+    });
+    let live_rid = live_rid.unwrap();
+    let r = delete(&admin, &live_rid, reason("too early"));
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (409, Some("in_progress"))
+    );
+    live.send(b"cmd=RecordStopRequest&id=live&reason=hangup\n");
+    let resp = live.line();
+    assert_eq!(get(&resp, "result"), Some("success"), "{resp}");
+
     // A cookie session's change needs its CSRF token.
     let session = login(http, "boss");
     let cookie = format!("Cookie: callrec_session={session}\r\n");

@@ -334,8 +334,14 @@ fn hold_search(
         }
         for row in &page.rows {
             matched += 1;
-            if hold_one(catalog, who, &row.rid, &why, Some(q), now_ms).unwrap_or(false) {
-                newly += 1;
+            match hold_one(catalog, who, &row.rid, &why, Some(q), now_ms) {
+                Ok(true) => newly += 1,
+                Ok(false) => {}
+                // Deleted since the page was read: no longer a match.
+                Err((StatusCode::NOT_FOUND, ..)) => matched -= 1,
+                // An entry that cannot be written: stop there (those held so far are
+                // audited and stay held).
+                Err(e) => return Err(e),
             }
         }
         match page.next {
@@ -518,6 +524,38 @@ mod tests {
         );
         assert_eq!(change(r#"{"days":1,"keep":true}"#).unwrap_err(), "bad_body");
         assert_eq!(change(r#"{"days":"7"}"#).unwrap_err(), "bad_body");
+    }
+
+    #[test]
+    fn the_routes_take_their_methods() {
+        use super::super::route::{resolve, Miss, Route};
+        let rid = "2026-11-21_20261121_080910_3";
+        let parsed = || Rid::parse(rid).unwrap();
+        let one = format!("/api/recordings/{rid}");
+        let hold = format!("{one}/hold");
+        assert_eq!(
+            resolve("DELETE", &one),
+            Ok(Route::Keep(Keep::Delete(parsed())))
+        );
+        assert_eq!(resolve("GET", &one), Ok(Route::One(parsed())));
+        assert_eq!(resolve("PUT", &one), Err(Miss::Method));
+        for m in ["PUT", "DELETE"] {
+            assert_eq!(resolve(m, &hold), Ok(Route::Keep(Keep::Hold(parsed()))));
+        }
+        assert_eq!(resolve("GET", &hold), Err(Miss::Method));
+        assert_eq!(
+            resolve("PUT", "/api/recordings/nope/hold"),
+            Err(Miss::BadId)
+        );
+        assert_eq!(resolve("POST", "/api/holds"), Ok(Route::Keep(Keep::Holds)));
+        assert_eq!(resolve("GET", "/api/holds"), Err(Miss::Method));
+        for m in ["GET", "HEAD", "PUT"] {
+            assert_eq!(
+                resolve(m, "/api/retention"),
+                Ok(Route::Keep(Keep::Retention))
+            );
+        }
+        assert_eq!(resolve("DELETE", "/api/retention"), Err(Miss::Method));
     }
 
     #[test]
