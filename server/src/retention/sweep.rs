@@ -80,6 +80,19 @@ pub fn would_delete(
 
 /// One pass of the sweep at `now_ms` on `conn`.
 pub fn pass(conn: &mut dyn Conn, store: &Store, now_ms: u64) -> Result<Swept, CatalogError> {
+    pass_until(conn, store, now_ms, &|| false)
+}
+
+/// Recordings whose RIDs one batch of a pass reads before it deletes them.
+const BATCH: usize = 10 * PAGE;
+
+/// [`pass`], ending early once `stop` says so (between two deletions).
+pub fn pass_until(
+    conn: &mut dyn Conn,
+    store: &Store,
+    now_ms: u64,
+    stop: &dyn Fn() -> bool,
+) -> Result<Swept, CatalogError> {
     let mut swept = Swept::default();
     loop {
         let n = dispose::finish_pending(conn, store, PAGE)?;
@@ -88,25 +101,34 @@ pub fn pass(conn: &mut dyn Conn, store: &Store, now_ms: u64) -> Result<Swept, Ca
             break;
         }
     }
-    let policy = held::policy(conn)?;
-    // The RIDs first, the deletions after: a deletion is its own transaction.
-    let mut due = Vec::new();
-    each_due(conn, &policy, now_ms, |_, d| {
-        due.push(d.rid.clone());
-        Ok(due.len() < 10 * PAGE)
-    })?;
-    for rid in due {
-        match dispose_one(conn, store, &rid, now_ms) {
-            Ok(()) => swept.deleted += 1,
-            // Held, ended or changed meanwhile: not due any more.
-            Err(Failed::Refused(_)) => {}
-            Err(Failed::Audit(e)) => {
-                swept.failed += 1;
-                crate::limited!(crate::logs::Kind::Storage, "retention: {rid}: {e}");
+    // In batches: the RIDs first, then their deletions (each its own transaction), until a
+    // batch is the last one or deletes nothing (all refused or failed: the next pass tries).
+    loop {
+        let policy = held::policy(conn)?;
+        let mut due = Vec::new();
+        each_due(conn, &policy, now_ms, |_, d| {
+            due.push(d.rid.clone());
+            Ok(due.len() < BATCH)
+        })?;
+        let (full, before) = (due.len() == BATCH, swept.deleted);
+        for rid in due {
+            if stop() {
+                return Ok(swept);
+            }
+            match dispose_one(conn, store, &rid, now_ms) {
+                Ok(()) => swept.deleted += 1,
+                // Held, ended or changed meanwhile: not due any more.
+                Err(Failed::Refused(_)) => {}
+                Err(Failed::Audit(e)) => {
+                    swept.failed += 1;
+                    crate::limited!(crate::logs::Kind::Storage, "retention: {rid}: {e}");
+                }
             }
         }
+        if !full || swept.deleted == before {
+            return Ok(swept);
+        }
     }
-    Ok(swept)
 }
 
 /// Deletes `rid` if it is still due under the policy in force (both read again inside the
@@ -159,7 +181,8 @@ impl Sweeper {
             .name("retention".into())
             .spawn(move || loop {
                 let now = crate::media::unix_ms();
-                match catalog.read(|c| pass(c, &store, now)) {
+                let stopping = || *s.0.lock().unwrap_or_else(|e| e.into_inner());
+                match catalog.read(|c| pass_until(c, &store, now, &stopping)) {
                     Ok(w) if w.deleted + w.finished + w.failed > 0 => log::info!(
                         "retention: {} recording(s) deleted, {} deletion(s) finished, {} failed",
                         w.deleted,
@@ -184,7 +207,7 @@ impl Sweeper {
         })
     }
 
-    /// Stops the sweep (a pass under way ends first).
+    /// Stops the sweep (a pass under way stops before its next deletion).
     pub fn stop(mut self) {
         let (lock, cv) = &*self.stop;
         *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
