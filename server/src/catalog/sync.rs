@@ -246,7 +246,14 @@ fn write(conn: &mut dyn Conn, rows: &mut Vec<Row>) -> Result<(), CatalogError> {
     if rows.is_empty() {
         return Ok(());
     }
-    transaction(conn, |c| rows.iter().try_for_each(|r| sql::upsert(c, r)))?;
+    transaction(conn, |c| {
+        // Read again in the transaction: a deletion that began after this sync read the list
+        // (a re-sync while the server runs) is not undone by importing its sidecar.
+        let disposing = retention::disposing(c)?;
+        rows.iter()
+            .filter(|r| !disposing.contains(&r.rid))
+            .try_for_each(|r| sql::upsert(c, r))
+    })?;
     rows.clear();
     Ok(())
 }
