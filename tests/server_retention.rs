@@ -340,6 +340,15 @@ fn retention_sweeps_what_is_due_and_holds_keep_recordings_from_every_delete() {
     );
     assert_eq!(delete(&aud, &d1.rid, reason("x")).status, 403);
     assert_eq!(delete(&sup, &d1.rid, reason("x")).status, 403);
+    // An admin limited to Support: another group's recording does not exist for it, and the
+    // retention (the whole archive's) is not its to read or change.
+    let narrow = add_token(&storage, None, "boss", "admin", Some("Support")).unwrap();
+    let r = delete(&narrow, &h1.rid, reason("x"));
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (404, Some("not_found"))
+    );
+    assert_eq!(retention(&narrow, "GET", None).status, 403);
     let release = |token: &str, rid: &str, body| {
         call_api(
             http,
