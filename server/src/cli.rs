@@ -20,6 +20,7 @@ usage:
                  [--http ADDR:PORT] [--catalog postgres://USER@HOST/DB | FILE] [--reserve MIB]
                  [--tls-cert FILE --tls-key FILE] [--http-name NAME]... [--allow-plain-http]
                  [--sweep-every SECONDS]
+                 [--metrics 127.0.0.1:PORT] [--config FILE]
   callrec-server verify --storage DIR [--catalog …] [--since DATE] [--no-record]
                  (re-reads the files against their digests; `verify --help`)
   callrec-server device add|list|remove --storage DIR [--catalog …] …
@@ -38,6 +39,8 @@ usage:
   callrec-server hold set|release --storage DIR [--catalog …] RID --reason TEXT --by ADMIN
   callrec-server delete --storage DIR [--catalog …] RID --reason TEXT --by ADMIN
                  (legal hold and an admin's delete; `hold --help`, `delete --help`)
+  callrec-server backup --storage DIR [--catalog FILE] --to FILE
+                 (a consistent copy of the SQLite catalog while the server runs)
 
 defaults: --rtp-ports 40000-49999, --max-sessions 4000, --max-sessions-per-address 4,
   --max-sessions-per-device 2, --idle-timeout 60, --shards 2, --reserve 64
@@ -60,6 +63,12 @@ defaults: --rtp-ports 40000-49999, --max-sessions 4000, --max-sessions-per-addre
   without it: anyone on the network could read the recordings and the logins)
 --catalog: where the recordings are catalogued: PostgreSQL at that URL, or an SQLite file
   (default: STORAGE/catalog.sqlite)
+--metrics: serve /metrics (Prometheus' text format) without authentication there: a loopback
+  address only. On the web side /metrics needs the admin or the metrics role (a token:
+  `token add … --role metrics`)
+--config: the configuration file (default /etc/callrec-server/config.toml, read if it exists):
+  each key is a flag without --, as in `listen = \"0.0.0.0:5060\"`, `max-sessions = 100`,
+  `known-devices-only = true`, `allow = [\"192.0.2.0/24\"]`; the flags given override it
 --reserve: free space (MiB) the storage keeps: below it new sessions are refused (storage_full)
   and running ones end cleanly
 --sweep-every: how often the retention sweep deletes the recordings past their retention
@@ -97,6 +106,9 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     if args.first().is_some_and(|a| a == "delete") {
         return super::retention::cli::delete_main(args[1..].to_vec());
     }
+    if args.first().is_some_and(|a| a == "backup") {
+        return super::backup::main(args[1..].to_vec());
+    }
     if args.first().is_some_and(|a| a == "tls") {
         return super::http::self_signed::main(args[1..].to_vec());
     }
@@ -117,14 +129,91 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     }
 }
 
+/// The flags read so far, from the configuration file and then the command line.
+struct Flags {
+    opts: ServerOptions,
+    listen: Option<SocketAddr>,
+    storage: Option<std::path::PathBuf>,
+    level: String,
+    allow: Vec<Cidr>,
+    tls_cert: Option<std::path::PathBuf>,
+    tls_key: Option<std::path::PathBuf>,
+    plain: bool,
+}
+
+impl Flags {
+    fn new() -> Flags {
+        Flags {
+            opts: ServerOptions::default(),
+            listen: None,
+            storage: None,
+            level: std::env::var("CALLREC_LOG").unwrap_or_else(|_| "info".into()),
+            allow: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            plain: false,
+        }
+    }
+}
+
+/// The configuration file's settings ([`super::config`]), then the command line's flags over
+/// them.
 fn parse(args: Vec<OsString>) -> Result<ServerOptions, ServerError> {
-    let mut p = lexopt::Parser::from_args(args);
-    let mut opts = ServerOptions::default();
-    let mut listen = None;
-    let mut storage = None;
-    let mut level = std::env::var("CALLREC_LOG").unwrap_or_else(|_| "info".into());
-    let mut allow = Vec::new();
-    let (mut tls_cert, mut tls_key, mut plain) = (None, None, false);
+    let loaded = super::config::load(args)?;
+    let mut f = Flags::new();
+    if let Some(path) = &loaded.path {
+        for s in &loaded.settings {
+            let mut scratch = Flags::new();
+            let into = if s.check_only { &mut scratch } else { &mut f };
+            let mut p = lexopt::Parser::from_args(s.args.clone());
+            flags(&mut p, into).map_err(|e| {
+                let what = match e {
+                    ServerError::Usage(m) => m,
+                    other => other.to_string(),
+                };
+                ServerError::Usage(s.error(path, &what))
+            })?;
+        }
+    }
+    flags(&mut lexopt::Parser::from_args(loaded.args), &mut f)?;
+    let Flags {
+        mut opts,
+        listen,
+        storage,
+        level,
+        allow,
+        tls_cert,
+        tls_key,
+        plain,
+    } = f;
+    callrec_platform::logger::init(&level)?;
+    opts.listen =
+        listen.ok_or("--listen ADDR:PORT is required (or listen in the configuration file)")?;
+    opts.storage =
+        storage.ok_or("--storage DIR is required (or storage in the configuration file)")?;
+    opts.allow = AllowList::new(allow);
+    opts.tls = match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
+    plain_http(opts.http, opts.tls.is_some(), plain)?;
+    Ok(opts)
+}
+
+/// Reads flags from `p` into `f`; each flag is one `Arg::Long` here, and a key of the
+/// configuration file ([`super::config::KEYS`]).
+fn flags(p: &mut lexopt::Parser, f: &mut Flags) -> Result<(), ServerError> {
+    let Flags {
+        opts,
+        listen,
+        storage,
+        level,
+        allow,
+        tls_cert,
+        tls_key,
+        plain,
+    } = f;
     let text = |p: &mut lexopt::Parser| -> Result<String, String> {
         p.value()
             .map_err(|e| e.to_string())?
@@ -134,59 +223,65 @@ fn parse(args: Vec<OsString>) -> Result<ServerOptions, ServerError> {
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
             Arg::Long("listen") => {
-                let v = text(&mut p)?;
-                listen = Some(v.parse().map_err(|_| format!("bad --listen {v:?}"))?);
+                let v = text(p)?;
+                *listen = Some(v.parse().map_err(|_| format!("bad --listen {v:?}"))?);
             }
-            Arg::Long("storage") => storage = Some(text(&mut p)?.into()),
+            Arg::Long("storage") => *storage = Some(text(p)?.into()),
             Arg::Long("rtp-ports") => {
-                let v = text(&mut p)?;
+                let v = text(p)?;
                 let (lo, hi) = callrec_core::port::parse_range(&v)
                     .ok_or_else(|| format!("bad --rtp-ports {v:?} (LOW-HIGH)"))?;
                 opts.rtp_ports = (lo, hi);
             }
             Arg::Long("max-sessions") => {
-                opts.max_sessions = text(&mut p)?.parse().map_err(|_| "bad --max-sessions")?;
+                opts.max_sessions = text(p)?.parse().map_err(|_| "bad --max-sessions")?;
             }
             Arg::Long("max-sessions-per-address") => {
-                opts.max_sessions_per_address = at_least_one(&text(&mut p)?)
-                    .ok_or("bad --max-sessions-per-address (1 or more)")?;
+                opts.max_sessions_per_address =
+                    at_least_one(&text(p)?).ok_or("bad --max-sessions-per-address (1 or more)")?;
             }
             Arg::Long("max-sessions-per-device") => {
-                opts.max_sessions_per_device = at_least_one(&text(&mut p)?)
-                    .ok_or("bad --max-sessions-per-device (1 or more)")?;
+                opts.max_sessions_per_device =
+                    at_least_one(&text(p)?).ok_or("bad --max-sessions-per-device (1 or more)")?;
             }
             Arg::Long("allow") => {
-                let v = text(&mut p)?;
+                let v = text(p)?;
                 allow.push(Cidr::parse(&v).map_err(|e| format!("bad --allow {v:?}: {e}"))?);
             }
             Arg::Long("known-devices-only") => opts.known_devices_only = true,
             Arg::Long("idle-timeout") => {
-                let s: u64 = text(&mut p)?.parse().map_err(|_| "bad --idle-timeout")?;
+                let s: u64 = text(p)?.parse().map_err(|_| "bad --idle-timeout")?;
                 opts.idle_timeout = Duration::from_secs(s.max(1));
             }
             Arg::Long("no-rtp-timeout") => {
-                let s: u64 = text(&mut p)?.parse().map_err(|_| "bad --no-rtp-timeout")?;
+                let s: u64 = text(p)?.parse().map_err(|_| "bad --no-rtp-timeout")?;
                 opts.no_rtp_timeout = Duration::from_secs(s.max(1));
             }
             Arg::Long("shards") => {
-                let n: usize = text(&mut p)?.parse().map_err(|_| "bad --shards")?;
+                let n: usize = text(p)?.parse().map_err(|_| "bad --shards")?;
                 opts.shards = n.clamp(1, 64);
             }
-            Arg::Long("log") => level = text(&mut p)?,
+            Arg::Long("log") => *level = text(p)?,
             Arg::Long("http") => {
-                let v = text(&mut p)?;
+                let v = text(p)?;
                 opts.http = Some(v.parse().map_err(|_| format!("bad --http {v:?}"))?);
             }
-            Arg::Long("tls-cert") => tls_cert = Some(std::path::PathBuf::from(text(&mut p)?)),
-            Arg::Long("tls-key") => tls_key = Some(std::path::PathBuf::from(text(&mut p)?)),
+            Arg::Long("metrics") => {
+                let v = text(p)?;
+                let addr = v.parse().map_err(|_| format!("bad --metrics {v:?}"))?;
+                super::http::metrics::loopback_only(addr)?;
+                opts.metrics = Some(addr);
+            }
+            Arg::Long("tls-cert") => *tls_cert = Some(std::path::PathBuf::from(text(p)?)),
+            Arg::Long("tls-key") => *tls_key = Some(std::path::PathBuf::from(text(p)?)),
             Arg::Long("http-name") => {
-                let v = text(&mut p)?;
+                let v = text(p)?;
                 opts.http_names.push(super::http::host::configured(&v)?);
             }
-            Arg::Long("allow-plain-http") => plain = true,
-            Arg::Long("catalog") => opts.catalog = Some(text(&mut p)?),
+            Arg::Long("allow-plain-http") => *plain = true,
+            Arg::Long("catalog") => opts.catalog = Some(text(p)?),
             Arg::Long("reserve") => {
-                let v = text(&mut p)?;
+                let v = text(p)?;
                 let mib: u64 = v
                     .parse()
                     .ok()
@@ -195,24 +290,14 @@ fn parse(args: Vec<OsString>) -> Result<ServerOptions, ServerError> {
                 opts.reserve = mib * super::space::MIB;
             }
             Arg::Long("sweep-every") => {
-                let v = text(&mut p)?;
+                let v = text(p)?;
                 let s = at_least_one(&v).ok_or_else(|| format!("bad --sweep-every {v:?}"))?;
                 opts.sweep_every = Duration::from_secs(s as u64);
             }
             other => return Err(ServerError::usage(other.unexpected().to_string())),
         }
     }
-    callrec_platform::logger::init(&level)?;
-    opts.listen = listen.ok_or("--listen ADDR:PORT is required")?;
-    opts.storage = storage.ok_or("--storage DIR is required")?;
-    opts.allow = AllowList::new(allow);
-    opts.tls = match (tls_cert, tls_key) {
-        (Some(cert), Some(key)) => Some((cert, key)),
-        (None, None) => None,
-        _ => return Err("--tls-cert and --tls-key go together".into()),
-    };
-    plain_http(opts.http, opts.tls.is_some(), plain)?;
-    Ok(opts)
+    Ok(())
 }
 
 /// Plain HTTP only on loopback, unless the operator says `--allow-plain-http`.

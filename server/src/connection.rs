@@ -11,6 +11,7 @@
 use super::catalog::Device;
 use super::logs::Kind;
 use super::media::{Command, MediaSession};
+use super::metrics::{End, Refused, METRICS};
 use super::store::Sidecar;
 use super::{Admitted, Shared};
 use callrec_core::line::Lines;
@@ -132,6 +133,11 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
             }
         }
     }
+    if shell.recorded {
+        if let Some(end) = session.ended().and_then(End::of) {
+            METRICS.session_ended(end);
+        }
+    }
     match session.ended() {
         // Said by its notice.
         Some(ServerEnd::NoSessionStarted) => {}
@@ -181,11 +187,20 @@ impl Shell {
         match action {
             Action::Admit(request) => match self.admit(&request) {
                 Ok((server, port)) => session.on_admitted(&server, port),
-                Err(refusal) => session.on_refused(&refusal),
+                Err(refusal) => {
+                    METRICS.refused(Refused::of_admission(&refusal));
+                    session.on_refused(&refusal)
+                }
             },
             Action::StartMedia { request, port } => match self.start_media(&request, port) {
-                Ok(()) => session.on_media_started(self.shared.clock.now_ms()),
-                Err(failure) => session.on_media_failed(failure),
+                Ok(()) => {
+                    METRICS.session_started();
+                    session.on_media_started(self.shared.clock.now_ms())
+                }
+                Err(failure) => {
+                    METRICS.refused(Refused::of_media(failure));
+                    session.on_media_failed(failure)
+                }
             },
             Action::Pause { id } => {
                 let ok = self.toggle(id, true).await;

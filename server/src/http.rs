@@ -18,6 +18,7 @@ mod check;
 pub mod health;
 pub mod host;
 pub mod login;
+pub mod metrics;
 mod page;
 pub(crate) mod query;
 pub(crate) mod recording;
@@ -206,6 +207,20 @@ async fn front(
             // `/healthz` needs no authentication: answered here, before `answer`'s gate.
             match route::resolve(req.method().as_str(), req.uri().path()) {
                 Ok(Route::Health) => healthz(&site, &pool).await,
+                // Its own authentication and role (`metrics`).
+                Ok(Route::Metrics) => {
+                    let s = metrics::Scraped {
+                        catalog: site.catalog.clone(),
+                        space: site.space.clone(),
+                        storage: site.store.root().to_owned(),
+                    };
+                    metrics::on_web_side(s, &pool, link, &req).await
+                }
+                Err(Miss::Method) if req.uri().path() == "/metrics" => {
+                    let mut r = error(true, StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD");
+                    set(&mut r, header::ALLOW, "GET, HEAD");
+                    r
+                }
                 Err(Miss::Method) if req.uri().path() == "/healthz" => {
                     let mut r = error(false, StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD");
                     set(&mut r, header::ALLOW, "GET, HEAD");
@@ -517,7 +532,7 @@ fn respond(
             Err((StatusCode::NOT_FOUND, "no such page"))
         }
         // Answered by `front` before `answer`; never asked here.
-        Route::Health => Err((StatusCode::NOT_FOUND, "no such page")),
+        Route::Health | Route::Metrics => Err((StatusCode::NOT_FOUND, "no such page")),
     };
     result.unwrap_or_else(|(status, text)| error(api, status, text))
 }

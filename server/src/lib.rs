@@ -18,8 +18,10 @@
 
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod catalog;
 pub mod cli;
+pub mod config;
 pub mod connection;
 pub mod devices;
 pub mod digest;
@@ -28,6 +30,7 @@ pub mod http;
 pub mod integrity;
 pub mod logs;
 pub mod media;
+pub mod metrics;
 pub mod ports;
 pub mod recover;
 pub mod retention;
@@ -79,6 +82,8 @@ pub struct ServerOptions {
     pub max_connections_per_peer: usize,
     /// Where the web page and JSON API listen (`--http`); `None`: no web side.
     pub http: Option<SocketAddr>,
+    /// Where `/metrics` is served without authentication (`--metrics`, loopback only).
+    pub metrics: Option<SocketAddr>,
     /// The web side's certificate chain and key, PEM (`--tls-cert`, `--tls-key`).
     pub tls: Option<(PathBuf, PathBuf)>,
     /// The names the web side answers to (`--http-name`, [`http::host`]).
@@ -108,6 +113,7 @@ impl Default for ServerOptions {
             shards: 2,
             max_connections_per_peer: 64,
             http: None,
+            metrics: None,
             tls: None,
             http_names: Vec::new(),
             catalog: None,
@@ -438,7 +444,27 @@ async fn accept_loop(
         }
         None => String::new(),
     };
-    println!("callrec-server ready control={local}{web}");
+    let scrape = match opts.metrics {
+        Some(addr) => {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(ServerError::setup(format!("metrics listen {addr}")))?;
+            let at = l
+                .local_addr()
+                .map_err(ServerError::setup("metrics listener"))?;
+            log::info!("metrics without authentication on http://{at}/metrics");
+            let s = http::metrics::Scraped {
+                catalog: shared.catalog.clone(),
+                space: shared.space.clone(),
+                storage: shared.store.root().to_owned(),
+            };
+            let names = http::host::Names::new(opts.http_names.clone());
+            tokio::spawn(http::metrics::serve_loopback(l, s, names));
+            format!(" metrics={at}")
+        }
+        None => String::new(),
+    };
+    println!("callrec-server ready control={local}{web}{scrape}");
     loop {
         tokio::select! {
             _ = term.recv() => break,
@@ -456,6 +482,7 @@ async fn accept_loop(
                     // Closed before a byte is read: nothing from outside reaches a session.
                     drop(stream);
                     let n = shared.outside.fetch_add(1, Ordering::Relaxed) + 1;
+                    metrics::METRICS.outside_allow();
                     crate::limited!(
                         logs::Kind::Outside,
                         "{peer}: not in --allow; closed ({n} so far)"

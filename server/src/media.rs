@@ -18,6 +18,7 @@
 use super::catalog::Catalog;
 use super::digest::Hashing;
 use super::logs::Kind;
+use super::metrics::{Packets, METRICS};
 use super::space::{Finals, Space};
 use super::store::{update_sidecar, Sidecar, Slot};
 use callrec_core::net_server::MediaEnd;
@@ -92,6 +93,8 @@ pub struct MediaSession {
     gate: RtpGate,
     catalog: Catalog,
     finals: Finals,
+    /// What of its statistics `/metrics` has counted ([`crate::metrics`]).
+    counted: Packets,
 }
 
 impl MediaSession {
@@ -137,6 +140,7 @@ impl MediaSession {
             gate: RtpGate::new(peer, GateLimits::default(), now_ms),
             catalog: finals.catalog().clone(),
             finals,
+            counted: Packets::default(),
         }
     }
 
@@ -166,6 +170,27 @@ impl MediaSession {
             self.recorder.handle_timeout(now_ms);
         }
         self.perform_ops();
+        let now = self.packets();
+        METRICS.packets(&mut self.counted, &now, false);
+    }
+
+    /// The statistics so far, as the sidecar counts them.
+    fn packets(&self) -> Packets {
+        let s = self.recorder.stats();
+        let (t, g) = (s.timeline, self.gate.stats());
+        Packets {
+            received: t.received + g.strangers + g.flood_dropped,
+            // In `Dropped::ALL`'s order.
+            dropped: [
+                t.late,
+                t.duplicates,
+                t.malformed_total() + t.unknown_payload_type + t.oversized,
+                g.strangers,
+                g.flood_dropped + t.too_early,
+            ],
+            reordered: t.reordered,
+            lost: t.lost,
+        }
     }
 
     fn perform_ops(&mut self) {
@@ -220,19 +245,20 @@ impl MediaSession {
     }
 
     fn stats_into_sidecar(&mut self) {
-        let s = self.recorder.stats();
-        let (t, g) = (s.timeline, self.gate.stats());
-        self.sidecar.duration_ms = s.recorded_ms;
+        self.sidecar.duration_ms = self.recorder.stats().recorded_ms;
+        let p = self.packets();
+        let [late, duplicates, malformed, from_strangers, flood_dropped] = p.dropped;
         self.sidecar.stats = super::store::Stats {
-            received: t.received + g.strangers + g.flood_dropped,
-            lost: t.lost,
-            reordered: t.reordered,
-            duplicates: t.duplicates,
-            late: t.late,
-            malformed: t.malformed_total() + t.unknown_payload_type + t.oversized,
-            from_strangers: g.strangers,
-            flood_dropped: g.flood_dropped + t.too_early,
+            received: p.received,
+            lost: p.lost,
+            reordered: p.reordered,
+            duplicates,
+            late,
+            malformed,
+            from_strangers,
+            flood_dropped,
         };
+        METRICS.packets(&mut self.counted, &p, true);
     }
 
     /// Ends the recording: closes the file and writes the final sidecar (kept for a retry if

@@ -12,6 +12,8 @@ pub struct Server {
     pub storage: PathBuf,
     /// The web side's address, when started with `--http`.
     pub http: Option<SocketAddr>,
+    /// The unauthenticated `/metrics` listener's address, when started with `--metrics`.
+    pub metrics: Option<SocketAddr>,
     /// With `--http`: an API token of an admin and supervisor of every group, made on the
     /// console before the start (the web side answers nothing without one).
     pub token: Option<String>,
@@ -270,6 +272,10 @@ impl Server {
             .split_whitespace()
             .find_map(|w| w.strip_prefix("http="))
             .map(|a| a.parse().unwrap());
+        let metrics = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("metrics="))
+            .map(|a| a.parse().unwrap());
         std::thread::spawn(move || {
             let _ = std::io::copy(&mut out, &mut std::io::sink());
         });
@@ -282,6 +288,7 @@ impl Server {
             control,
             storage,
             http,
+            metrics,
             token,
         }
     }

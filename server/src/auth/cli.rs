@@ -30,7 +30,8 @@ usage:
   callrec-server user remove --storage DIR [--catalog …] NAME
 
 The accounts of the web side. Roles: admin (users, tokens, devices; sees the recordings'
-metadata, not their audio), supervisor (search, listen, download), auditor (the audit trail).
+metadata, not their audio), supervisor (search, listen, download), auditor (the audit trail),
+metrics (GET /metrics and nothing else: for a Prometheus token).
 --groups: the device groups whose recordings exist for the user (default: every group)
 The password is asked twice on the terminal (not echoed), or read as one line from standard
 input with --password-stdin; at least 10 characters. passwd and remove end the user's sessions.
@@ -47,7 +48,8 @@ usage:
 
 API tokens for integrations (`Authorization: Bearer crt_…`). add prints the token once: only
 its SHA-256 is kept. A token's roles and groups must be within those of the admin it is made
-for (--by), and it stops working if that user is removed or loses them.
+for (--by; an admin may give the metrics role without holding it), and it stops working if that
+user is removed or loses them.
 --expires: the token ends after this many days (default: never)
 exit status: 0 done, 1 no such token or user, or beyond the admin's rights, 2 usage, 3 the
 catalog could not be used";

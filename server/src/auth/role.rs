@@ -5,6 +5,8 @@
 //!   one recording) so that retention and deletion can be run, but not their audio.
 //! - supervisor: search, listen, download.
 //! - auditor: the audit trail; listens only if also a supervisor.
+//! - metrics: reads `/metrics` and nothing else (for a Prometheus token). An admin reads it too,
+//!   and may give a token this role without holding it.
 
 use core::fmt;
 
@@ -13,16 +15,18 @@ pub enum Role {
     Admin,
     Supervisor,
     Auditor,
+    Metrics,
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Admin, Role::Supervisor, Role::Auditor];
+    pub const ALL: [Role; 4] = [Role::Admin, Role::Supervisor, Role::Auditor, Role::Metrics];
 
     pub fn name(self) -> &'static str {
         match self {
             Role::Admin => "admin",
             Role::Supervisor => "supervisor",
             Role::Auditor => "auditor",
+            Role::Metrics => "metrics",
         }
     }
 
@@ -31,6 +35,7 @@ impl Role {
             Role::Admin => 1,
             Role::Supervisor => 2,
             Role::Auditor => 4,
+            Role::Metrics => 8,
         }
     }
 }
@@ -55,6 +60,20 @@ impl Roles {
     /// Every role of `self` is one of `other`'s.
     pub fn within(self, other: Roles) -> bool {
         self.0 & !other.0 == 0
+    }
+
+    /// The roles a holder of `self` may give a token: its own, and `metrics` if an admin.
+    pub fn grantable(self) -> Roles {
+        if self.has(Role::Admin) {
+            Roles(self.0 | Role::Metrics.bit())
+        } else {
+            self
+        }
+    }
+
+    /// Whether these roles may read `/metrics`: admin or metrics.
+    pub fn reads_metrics(self) -> bool {
+        self.has(Role::Admin) || self.has(Role::Metrics)
     }
 
     /// `admin,supervisor` (any order, no repeats needed); `None` for an unknown or empty name.
@@ -212,5 +231,16 @@ mod tests {
         assert!(!Need::Metadata.allowed(p("auditor")));
         assert!(!Need::Audio.allowed(p("auditor")));
         assert!(Need::Audio.allowed(p("auditor,supervisor")));
+        assert!(!Need::Metadata.allowed(p("metrics")));
+    }
+
+    #[test]
+    fn metrics_for_admins_and_the_metrics_role_which_an_admin_may_grant() {
+        let p = |s| Roles::parse(s).unwrap();
+        assert!(p("admin").reads_metrics() && p("metrics").reads_metrics());
+        assert!(!p("supervisor,auditor").reads_metrics());
+        assert!(p("metrics").within(p("admin").grantable()));
+        assert!(!p("metrics").within(p("supervisor").grantable()));
+        assert_eq!(p("admin,metrics").to_string(), "admin,metrics");
     }
 }

@@ -319,7 +319,7 @@ pub fn within(creator: &User, roles: Roles, scope: &Scope) -> Result<(), TokenRe
             creator.name
         )));
     }
-    if !roles.within(creator.roles) {
+    if !roles.within(creator.roles.grantable()) {
         return Err(TokenRefusal::Exceeds(format!(
             "roles {roles} exceed {}'s ({})",
             creator.name, creator.roles

@@ -323,6 +323,7 @@ pub fn login(catalog: &Catalog, creds: &Creds, body: Option<&[u8]>, now_ms: u64)
             &format!("Too many failed logins: try again in {secs} s."),
         );
         set(&mut r, header::RETRY_AFTER, &secs.to_string());
+        crate::metrics::METRICS.login_throttled();
         return r;
     }
     let user = match catalog.read(|c| {
@@ -345,6 +346,7 @@ pub fn login(catalog: &Catalog, creds: &Creds, body: Option<&[u8]>, now_ms: u64)
     };
     let Some(user) = user.filter(|_| good) else {
         lock().failed(name, from, now_ms);
+        crate::metrics::METRICS.login_failed();
         // The name as given, cut to what a name can be; the entry is written if it can be
         // (the login is refused either way).
         let given: String = name.chars().take(MAX_GIVEN_NAME).collect();

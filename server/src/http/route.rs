@@ -16,6 +16,8 @@ pub enum Route {
     Logout,
     /// `/healthz`: whether the node is healthy (no authentication).
     Health,
+    /// `/metrics`: Prometheus' text format (the admin or the metrics role).
+    Metrics,
     /// `/api/recordings`: the JSON listing.
     List,
     /// `/api/recordings/RID`: one recording as JSON.
@@ -101,6 +103,9 @@ fn match_path(path: &str) -> Result<Route, Miss> {
     }
     if path == "/healthz" {
         return Ok(Route::Health);
+    }
+    if path == "/metrics" {
+        return Ok(Route::Metrics);
     }
     let rest = path.strip_prefix('/').ok_or(Miss::NotFound)?;
     let mut parts = rest.split('/');
