@@ -331,7 +331,7 @@ fn the_console_manages_the_registry_beside_the_server_which_takes_only_known_dev
     assert_eq!(ids(&api(http, "?group=Sales")), ["a1"]);
     assert_eq!(ids(&api(http, "?group=Support")), ["b1"]);
     assert!(api(http, "?group=sales").is_empty());
-    let (status, page) = http_get(http, "/?group=Sales");
+    let (status, page) = http_get(http, "/plain?group=Sales");
     assert_eq!(status, 200);
     assert!(
         page.contains("Anna Schmidt<span class=\"sub\">ext 1001 · Sales</span>"),

@@ -326,7 +326,7 @@ fn the_page_lists_searches_and_escapes_every_field() {
     let (server, http) = start_server(&dir);
     three_calls(&server);
 
-    let page = fetch(http, "/");
+    let page = fetch(http, "/plain");
     assert_eq!(page.status, 200);
     assert_eq!(
         page.header("content-type"),
@@ -383,18 +383,18 @@ fn the_page_lists_searches_and_escapes_every_field() {
     ];
     for (query, want) in cases {
         assert_eq!(ids(&list(http, query)), want, "{query}");
-        let html = fetch(http, &format!("/{query}")).text();
+        let html = fetch(http, &format!("/plain{query}")).text();
         assert_eq!(html.matches("<audio ").count(), want.len(), "{query}");
     }
     // The form keeps the search, escaped.
-    let html = fetch(http, "/?number=%22%3E%3Cscript%3E").text();
+    let html = fetch(http, "/plain?number=%22%3E%3Cscript%3E").text();
     assert!(
         html.contains("value=\"&quot;&gt;&lt;script&gt;\""),
         "{html}"
     );
     assert!(!html.contains("<script"));
     // Paging: one per page, with a link to the next (a cursor) and to the first.
-    let html = fetch(http, "/?limit=1&offset=1").text();
+    let html = fetch(http, "/plain?limit=1&offset=1").text();
     assert_eq!(html.matches("<audio ").count(), 1);
     assert!(
         html.contains("5550123") && html.contains("cursor=") && html.contains("First page"),
@@ -432,7 +432,7 @@ fn the_page_lists_searches_and_escapes_every_field() {
             400,
             "{q}"
         );
-        assert_eq!(fetch(http, &format!("/{q}")).status, 400, "{q}");
+        assert_eq!(fetch(http, &format!("/plain{q}")).status, 400, "{q}");
     }
 }
 
@@ -675,7 +675,7 @@ fn a_recording_in_progress_is_listed_and_plays_as_far_as_it_got() {
     assert_eq!(row["in_progress"], true);
     assert!(row["stop_ms"].is_null() && row["stop_reason"].is_null());
     assert_eq!(row["files"].as_array().unwrap().len(), 1);
-    let html = fetch(http, "/").text();
+    let html = fetch(http, "/plain").text();
     assert!(html.contains("in progress"), "{html}");
     let wav = fetch(http, row["audio_url"].as_str().unwrap());
     let (_, _, rate, _, data) = wav_fields(&wav.body);
@@ -979,7 +979,7 @@ fn each_file_has_a_digest_that_a_whole_download_verifies() {
     assert!(row["checked_ms"].as_u64().unwrap() >= row["stop_ms"].as_u64().unwrap());
     let one = fetch(http, &format!("/api/recordings/{rid}")).json();
     assert_eq!(one["integrity"], "verified");
-    let page = fetch(http, "/?integrity=verified").text();
+    let page = fetch(http, "/plain?integrity=verified").text();
     assert!(
         page.contains(">verified</span>") && page.contains("1 recording;"),
         "{page}"
@@ -1030,7 +1030,7 @@ fn a_changed_byte_is_a_mismatch_for_downloads_the_api_and_verify() {
     let row = api_until(http, "bad1", |r| r["integrity"] == "mismatch");
     assert_eq!(row["checks"][&name]["state"], "mismatch");
     assert_eq!(by_id(&list(http, ""), "ok1")["integrity"], "verified");
-    let page = fetch(http, "/").text();
+    let page = fetch(http, "/plain").text();
     assert!(page.contains("<span class=\"bad\""), "{page}");
     assert_eq!(ids(&list(http, "?integrity=mismatch")), vec!["bad1"]);
     // The playback says so before it starts, and is cut too.

@@ -12,6 +12,7 @@
 //!   most [`MAX_CONNECTIONS`]), runs hyper on them and turns resources into answers, whose
 //!   bodies [`crate::http::body`] streams one block in flight per connection.
 
+mod admin;
 mod audit;
 pub mod body;
 mod check;
@@ -26,12 +27,14 @@ mod retention;
 mod route;
 pub mod self_signed;
 pub mod tls;
+pub mod web;
 
 #[cfg(test)]
 mod tests;
 
 use super::store::Store;
-use crate::audit::{web, Action};
+use crate::audit::web as entry;
+use crate::audit::Action;
 use crate::auth::role::Need;
 use crate::auth::Principal;
 use crate::catalog::filter::{Filter, PageAsk};
@@ -228,7 +231,7 @@ async fn front(
                 }
                 _ => {
                     let (store, catalog) = (site.store.clone(), site.catalog.clone());
-                    answer(store, catalog, pool, req).await
+                    answer(store, catalog, site.space.clone(), pool, req).await
                 }
             }
         }
@@ -283,6 +286,7 @@ pub const MAX_BODY: usize = 64 * 1024;
 async fn answer(
     store: Store,
     catalog: Catalog,
+    space: crate::space::Space,
     pool: Pool,
     req: Request<Incoming>,
 ) -> Response<Body> {
@@ -299,6 +303,15 @@ async fn answer(
     );
     let now_ms = crate::media::unix_ms();
     let route = route::resolve(req.method().as_str(), &path);
+    if let Ok(Route::Asset(name)) = &route {
+        // The script and the stylesheet hold no data: served without a session (the login
+        // page needs the stylesheet).
+        let mut resp = web::asset(name);
+        if head {
+            *resp.body_mut() = Body::empty();
+        }
+        return resp;
+    }
     if let Ok(r @ (Route::Login | Route::Logout)) = route {
         // The login page and the logout: their own authentication (`login`).
         let body = if changes {
@@ -372,7 +385,7 @@ async fn answer(
             method,
             body,
         };
-        respond(&store, &catalog, &readers, ask, &principal)
+        respond(&store, &catalog, &space, &readers, ask, &principal)
     });
     let mut resp = match answered.await {
         Ok(r) => r,
@@ -403,6 +416,7 @@ async fn read_body(body: Incoming, limit: usize) -> Option<Vec<u8>> {
 fn respond(
     store: &Store,
     catalog: &Catalog,
+    space: &crate::space::Space,
     pool: &Pool,
     ask: Ask,
     who: &Principal,
@@ -422,6 +436,21 @@ fn respond(
         route,
         Route::List | Route::One(_) | Route::Audit | Route::History(_)
     );
+    match &route {
+        Route::App => return web::page(),
+        Route::Me => {
+            return json(&web::me(who)).unwrap_or_else(|(status, text)| error(true, status, text))
+        }
+        Route::Admin(resource) => {
+            let asked = admin::Asked {
+                resource,
+                method: &method,
+                body: body.as_deref(),
+            };
+            return admin::answer(catalog, store.root(), Some(space), who, asked, now_ms);
+        }
+        _ => {}
+    }
     if let Route::Keep(keep) = &route {
         let body = body.as_deref();
         return retention::answer(store, catalog, who, keep, &method, body, now_ms);
@@ -475,9 +504,13 @@ fn respond(
                 .and_then(|()| select(store, catalog, &filter, &ask));
             selected.map(|(rows, page)| {
                 let html = page::render(&rows, &search, page.total, page.next.as_ref());
-                let html = html.replacen("<body>\n", &format!("<body>\n{}", login::banner(who)), 1);
+                let html = html.replacen(
+                    "<body class=\"plain\">\n",
+                    &format!("<body class=\"plain\">\n{}", login::banner(who)),
+                    1,
+                );
                 let mut r = full(StatusCode::OK, "text/html; charset=utf-8", html);
-                set(&mut r, header::CONTENT_SECURITY_POLICY, page::CSP);
+                web::guard(&mut r);
                 r
             })
         }
@@ -513,7 +546,7 @@ fn respond(
                 let what = serde_json::json!({ "file": file });
                 audit::record(
                     catalog,
-                    &web::event(who, action, &rid.to_string(), what),
+                    &entry::event(who, action, &rid.to_string(), what),
                     now_ms,
                 )?;
             }
@@ -522,15 +555,21 @@ fn respond(
         Route::Original { rid, n } => find(store, catalog, &rid).and_then(|e| {
             if audit::starts(range) {
                 let what = serde_json::json!({ "file": "original", "n": n });
-                let event = web::event(who, Action::DOWNLOAD, &rid.to_string(), what);
+                let event = entry::event(who, Action::DOWNLOAD, &rid.to_string(), what);
                 audit::record(catalog, &event, now_ms)?;
             }
             original(&e, catalog, n, range, pool)
         }),
-        // Answered by `answer` before `respond`; never asked here.
-        Route::Login | Route::Logout | Route::Audit | Route::History(_) | Route::Keep(_) => {
-            Err((StatusCode::NOT_FOUND, "no such page"))
-        }
+        // Answered by `answer` before `respond`, or above; never asked here.
+        Route::Login
+        | Route::Logout
+        | Route::Audit
+        | Route::History(_)
+        | Route::Asset(_)
+        | Route::App
+        | Route::Me
+        | Route::Admin(_)
+        | Route::Keep(_) => Err((StatusCode::NOT_FOUND, "no such page")),
         // Answered by `front` before `answer`; never asked here.
         Route::Health | Route::Metrics => Err((StatusCode::NOT_FOUND, "no such page")),
     };
@@ -546,7 +585,7 @@ fn searched(
     search: &Search,
     now_ms: u64,
 ) -> Result<(), Failure> {
-    let event = web::event(who, Action::SEARCH, "", web::search_what(search));
+    let event = entry::event(who, Action::SEARCH, "", entry::search_what(search));
     audit::record(catalog, &event, now_ms)
 }
 
@@ -705,7 +744,9 @@ fn streamed(
     r.headers_mut()
         .insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
     set(&mut r, header::ACCEPT_RANGES, "bytes");
-    set(&mut r, header::CACHE_CONTROL, "private, no-cache");
+    // Audio and files are never kept by a browser or a proxy: what someone heard must be
+    // fetched (and so recorded) again.
+    set(&mut r, header::CACHE_CONTROL, "no-store");
     set(&mut r, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     if status == StatusCode::PARTIAL_CONTENT {
         let content_range = format!("bytes {start}-{}/{len}", end - 1);

@@ -190,7 +190,7 @@ fn logins_searches_and_logouts_are_entries_the_auditor_reads() {
     let r = request(&s, "GET", "/api/audit", &[&cookie], "");
     assert_eq!(r.status, 403, "{}", r.body);
     // Logging out takes the page's CSRF token.
-    let page = request(&s, "GET", "/", &[&cookie], "");
+    let page = request(&s, "GET", "/plain", &[&cookie], "");
     assert_eq!(page.status, 200);
     let csrf = page
         .body

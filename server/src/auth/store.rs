@@ -152,6 +152,27 @@ pub fn set_password(
     })
 }
 
+/// Sets an account's roles and groups (in effect at its next request: a session reads its
+/// account each time); false if there is no such account.
+pub fn set_access(
+    conn: &mut dyn Conn,
+    name: &str,
+    roles: Roles,
+    scope: &Scope,
+    now_ms: u64,
+) -> Result<bool, CatalogError> {
+    let n = conn.execute(
+        "UPDATE auth_users SET roles = $1, groups = $2, updated_ms = $3 WHERE name = $4",
+        &[
+            Value::text(roles.to_string()),
+            Value::text(scope.stored()),
+            int(now_ms),
+            Value::text(name),
+        ],
+    )?;
+    Ok(n > 0)
+}
+
 /// Removes an account and its sessions (its tokens stop working: a token needs its creator);
 /// false if there is no such account.
 pub fn remove_user(conn: &mut dyn Conn, name: &str) -> Result<bool, CatalogError> {

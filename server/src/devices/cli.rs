@@ -276,7 +276,7 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Result<(), Failure> {
 }
 
 /// A device's fields as the audit trail records them.
-fn fields_json(d: &Device) -> serde_json::Value {
+pub(crate) fn fields_json(d: &Device) -> serde_json::Value {
     json!({ "mac": d.mac, "owner": d.owner, "extension": d.extension, "group": d.group })
 }
 

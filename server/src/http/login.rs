@@ -105,15 +105,18 @@ pub fn refusal(api: bool, status: StatusCode, code: &str, text: &str) -> Respons
     }
 }
 
+/// A page of its own (no script): the login form, or why a request was refused.
 fn html(status: StatusCode, inner: &str) -> Response<Body> {
     let page = format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>callrec-server</title>\n</head>\n<body>\n<h1>callrec-server</h1>\n{inner}\n\
-         </body>\n</html>\n"
+         <title>Log in · callrec-server</title>\n\
+         <link rel=\"stylesheet\" href=\"{style}\">\n</head>\n<body class=\"login\">\n\
+         <main class=\"card\">\n<h1>callrec-server</h1>\n{inner}\n</main>\n</body>\n</html>\n",
+        style = super::web::style_path(),
     );
     let mut r = full(status, "text/html; charset=utf-8", page);
-    set(&mut r, header::CONTENT_SECURITY_POLICY, super::page::CSP);
+    super::web::guard(&mut r);
     r
 }
 
@@ -274,17 +277,20 @@ fn login_form(status: StatusCode, message: &str) -> Response<Body> {
     let note = if message.is_empty() {
         String::new()
     } else {
-        format!("<p role=\"alert\">{}</p>\n", esc(message))
+        format!(
+            "<p id=\"login-error\" class=\"error\" role=\"alert\">{}</p>\n",
+            esc(message)
+        )
     };
     html(
         status,
         &format!(
-            "{note}<form method=\"post\" action=\"/login\">\n\
-             <p><label>Name <input name=\"user\" autocomplete=\"username\" required \
-             maxlength=\"64\"></label></p>\n\
-             <p><label>Password <input name=\"password\" type=\"password\" \
-             autocomplete=\"current-password\" required></label></p>\n\
-             <p><button type=\"submit\">Log in</button></p>\n</form>"
+            "{note}<form method=\"post\" action=\"/login\" class=\"stack\">\n\
+             <label>Name <input id=\"user\" name=\"user\" autocomplete=\"username\" required \
+             maxlength=\"64\" autofocus></label>\n\
+             <label>Password <input id=\"password\" name=\"password\" type=\"password\" \
+             autocomplete=\"current-password\" required></label>\n\
+             <button id=\"login\" type=\"submit\">Log in</button>\n</form>"
         ),
     )
 }

@@ -1,6 +1,7 @@
-//! The HTML page: a search form that works without JavaScript, and the recordings newest first,
-//! each with a player and its downloads. Self-contained (inline CSS, no script, nothing from
-//! elsewhere); a table on a desktop, one card per recording on a phone. Every value from a
+//! The page without JavaScript (`/plain`, the web app's fallback): a search form, and the
+//! recordings newest first, each with a player and its downloads. No script, no inline style,
+//! nothing from elsewhere (the web app's stylesheet); a table on a desktop, one card per
+//! recording on a phone. Every value from a
 //! sidecar or the query is HTML-escaped: names come from the phones and are not to be trusted.
 
 use super::query::{Search, When};
@@ -9,52 +10,23 @@ use crate::catalog::filter::{Cursor, NumberMatch, Order};
 use crate::integrity::Integrity;
 use core::fmt::Write;
 
-/// The page's Content-Security-Policy: no script at all, media and forms only from here.
-pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; media-src 'self'; \
-                       form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
-
-const HEAD: &str = r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Recordings · callrec-server</title>
-<style>
-:root { color-scheme: light dark; font-family: system-ui, sans-serif; }
-body { margin: 0 auto; padding: 1rem; max-width: 96rem; }
-h1 { font-size: 1.3rem; margin: 0 0 1rem; }
-form { display: flex; flex-wrap: wrap; gap: .6rem; align-items: end; margin-bottom: 1rem; }
-label { display: flex; flex-direction: column; gap: .2rem; font-size: .85rem; }
-input, button { font: inherit; padding: .4rem .5rem; }
-table { border-collapse: collapse; width: 100%; }
-th, td { text-align: left; padding: .45rem .5rem; border-bottom: 1px solid #8884; vertical-align: top; }
-th { font-size: .85rem; }
-.sub { display: block; font-size: .85rem; opacity: .75; }
-.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
-.live, .bad { color: #d22; font-weight: 600; }
-.ok { color: #1a7f37; }
-audio { width: 15rem; max-width: 100%; }
-.dl a { display: inline-block; margin: 0 .6rem .2rem 0; white-space: nowrap; }
-nav a { margin-right: 1rem; }
-@media (max-width: 52rem) {
-  thead { display: none; }
-  table, tbody, tr, td { display: block; }
-  tr { border: 1px solid #8886; border-radius: .5rem; margin: 0 0 .8rem; padding: .3rem; }
-  td { border: 0; padding: .2rem .4rem; }
-  td::before { content: attr(data-label); display: inline-block; min-width: 6rem; font-size: .8rem; opacity: .7; }
-  audio { width: 100%; }
+/// The page's head; its stylesheet is the web app's (`web`), its rules under `body.plain`.
+fn head() -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>Recordings · callrec-server</title>\n\
+         <link rel=\"stylesheet\" href=\"{}\">\n</head>\n<body class=\"plain\">\n\
+         <h1>Recordings</h1>\n",
+        super::web::style_path()
+    )
 }
-</style>
-</head>
-<body>
-<h1>Recordings</h1>
-"#;
 
 /// The page for `rows`, one page of the `total` recordings that match `search`; `next` is
 /// where the following page starts.
 pub fn render(rows: &[View], search: &Search, total: u64, next: Option<&Cursor>) -> String {
     let mut h = String::with_capacity(8192 + rows.len() * 1024);
-    h.push_str(HEAD);
+    h.push_str(&head());
     form(&mut h, search);
     let _ = if rows.is_empty() {
         writeln!(
@@ -87,9 +59,9 @@ pub fn render(rows: &[View], search: &Search, total: u64, next: Option<&Cursor>)
         h.push_str("</tbody>\n</table>\n");
     }
     let query = search.query_string();
-    let first = (search.cursor.is_some() || search.offset > 0).then(|| format!("/{query}"));
+    let first = (search.cursor.is_some() || search.offset > 0).then(|| format!("/plain{query}"));
     let more = next.map(|c| {
-        let mut link = format!("/{query}");
+        let mut link = format!("/plain{query}");
         link.push(if query.is_empty() { '?' } else { '&' });
         let _ = write!(link, "cursor={c}");
         if let Some(limit) = search.limit {
@@ -140,7 +112,7 @@ fn form(h: &mut String, s: &Search) {
         .unwrap_or_default()
     };
     let num = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
-    h.push_str("<form method=\"get\" action=\"/\">\n");
+    h.push_str("<form method=\"get\" action=\"/plain\">\n");
     input(
         h,
         "Number",
@@ -257,7 +229,7 @@ fn form(h: &mut String, s: &Search) {
         &[("newest", "newest first"), ("oldest", "oldest first")],
         order,
     );
-    h.push_str("<button type=\"submit\">Search</button> <a href=\"/\">All</a>\n</form>\n");
+    h.push_str("<button type=\"submit\">Search</button> <a href=\"/plain\">All</a>\n</form>\n");
 }
 
 fn row(h: &mut String, r: &View) {

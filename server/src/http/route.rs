@@ -8,8 +8,16 @@ use crate::rid::Rid;
 /// A resource of the web side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
-    /// `/`: the HTML page.
+    /// `/`: the web app's page (`web`).
+    App,
+    /// `/plain`: the page without JavaScript (`page`).
     Page,
+    /// `/assets/NAME`: the web app's script and stylesheet (no authentication: no data).
+    Asset(String),
+    /// `/api/me`: who is logged in, their roles and the session's CSRF token.
+    Me,
+    /// The admin pages' API (`admin`).
+    Admin(Admin),
     /// `/login`: the login form (GET, HEAD) and the login (POST).
     Login,
     /// `/logout` (POST): ends the session.
@@ -47,6 +55,25 @@ pub enum Keep {
     Retention,
 }
 
+/// A resource of the admin pages' API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admin {
+    /// `/api/users`: GET the accounts, POST a new one.
+    Users,
+    /// `/api/users/NAME`: PUT a change, DELETE the account.
+    User(String),
+    /// `/api/tokens`: GET the API tokens, POST a new one.
+    Tokens,
+    /// `/api/tokens/ID`: DELETE (revoke).
+    Token(String),
+    /// `/api/devices`: GET the registry.
+    Devices,
+    /// `/api/devices/MAC`: GET, PUT (add or replace), DELETE.
+    Device(String),
+    /// `/api/storage`: GET the storage's state.
+    Storage,
+}
+
 /// Why a request names no resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Miss {
@@ -82,6 +109,10 @@ pub fn allows(route: &Route) -> &'static str {
         Route::Keep(Keep::Hold(_)) => "PUT, DELETE",
         Route::Keep(Keep::Holds) => "POST",
         Route::Keep(Keep::Retention) => "GET, HEAD, PUT",
+        Route::Admin(Admin::Users | Admin::Tokens) => "GET, HEAD, POST",
+        Route::Admin(Admin::User(_)) => "PUT, DELETE",
+        Route::Admin(Admin::Token(_)) => "DELETE",
+        Route::Admin(Admin::Device(_)) => "GET, HEAD, PUT, DELETE",
         _ => "GET, HEAD",
     }
 }
@@ -93,6 +124,9 @@ pub fn allowed_at(path: &str) -> &'static str {
 
 fn match_path(path: &str) -> Result<Route, Miss> {
     if path == "/" {
+        return Ok(Route::App);
+    }
+    if path == "/plain" {
         return Ok(Route::Page);
     }
     if path == "/login" {
@@ -116,6 +150,15 @@ fn match_path(path: &str) -> Result<Route, Miss> {
     }
     let rid = |s: &str| Rid::parse(s).ok_or(Miss::BadId);
     match seg.as_slice() {
+        ["assets", name] if !name.is_empty() => Ok(Route::Asset((*name).to_string())),
+        ["api", "me"] => Ok(Route::Me),
+        ["api", "users"] => Ok(Route::Admin(Admin::Users)),
+        ["api", "users", n] => Ok(Route::Admin(Admin::User(segment(n)?))),
+        ["api", "tokens"] => Ok(Route::Admin(Admin::Tokens)),
+        ["api", "tokens", id] => Ok(Route::Admin(Admin::Token(segment(id)?))),
+        ["api", "devices"] => Ok(Route::Admin(Admin::Devices)),
+        ["api", "devices", mac] => Ok(Route::Admin(Admin::Device(segment(mac)?))),
+        ["api", "storage"] => Ok(Route::Admin(Admin::Storage)),
         ["api", "recordings"] => Ok(Route::List),
         ["api", "audit"] => Ok(Route::Audit),
         ["api", "holds"] => Ok(Route::Keep(Keep::Holds)),
@@ -137,6 +180,22 @@ fn match_path(path: &str) -> Result<Route, Miss> {
             Ok(Route::Original { rid, n })
         }
         _ => Err(Miss::NotFound),
+    }
+}
+
+/// The longest path segment naming a user, a token or a device (decoded).
+pub const MAX_SEGMENT: usize = 64;
+
+/// A path segment percent-decoded: not empty, at most [`MAX_SEGMENT`] bytes, UTF-8 without
+/// control characters (what it names is checked by its handler).
+fn segment(s: &str) -> Result<String, Miss> {
+    let mut out = String::new();
+    callrec_core::percent::decode(s.as_bytes(), &mut out).map_err(|_| Miss::BadId)?;
+    let ok = !out.is_empty() && out.len() <= MAX_SEGMENT && !out.chars().any(char::is_control);
+    if ok {
+        Ok(out)
+    } else {
+        Err(Miss::BadId)
     }
 }
 

@@ -73,7 +73,8 @@ fn a_rid_is_the_day_and_the_stem_in_the_exact_shape() {
 fn paths_resolve_to_routes_or_to_the_reason() {
     let rid = Rid::parse(RID).unwrap();
     let ok = |p: &str| resolve("GET", p);
-    assert_eq!(ok("/"), Ok(Route::Page));
+    assert_eq!(ok("/"), Ok(Route::App));
+    assert_eq!(ok("/plain"), Ok(Route::Page));
     assert_eq!(ok("/api/recordings"), Ok(Route::List));
     assert_eq!(
         ok(&format!("/api/recordings/{RID}")),
@@ -140,6 +141,45 @@ fn paths_resolve_to_routes_or_to_the_reason() {
     assert_eq!(super::route::allowed_at("/logout"), "POST");
     assert_eq!(super::route::allowed_at("/login"), "GET, HEAD, POST");
     assert_eq!(super::route::allowed_at("/"), "GET, HEAD");
+}
+
+#[test]
+fn the_admin_api_and_the_assets_resolve_with_their_methods() {
+    use super::route::Admin;
+    let admin = |a| Ok(Route::Admin(a));
+    assert_eq!(resolve("GET", "/api/users"), admin(Admin::Users));
+    assert_eq!(resolve("POST", "/api/users"), admin(Admin::Users));
+    assert_eq!(
+        resolve("PUT", "/api/users/anna%40x"),
+        admin(Admin::User("anna@x".into()))
+    );
+    assert_eq!(resolve("GET", "/api/users/anna"), Err(Miss::Method));
+    assert_eq!(
+        resolve("DELETE", "/api/tokens/ab12"),
+        admin(Admin::Token("ab12".into()))
+    );
+    assert_eq!(resolve("GET", "/api/tokens/ab12"), Err(Miss::Method));
+    assert_eq!(
+        resolve("PUT", "/api/devices/00%3A15%3A65%3AAA%3ABB%3ACC"),
+        admin(Admin::Device("00:15:65:AA:BB:CC".into()))
+    );
+    assert_eq!(resolve("GET", "/api/storage"), admin(Admin::Storage));
+    assert_eq!(resolve("POST", "/api/storage"), Err(Miss::Method));
+    assert_eq!(resolve("GET", "/api/me"), Ok(Route::Me));
+    assert_eq!(
+        resolve("GET", "/assets/app.0123abcd.js"),
+        Ok(Route::Asset("app.0123abcd.js".into()))
+    );
+    assert_eq!(resolve("GET", "/assets/"), Err(Miss::NotFound));
+    for bad in [
+        "/api/users/%00",
+        "/api/users/%zz",
+        &format!("/api/users/{}", "a".repeat(65)),
+    ] {
+        assert_eq!(resolve("PUT", bad), Err(Miss::BadId), "{bad}");
+    }
+    assert_eq!(super::route::allowed_at("/api/users"), "GET, HEAD, POST");
+    assert_eq!(super::route::allowed_at("/api/tokens/x"), "DELETE");
 }
 
 #[test]
