@@ -4,7 +4,9 @@
 //! Prometheus' text format as a strict parser written from the format's specification reads
 //! it; who may read it on the web side (the admin and the metrics role, nobody else); the
 //! loopback listener without authentication (only `/metrics`, only on loopback, with the Host
-//! check). The peers tier has a real Prometheus scrape both, and `promtool check metrics`.
+//! check). The peers tier has a real Prometheus scrape both, and `promtool check metrics`;
+//! and `/healthz` turns 503 while the catalog is unreachable or the storage not writable, and
+//! 200 again after.
 //!
 //! Waits are bounded retries for what the server does on its own time; nothing asserts speed.
 
@@ -666,4 +668,42 @@ fn healthz_is_503_while_the_catalog_is_unreachable_and_200_when_it_is_back() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(catalog_up(), 1);
+}
+
+/// `/healthz` while the storage cannot be written: its folder made immutable (chattr +i, which
+/// holds for root too), then writable again.
+#[cfg(feature = "peers")]
+#[test]
+fn healthz_is_503_while_the_storage_is_not_writable_and_200_when_it_is_again() {
+    let dir = TempDir::new("server-healthz-storage");
+    let server = Server::start(dir.path(), &["--http", "127.0.0.1:0"]);
+    let http = server.http.unwrap();
+    let health = || {
+        let r = request(http, "GET", "/healthz", &http.to_string(), "");
+        (r.status, r.body)
+    };
+    assert_eq!(health(), (200, "ok\n".to_string()));
+    let chattr = |flag: &str| {
+        let out = std::process::Command::new("chattr")
+            .arg(flag)
+            .arg(&server.storage)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "chattr {flag}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    struct Writable<'a>(&'a dyn Fn(&str));
+    impl Drop for Writable<'_> {
+        fn drop(&mut self) {
+            (self.0)("-i");
+        }
+    }
+    chattr("+i");
+    let writable = Writable(&chattr);
+    assert_eq!(health(), (503, "storage\n".to_string()));
+    drop(writable);
+    assert_eq!(health(), (200, "ok\n".to_string()));
 }
