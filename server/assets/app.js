@@ -13,6 +13,8 @@
     'legal_hold', 'legal_hold_release', 'retention_change', 'disposal', 'user_add', 'user_change',
     'user_remove', 'token_add', 'token_revoke', 'device_add', 'device_change', 'device_remove'];
   var ROLES = ['admin', 'supervisor', 'auditor'];
+  // A token may also read /metrics only (for Prometheus).
+  var TOKEN_ROLES = ROLES.concat(['metrics']);
 
   // ---- small helpers ----
 
@@ -142,8 +144,8 @@
     return el('td', { 'data-label': label, class: cls }, kids);
   }
 
-  function roleBoxes(prefix, chosen) {
-    return el('fieldset', { class: 'roles' }, [el('legend', { text: 'Roles' })].concat(ROLES.map(function (r) {
+  function roleBoxes(prefix, chosen, roles) {
+    return el('fieldset', { class: 'roles' }, [el('legend', { text: 'Roles' })].concat((roles || ROLES).map(function (r) {
       return el('label', { class: 'check' }, [
         el('input', { type: 'checkbox', name: prefix + '-role', value: r, checked: chosen.indexOf(r) >= 0 }), r]);
     })));
@@ -535,7 +537,7 @@
     var name = el('input', { id: 'token-name', maxlength: 100, required: true });
     var groups = el('input', { id: 'token-groups', placeholder: 'every group' });
     var days = el('input', { id: 'token-expires', type: 'number', min: 1, max: 36500, placeholder: 'never' });
-    var form = el('form', { id: 'token-form', class: 'stack' }, [field('Name', name), roleBoxes('token', ['supervisor']),
+    var form = el('form', { id: 'token-form', class: 'stack' }, [field('Name', name), roleBoxes('token', ['supervisor'], TOKEN_ROLES),
       field('Groups (comma-separated)', groups), field('Expires after (days)', days),
       el('button', { id: 'token-add', type: 'submit', text: 'Make a token' }), err]);
     form.addEventListener('submit', function (ev) {

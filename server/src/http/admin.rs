@@ -148,7 +148,7 @@ fn roles_of(names: &[String]) -> Result<Roles, Refused> {
         .ok_or_else(|| {
             bad(
                 "bad_roles",
-                "roles: one or more of admin, supervisor, auditor",
+                "roles: one or more of admin, supervisor, auditor, metrics",
             )
         })
 }
