@@ -100,7 +100,7 @@ pub fn load(args: Vec<OsString>) -> Result<Loaded, String> {
                 args,
             })
         }
-        Err(e) => return Err(format!("--config {}: {e}", path.display())),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
     };
     let mut settings = parse(&text).map_err(|e| format!("{}{e}", path.display()))?;
     settings.retain(|s| {
