@@ -399,6 +399,22 @@ fn search_listen_hold_delete_and_audit_in_a_browser() {
     b.wait_text("#summary", PAGE, "to count one recording left", |t| {
         t.starts_with("1 recording")
     });
+    // A hold on every recording of a search: the support call's number.
+    b.fill("#f-number", "5550200");
+    b.click("#f-submit");
+    b.wait_text("#summary", PAGE, "to find the support call", |t| {
+        t.starts_with("1 recording")
+    });
+    b.fill("#hold-all-reason", "audit 2026-Q4");
+    b.click("#hold-all-set");
+    b.wait_text("#flash", PAGE, "to say how many", |t| {
+        t == "1 of 1 matching recording put on hold."
+    });
+    b.wait_displayed("#recordings .held", PAGE);
+    b.goto(&format!("{base}/#/"));
+    b.wait_text("#summary", PAGE, "to count one recording left", |t| {
+        t.starts_with("1 recording")
+    });
     shot(&b, "14-deleted");
     assert_no_page_errors(&b);
     assert_eq!(fetch_json(&b, &format!("/api/recordings/{rid}")).0, 404);

@@ -238,6 +238,7 @@
     var results = el('div', { id: 'results' });
     var pager = el('nav', { id: 'pager', class: 'pager' });
     view.appendChild(section('Recordings', [form, summary, results, pager], 'search-view'));
+    if (has('supervisor') || has('admin')) view.appendChild(holdAll(p));
 
     var ask = new URLSearchParams(p.toString());
     ask.set('limit', String(PAGE));
@@ -259,6 +260,25 @@
         pager.appendChild(el('a', { id: 'page-next', href: '#/?' + more.toString(), text: 'Next page »' }));
       }
     }).catch(failed(summary));
+  }
+
+  // Legal hold on every recording the search matches (in the caller's scope), all pages.
+  function holdAll(p) {
+    var filters = new URLSearchParams(p.toString());
+    ['cursor', 'offset', 'limit', 'order'].forEach(function (k) { filters.delete(k); });
+    var reason = el('input', { id: 'hold-all-reason', maxlength: 500, placeholder: 'case, ticket, request', required: true });
+    var err = el('p', { id: 'hold-all-error', class: 'bad' });
+    var form = el('form', { id: 'hold-all', class: 'inline', onsubmit: function (ev) {
+      ev.preventDefault();
+      err.textContent = '';
+      api('POST', '/api/holds', { query: filters.toString(), reason: reason.value }).then(function (r) {
+        pending = r.data.held + ' of ' + r.data.matched + ' matching recording' +
+          (r.data.matched === 1 ? '' : 's') + ' put on hold.';
+        route();
+      }).catch(failed(err));
+    } }, [field('Reason', reason), el('button', { id: 'hold-all-set', type: 'submit', text: 'Hold every match' })]);
+    return section('Legal hold on this search', [el('p', { class: 'muted',
+      text: 'Every recording the search above matches, on every page, is kept until an admin releases it.' }), form, err], 'hold-all-panel');
   }
 
   function recordingTable(rows, p) {
