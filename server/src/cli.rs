@@ -53,7 +53,8 @@ defaults: --rtp-ports 40000-49999, --max-sessions 4000, --max-sessions-per-addre
 --idle-timeout: a session with no RTP and no known control message for this long ends (idle)
 --no-rtp-timeout: a session with no RTP at all this long after its start ends (no_rtp;
   default 10)
---http: serve the recordings' web page and JSON API there (docs/server-api.md); off without it.
+--http: serve the web app (search, listen, hold, audit, admin pages; /plain without JavaScript)
+  and the JSON API there (docs/server-api.md); off without it.
   Every request needs a login or an API token; until a user exists (`user add`) it answers 503
 --tls-cert, --tls-key: serve the web side over TLS (1.2 and 1.3) with this certificate chain
   and private key (PEM files); every answer then carries Strict-Transport-Security
