@@ -9,6 +9,7 @@
 //! could not be read.
 
 use crate::catalog::CatalogSpec;
+use crate::cli::console::{self, Failure};
 use lexopt::Arg;
 use rusqlite::{Connection, OpenFlags};
 use std::ffi::OsString;
@@ -26,37 +27,16 @@ pg_dump.
 exit status: 0 written, 1 FILE exists or the copy is damaged, 2 usage, 3 the catalog could not
   be read";
 
-/// Why the backup was not made.
-#[derive(Debug)]
-enum Failure {
-    Usage(String),
-    Refused(String),
-    Catalog(String),
-}
-
 pub fn main(args: Vec<OsString>) -> ExitCode {
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    match run(args) {
-        Ok(line) => {
-            println!("{line}");
-            ExitCode::SUCCESS
-        }
-        Err(Failure::Usage(m)) => {
-            eprintln!("callrec-server backup: {m}\n\n{USAGE}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Refused(m)) => {
-            eprintln!("callrec-server backup: {m}");
-            ExitCode::from(1)
-        }
-        Err(Failure::Catalog(m)) => {
-            eprintln!("callrec-server backup: {m}");
-            ExitCode::from(3)
-        }
-    }
+    let parsed = if args.iter().any(|a| a == "--help" || a == "-h") {
+        Ok(None)
+    } else {
+        Ok(Some(args))
+    };
+    console::run("backup", USAGE, parsed, |args| {
+        println!("{}", run(args)?);
+        Ok(())
+    })
 }
 
 fn run(args: Vec<OsString>) -> Result<String, Failure> {

@@ -1,5 +1,7 @@
 //! `callrec-server` command line.
 
+pub mod console;
+
 use super::error::ServerError;
 use super::{run, ServerOptions};
 use callrec_core::cidr::{AllowList, Cidr};

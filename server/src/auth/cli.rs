@@ -14,6 +14,7 @@ use super::store::{self, TokenRefusal, User};
 use crate::audit::{Action, Event};
 use crate::catalog::db::Conn;
 use crate::catalog::{schema, CatalogError, CatalogSpec};
+use crate::cli::console::{self, Failure};
 use lexopt::Arg;
 use serde_json::json;
 use std::ffi::OsString;
@@ -53,32 +54,6 @@ user is removed or loses them.
 --expires: the token ends after this many days (default: never)
 exit status: 0 done, 1 no such token or user, or beyond the admin's rights, 2 usage, 3 the
 catalog could not be used";
-
-/// Why a command did not do what it was asked.
-#[derive(Debug)]
-enum Failure {
-    Refused(String),
-    Usage(String),
-    Catalog(String),
-}
-
-impl From<CatalogError> for Failure {
-    fn from(e: CatalogError) -> Failure {
-        Failure::Catalog(e.to_string())
-    }
-}
-
-impl From<String> for Failure {
-    fn from(m: String) -> Failure {
-        Failure::Usage(m)
-    }
-}
-
-impl From<&str> for Failure {
-    fn from(m: &str) -> Failure {
-        Failure::Usage(m.to_string())
-    }
-}
 
 /// The options every command has, and the rest.
 #[derive(Debug, Default)]
@@ -124,46 +99,14 @@ fn parse(args: Vec<OsString>) -> Result<Option<Options>, String> {
     Ok(Some(o))
 }
 
-fn finish(what: &str, usage: &str, result: Result<(), Failure>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Refused(m)) => {
-            eprintln!("callrec-server {what}: {m}");
-            ExitCode::from(1)
-        }
-        Err(Failure::Usage(m)) => {
-            eprintln!("callrec-server {what}: {m}\n\n{usage}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Catalog(m)) => {
-            eprintln!("callrec-server {what}: {m}");
-            ExitCode::from(3)
-        }
-    }
-}
-
 /// `callrec-server user ARGS`.
 pub fn user_main(args: Vec<OsString>) -> ExitCode {
-    match parse(args) {
-        Ok(Some(o)) => finish("user", USER_USAGE, user(o)),
-        Ok(None) => {
-            println!("{USER_USAGE}");
-            ExitCode::SUCCESS
-        }
-        Err(m) => finish("user", USER_USAGE, Err(Failure::Usage(m))),
-    }
+    console::run("user", USER_USAGE, parse(args), user)
 }
 
 /// `callrec-server token ARGS`.
 pub fn token_main(args: Vec<OsString>) -> ExitCode {
-    match parse(args) {
-        Ok(Some(o)) => finish("token", TOKEN_USAGE, token(o)),
-        Ok(None) => {
-            println!("{TOKEN_USAGE}");
-            ExitCode::SUCCESS
-        }
-        Err(m) => finish("token", TOKEN_USAGE, Err(Failure::Usage(m))),
-    }
+    console::run("token", TOKEN_USAGE, parse(args), token)
 }
 
 fn open(o: &Options) -> Result<Box<dyn Conn>, Failure> {

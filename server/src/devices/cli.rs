@@ -19,9 +19,11 @@
 //! bad MAC or field, an unknown option); 3 the catalog could not be opened or used.
 
 use super::{extension, group, owner};
-use crate::audit::{self, Action, AuditError, Event};
+use crate::audit::{self, Action, Event};
 use crate::catalog::db::Conn;
-use crate::catalog::{schema, sql, CatalogError, CatalogSpec, Device};
+use crate::catalog::{schema, sql, CatalogSpec, Device};
+use crate::cli::console;
+pub use crate::cli::console::Failure;
 use crate::http::recording::local_text;
 use callrec_core::mac::Mac;
 use lexopt::Arg;
@@ -69,58 +71,11 @@ pub struct Options {
     pub command: Command,
 }
 
-/// Why a command did not do what it was asked.
-#[derive(Debug)]
-pub enum Failure {
-    /// Exit 1.
-    NotRegistered(Mac),
-    /// Exit 2.
-    Usage(String),
-    /// Exit 3.
-    Catalog(String),
-}
-
-impl From<CatalogError> for Failure {
-    fn from(e: CatalogError) -> Failure {
-        Failure::Catalog(e.to_string())
-    }
-}
-
-impl From<AuditError> for Failure {
-    fn from(e: AuditError) -> Failure {
-        Failure::Catalog(e.to_string())
-    }
-}
-
 /// `callrec-server device ARGS`.
 pub fn main(args: Vec<OsString>) -> ExitCode {
-    let opts = match parse(args) {
-        Ok(Some(o)) => o,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(m) => {
-            eprintln!("callrec-server device: {m}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let mut out = std::io::stdout().lock();
-    match run(&opts, &mut out) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::NotRegistered(mac)) => {
-            eprintln!("callrec-server device: {mac} is not in the registry");
-            ExitCode::from(1)
-        }
-        Err(Failure::Usage(m)) => {
-            eprintln!("callrec-server device: {m}\n\n{USAGE}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Catalog(m)) => {
-            eprintln!("callrec-server device: {m}");
-            ExitCode::from(3)
-        }
-    }
+    console::run("device", USAGE, parse(args), |opts| {
+        run(&opts, &mut std::io::stdout().lock())
+    })
 }
 
 /// The options, or `None` for `--help`.
@@ -268,7 +223,7 @@ pub fn run(opts: &Options, out: &mut dyn Write) -> Result<(), Failure> {
             })?;
             match before {
                 Some(before) => say(out, format!("removed {}", describe(&before))),
-                None => return Err(Failure::NotRegistered(*mac)),
+                None => return Err(Failure::Refused(format!("{mac} is not in the registry"))),
             }
         }
     }

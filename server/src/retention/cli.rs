@@ -15,7 +15,8 @@ use crate::audit::{Action, Event};
 use crate::auth::{store as accounts, Role};
 use crate::catalog::db::Conn;
 use crate::catalog::retention::{self as held, Hold};
-use crate::catalog::{schema, sql, CatalogError, CatalogSpec};
+use crate::catalog::{schema, sql, CatalogSpec};
+use crate::cli::console::{self, Failure};
 use crate::rid::Rid;
 use crate::store::Store;
 use lexopt::Arg;
@@ -61,37 +62,6 @@ with the reason, for the admin --by names. Refused while it is on legal hold or 
 exit status: 0 done, 1 no such recording, on hold, in progress, or --by is not an admin,
 2 usage, 3 the catalog could not be used";
 
-#[derive(Debug)]
-enum Failure {
-    Refused(String),
-    Usage(String),
-    Catalog(String),
-}
-
-impl From<CatalogError> for Failure {
-    fn from(e: CatalogError) -> Failure {
-        Failure::Catalog(e.to_string())
-    }
-}
-
-impl From<crate::audit::AuditError> for Failure {
-    fn from(e: crate::audit::AuditError) -> Failure {
-        Failure::Catalog(e.to_string())
-    }
-}
-
-impl From<String> for Failure {
-    fn from(m: String) -> Failure {
-        Failure::Usage(m)
-    }
-}
-
-impl From<&str> for Failure {
-    fn from(m: &str) -> Failure {
-        Failure::Usage(m.to_string())
-    }
-}
-
 #[derive(Debug, Default)]
 struct Options {
     storage: Option<PathBuf>,
@@ -133,53 +103,19 @@ fn parse(args: Vec<OsString>) -> Result<Option<Options>, String> {
     Ok(Some(o))
 }
 
-fn finish(what: &str, usage: &str, result: Result<(), Failure>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Refused(m)) => {
-            eprintln!("callrec-server {what}: {m}");
-            ExitCode::from(1)
-        }
-        Err(Failure::Usage(m)) => {
-            eprintln!("callrec-server {what}: {m}\n\n{usage}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Catalog(m)) => {
-            eprintln!("callrec-server {what}: {m}");
-            ExitCode::from(3)
-        }
-    }
-}
-
-fn entry(
-    what: &str,
-    usage: &str,
-    args: Vec<OsString>,
-    f: fn(Options) -> Result<(), Failure>,
-) -> ExitCode {
-    match parse(args) {
-        Ok(Some(o)) => finish(what, usage, f(o)),
-        Ok(None) => {
-            println!("{usage}");
-            ExitCode::SUCCESS
-        }
-        Err(m) => finish(what, usage, Err(Failure::Usage(m))),
-    }
-}
-
 /// `callrec-server retention ARGS`.
 pub fn retention_main(args: Vec<OsString>) -> ExitCode {
-    entry("retention", RETENTION_USAGE, args, retention)
+    console::run("retention", RETENTION_USAGE, parse(args), retention)
 }
 
 /// `callrec-server hold ARGS`.
 pub fn hold_main(args: Vec<OsString>) -> ExitCode {
-    entry("hold", HOLD_USAGE, args, hold)
+    console::run("hold", HOLD_USAGE, parse(args), hold)
 }
 
 /// `callrec-server delete ARGS`.
 pub fn delete_main(args: Vec<OsString>) -> ExitCode {
-    entry("delete", DELETE_USAGE, args, delete)
+    console::run("delete", DELETE_USAGE, parse(args), delete)
 }
 
 fn open(o: &Options) -> Result<(Box<dyn Conn>, Store), Failure> {
