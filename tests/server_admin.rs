@@ -153,7 +153,7 @@ fn admins_manage_users_tokens_and_devices_and_each_change_is_audited() {
     let sup = json!({ "name": "sup", "password": PASSWORD, "roles": ["supervisor"], "groups": ["sales"] });
     let no_csrf = send(http, "POST", "/api/users", &root.cookie, &sup.to_string());
     assert_eq!(
-        (no_csrf.status, no_csrf.json()["code"].as_str()),
+        (no_csrf.status, no_csrf.json()["error"].as_str()),
         (403, Some("csrf_token"))
     );
     let r = root.change("POST", "/api/users", sup.clone());

@@ -218,7 +218,7 @@ fn nothing_answers_without_authentication() {
             if path.starts_with("/api") {
                 assert_eq!(r.status, 401, "{path} {auth:?}");
                 assert!(r.header("www-authenticate").unwrap().starts_with("Bearer"));
-                assert_eq!(r.json()["code"], "unauthenticated");
+                assert_eq!(r.json()["error"], "unauthenticated");
             } else {
                 assert_eq!(r.status, 303, "{path} {auth:?}");
                 assert_eq!(r.header("location"), Some("/login"));

@@ -776,7 +776,14 @@ fn hostile_requests_get_400_404_405_and_touch_nothing() {
     }
     // The API answers errors in JSON.
     let r = fetch(http, "/api/recordings/%00");
-    assert_eq!((r.status, r.json()["error"].is_string()), (400, true));
+    assert_eq!(
+        (
+            r.status,
+            &r.json()["error"],
+            r.json()["message"].is_string()
+        ),
+        (400, &Value::from("bad_request"), true)
+    );
     // Methods other than GET and HEAD.
     for method in ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"] {
         for path in [

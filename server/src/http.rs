@@ -765,13 +765,28 @@ fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Response<Body>, Failu
     }
 }
 
-/// An error: JSON `{"error": …}` for the API, plain text otherwise.
+/// An error: JSON `{"error": CODE, "message": TEXT}` for the API (as every API error), plain
+/// text otherwise.
 fn error(api: bool, status: StatusCode, text: &str) -> Response<Body> {
     if api {
-        let body = serde_json::json!({ "error": text }).to_string();
+        let body = serde_json::json!({ "error": code_of(status), "message": text }).to_string();
         full(status, "application/json", body)
     } else {
         full(status, "text/plain; charset=utf-8", format!("{text}\n"))
+    }
+}
+
+/// The stable code of an error that only a status and a text describe.
+fn code_of(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::MISDIRECTED_REQUEST => "misdirected",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        s if s.is_server_error() => "internal",
+        _ => "refused",
     }
 }
 

@@ -95,10 +95,11 @@ impl Creds {
     }
 }
 
-/// An answer of the authentication: JSON `{"error", "code"}` for the API, a page otherwise.
+/// An answer of the authentication: JSON `{"error": CODE, "message": TEXT}` for the API (as
+/// every API error), a page otherwise.
 pub fn refusal(api: bool, status: StatusCode, code: &str, text: &str) -> Response<Body> {
     if api {
-        let body = serde_json::json!({ "error": text, "code": code }).to_string();
+        let body = serde_json::json!({ "error": code, "message": text }).to_string();
         full(status, "application/json", body)
     } else {
         html(status, &format!("<p>{}</p>", esc(text)))
