@@ -253,6 +253,12 @@ impl Server {
                 storage.to_str().unwrap(),
             ])
             .args(["--rtp-ports", &ports()])
+            // An installed package's /etc/callrec-server/config.toml would be read otherwise.
+            .args(if extra.contains(&"--config") {
+                &[][..]
+            } else {
+                &["--config", "/dev/null"][..]
+            })
             .args(extra)
             .env("CALLREC_LOG", "debug")
             .stdout(Stdio::piped())
