@@ -538,7 +538,8 @@ fn respond(
             json(&view)
         }),
         Route::Wav { rid, attachment } => find(store, catalog, &rid).and_then(|e| {
-            if audit::starts(range) {
+            // A HEAD is sent no audio: it is no listen and no download.
+            if method != Method::HEAD && audit::starts(range) {
                 let (action, file) = match attachment {
                     false => (Action::LISTEN, "audio.wav"),
                     true => (Action::DOWNLOAD, "download.wav"),
@@ -553,7 +554,7 @@ fn respond(
             Ok(wav(&e, catalog, attachment, range, pool))
         }),
         Route::Original { rid, n } => find(store, catalog, &rid).and_then(|e| {
-            if audit::starts(range) {
+            if method != Method::HEAD && audit::starts(range) {
                 let what = serde_json::json!({ "file": "original", "n": n });
                 let event = entry::event(who, Action::DOWNLOAD, &rid.to_string(), what);
                 audit::record(catalog, &event, now_ms)?;

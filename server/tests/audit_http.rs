@@ -358,6 +358,17 @@ fn listens_and_downloads_are_entries_of_their_recording_once_per_play() {
     let cookie = format!("Cookie: {}", cookie.split(';').next().unwrap());
     let rid = &rids[3];
     let wav = format!("/recordings/{rid}/audio.wav");
+    // A HEAD is sent no audio: no entry.
+    for path in ["audio.wav", "download.wav"] {
+        let r = request(
+            &s,
+            "HEAD",
+            &format!("/recordings/{rid}/{path}"),
+            &[&cookie],
+            "",
+        );
+        assert_eq!((r.status, r.body.as_str()), (200, ""), "HEAD {path}");
+    }
     request(&s, "GET", &wav, &[&cookie], "");
     // The player's next ranges are the same listen; a new play from byte 0 is another.
     let later = "Range: bytes=100-".to_string();
