@@ -215,7 +215,12 @@
     input('Number', 'number', 'search', { inputmode: 'tel', maxlength: 64, placeholder: 'part of a number' });
     select('Match', 'number_match', [['', 'anywhere'], ['prefix', 'at the start']]);
     input('Name', 'name', 'search', { maxlength: 128 });
-    input('Device', 'device', 'search', { maxlength: 128, placeholder: 'its MAC, exactly' });
+    // One field for a device or its owner: a MAC asks by device, anything else by owner.
+    var who = el('input', { id: 'f-who', type: 'search', maxlength: 256, list: 'owners',
+      placeholder: 'a MAC, or the whole owner', value: p.get('device') || p.get('owner') || '' });
+    var owners = el('datalist', { id: 'owners' });
+    form.appendChild(field('Device or owner', who));
+    form.appendChild(owners);
     input('Group', 'group', 'search', { maxlength: 128 });
     select('Direction', 'dir', [['', 'any'], ['in', 'in'], ['out', 'out']]);
     input('From', 'from', 'datetime-local');
@@ -232,6 +237,8 @@
       Array.prototype.forEach.call(form.elements, function (i) {
         if (i.name && i.value.trim()) out.set(i.name, i.value.trim());
       });
+      var w = who.value.trim();
+      if (w) out.set(isMac(w) ? 'device' : 'owner', w);
       window.location.hash = '#/?' + out.toString();
     });
     var summary = el('p', { id: 'summary', class: 'muted', text: 'Searching…' });
@@ -248,6 +255,7 @@
       summary.textContent = total + ' recording' + (total === 1 ? '' : 's') +
         (rows.length < total ? '; ' + rows.length + ' shown' : '');
       if (rows.length) results.appendChild(recordingTable(rows, p));
+      offerOwners(owners, rows.map(function (v) { return v.owner; }));
       var next = r.headers.get('X-Next-Cursor');
       if (p.get('cursor')) {
         var first = new URLSearchParams(p.toString());
@@ -260,6 +268,31 @@
         pager.appendChild(el('a', { id: 'page-next', href: '#/?' + more.toString(), text: 'Next page »' }));
       }
     }).catch(failed(summary));
+  }
+
+  // The spellings of a MAC callrec_core::mac reads: 12 hex digits, six pairs joined by one
+  // `:` or `-` throughout, or three groups of four joined by `.`.
+  function isMac(t) {
+    return /^[0-9a-f]{12}$/i.test(t) || /^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$/i.test(t) ||
+      /^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}$/i.test(t);
+  }
+
+  // The owners to pick from: the registry's for an admin (GET /api/devices is theirs), and
+  // the owners of the recordings shown.
+  function offerOwners(list, seen) {
+    function fill(names) {
+      var have = {};
+      Array.prototype.forEach.call(list.options, function (o) { have[o.value] = true; });
+      names.forEach(function (n) {
+        if (n && !have[n]) { have[n] = true; list.appendChild(el('option', { value: n })); }
+      });
+    }
+    fill(seen);
+    if (has('admin')) {
+      api('GET', '/api/devices').then(function (r) {
+        fill((r.data || []).map(function (d) { return d.owner; }).sort());
+      }).catch(function () {});
+    }
   }
 
   // Legal hold on every recording the search matches (in the caller's scope), all pages.

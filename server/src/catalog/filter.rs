@@ -31,8 +31,12 @@ pub struct Filter {
     pub number: Option<(String, NumberMatch)>,
     /// A part of the remote or the local name, lowercased (any script).
     pub name: Option<String>,
-    /// The phone's MAC, exactly as it sent it.
+    /// The phone's device: a MAC in any spelling `callrec_core::mac` reads matches the
+    /// recordings of that MAC whatever spelling their phone sent; anything else, exactly.
     pub device: Option<String>,
+    /// The device's owner in the registry when the session started: the whole owner, case
+    /// ignored in every script (`owner_key` of `sql.rs`).
+    pub owner: Option<String>,
     /// The device's group in the registry when the session started, exactly.
     pub group: Option<String>,
     pub dir: Option<Direction>,

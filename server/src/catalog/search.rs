@@ -11,8 +11,9 @@
 
 use super::db::{Conn, Dialect, Value};
 use super::filter::{Cursor, Filter, NumberMatch, Order, PageAsk};
-use super::sql::{first_key, fold, int, key_after, key_ms, row_of, READ};
+use super::sql::{device_key, first_key, fold, int, key_after, key_ms, owner_key, row_of, READ};
 use super::{words, CatalogError, Row};
+use callrec_core::mac::Mac;
 
 /// A WHERE clause being built: its conditions and their parameters.
 struct Where {
@@ -178,7 +179,12 @@ fn filtered(dialect: Dialect, f: &Filter) -> Where {
             w.push(format!("recordings.{column} = {p}"));
         }
     };
-    equal(&mut w, "device", f.device.clone());
+    // A MAC by its key, whatever spelling the phone sent; any other device exactly.
+    match &f.device {
+        Some(d) if Mac::parse(d).is_some() => equal(&mut w, "device_key", Some(device_key(d))),
+        d => equal(&mut w, "device", d.clone()),
+    }
+    equal(&mut w, "owner_key", f.owner.as_deref().map(owner_key));
     equal(&mut w, "device_group", f.group.clone());
     equal(&mut w, "dir", f.dir.map(|d| d.name().to_string()));
     equal(&mut w, "codec", f.codec.map(|c| c.name().to_string()));
@@ -251,8 +257,11 @@ pub fn page(
     if let Some(Cursor { start_ms, rid }) = &ask.after {
         let t = w.param(int(*start_ms));
         let r = w.param(Value::text(rid));
+        // The first condition, implied by the second, is a range an index (of the filter's
+        // column, then the start) can seek to: a later page does not read the earlier ones.
         w.push(format!(
-            "(recordings.start_ms {cmp} {t} OR (recordings.start_ms = {t} AND recordings.rid {cmp} {r}))"
+            "recordings.start_ms {cmp}= {t} AND (recordings.start_ms {cmp} {t} \
+             OR (recordings.start_ms = {t} AND recordings.rid {cmp} {r}))"
         ));
         match f.order {
             Order::NewestFirst => w.until(*start_ms),

@@ -8,14 +8,15 @@ use crate::integrity::{self, Checks, FileCheck};
 use crate::store::{Sidecar, Stats};
 use callrec_core::codec::Codec;
 use callrec_core::direction::Direction;
+use callrec_core::mac::Mac;
 use std::collections::BTreeMap;
 
 /// The columns a sidecar fills, in the order of [`values_of`].
 const COLUMNS: &str = "rid, call_id, device, remote_number, remote_name, local_number, \
     local_name, numbers, names, dir, codec, peer, start_ms, stop_ms, stop_reason, duration_ms, \
     files, stats, sidecar_len, sidecar_mtime_ns, digests, integrity, owner, extension, \
-    device_group";
-const COLUMN_COUNT: usize = 25;
+    device_group, device_key, owner_key";
+const COLUMN_COUNT: usize = 27;
 /// The columns read, in the order of [`row_of`]: those and the last checks.
 pub(super) const READ: &str = "rid, call_id, device, remote_number, remote_name, local_number, \
     local_name, numbers, names, dir, codec, peer, start_ms, stop_ms, stop_reason, duration_ms, \
@@ -37,6 +38,20 @@ const SAME_FILES: &str = "recordings.files = excluded.files \
 /// Lowercase in every script, for the `names` column and for what is searched in it.
 pub fn fold(text: &str) -> String {
     text.to_lowercase()
+}
+
+/// The `device_key` column (schema version 9), which the `device` filter matches when it is
+/// given a MAC: the MAC as `callrec_core::mac` writes it, whatever spelling the phone sent;
+/// a device that is no MAC as it is.
+pub fn device_key(device: &str) -> String {
+    Mac::parse(device).map_or_else(|| device.to_string(), |m| m.to_string())
+}
+
+/// The `owner_key` column (schema version 9), which the `owner` filter matches: the owner
+/// trimmed (as the registry keeps it) and lowercased in every script, the Greek final sigma
+/// a sigma (as in the names' words), so that the case of what is typed does not matter.
+pub fn owner_key(owner: &str) -> String {
+    fold(owner.trim()).replace('ς', "σ")
 }
 
 pub(super) fn int(v: u64) -> Value {
@@ -71,6 +86,8 @@ fn values_of(row: &Row) -> Vec<Value> {
         Value::text(&s.owner),
         Value::text(&s.extension),
         Value::text(&s.group),
+        Value::text(device_key(&s.device)),
+        Value::text(owner_key(&s.owner)),
     ]
 }
 

@@ -41,9 +41,9 @@ usage:
   callrec-server device remove --storage DIR [--catalog …] MAC
 
 The device registry: who has the phone with this MAC. A recording started by a registered
-device keeps its owner, extension and group (the page, the API, the `group` filter); with
-`--known-devices-only` the server refuses every other device (unknown_device). Safe beside a
-server running on DIR: a change is in effect there within a second.
+device keeps its owner, extension and group (the page, the API, the `owner` and `group`
+filters); with `--known-devices-only` the server refuses every other device (unknown_device).
+Safe beside a server running on DIR: a change is in effect there within a second.
 MAC: 001565AABBCC, 00:15:65:AA:BB:CC, 00-15-65-AA-BB-CC or 0015.65AA.BBCC (either case)
 add: registers the device, or replaces its entry
 every change is an entry of the audit trail (`callrec-server audit --help`)

@@ -140,7 +140,15 @@ fn form(h: &mut String, s: &Search) {
         "device",
         "search",
         &s.device,
-        " maxlength=\"128\"",
+        " maxlength=\"128\" placeholder=\"its MAC\"",
+    );
+    input(
+        h,
+        "Owner",
+        "owner",
+        "search",
+        &s.owner,
+        " maxlength=\"256\" placeholder=\"the whole owner\"",
     );
     input(
         h,

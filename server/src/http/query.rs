@@ -15,7 +15,8 @@ use core::fmt::Write;
 
 /// The longest `number` worth searching for (the longest number the server accepts).
 pub const MAX_NUMBER: usize = 64;
-/// The longest text searched for in names, devices, groups and stop reasons.
+/// The longest text searched for in names, devices, groups and stop reasons (an owner: the
+/// longest the registry keeps, `crate::devices::MAX_OWNER`).
 pub const MAX_TEXT: usize = 128;
 
 /// A local date and time from the query: `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM` or with `:SS`.
@@ -34,7 +35,11 @@ pub struct Search {
     pub number_match: NumberMatch,
     /// In the remote or the local name, case ignored (any script).
     pub name: String,
+    /// A MAC in any spelling (or a device exactly).
     pub device: String,
+    /// The device's owner in the registry when the session started: the whole owner, case
+    /// ignored.
+    pub owner: String,
     /// The device's group in the registry when the session started, exactly.
     pub group: String,
     pub dir: Option<Direction>,
@@ -92,11 +97,12 @@ impl fmt::Display for QueryError {
     }
 }
 
-const KEYS: [&str; 18] = [
+const KEYS: [&str; 19] = [
     "number",
     "number_match",
     "name",
     "device",
+    "owner",
     "group",
     "dir",
     "codec",
@@ -146,6 +152,7 @@ impl Search {
                 }
                 "name" => s.name = text(v, key, MAX_TEXT)?,
                 "device" => s.device = text(v, key, MAX_TEXT)?,
+                "owner" => s.owner = text(v, key, crate::devices::MAX_OWNER)?,
                 "group" => s.group = text(v, key, MAX_TEXT)?,
                 "dir" => {
                     s.dir =
@@ -219,6 +226,7 @@ impl Search {
             number: some(&self.number).map(|n| (n, self.number_match)),
             name: some(&self.name),
             device: some(&self.device),
+            owner: some(&self.owner),
             group: some(&self.group),
             dir: self.dir,
             codec: self.codec,
@@ -262,6 +270,7 @@ impl Search {
         }
         add("name", &self.name);
         add("device", &self.device);
+        add("owner", &self.owner);
         add("group", &self.group);
         add("dir", self.dir.map_or("", |d| d.name()));
         add("codec", self.codec.map_or("", |c| c.name()));

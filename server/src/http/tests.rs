@@ -191,7 +191,7 @@ fn the_query_is_decoded_and_checked() {
     assert_eq!(s, QueryError::Encoding);
     let s = Search::parse(Some(
         "number=%2B49+30&number_match=prefix&name=%E5%BC%A0&device=00:15:65:AA:BB:CC\
-         &group=Sales+EMEA&dir=in\
+         &owner=+%C3%85sa+%C3%96berg+&group=Sales+EMEA&dir=in\
          &codec=G722&date=2026-11-21&from=2026-11-20T08:30&to=2026-11-22&min_duration=10\
          &max_duration=60&stop_reason=user&integrity=mismatch&order=oldest&offset=5&limit=7&x=y",
     ))
@@ -209,6 +209,7 @@ fn the_query_is_decoded_and_checked() {
             number_match: NumberMatch::Prefix,
             name: "张".into(),
             device: "00:15:65:AA:BB:CC".into(),
+            owner: "Åsa Öberg".into(),
             group: "Sales EMEA".into(),
             dir: Some(Direction::In),
             codec: Some(Codec::G722),
@@ -285,6 +286,16 @@ fn the_query_is_decoded_and_checked() {
         Search::parse(Some(&format!("number={}", "1".repeat(65)))),
         Err(QueryError::TooLong("number"))
     );
+    // An owner as long as the registry keeps one (in characters, not bytes), and no longer.
+    let long = "Å".repeat(crate::devices::MAX_OWNER);
+    assert_eq!(
+        Search::parse(Some(&format!("owner={long}"))).map(|s| s.owner),
+        Ok(long.clone())
+    );
+    assert_eq!(
+        Search::parse(Some(&format!("owner={long}x"))),
+        Err(QueryError::TooLong("owner"))
+    );
 }
 
 #[test]
@@ -298,12 +309,16 @@ fn a_search_becomes_the_catalogs_filter_in_local_time() {
         Some(secs * 1000)
     };
     let f = Search::parse(Some(
-        "from=2026-11-20T08:30&to=2026-11-22&max_duration=60&name=Ана&group=Sales",
+        "from=2026-11-20T08:30&to=2026-11-22&max_duration=60&name=Ана&group=Sales\
+         &owner=Anna+Schmidt&device=0015.65aa.bbcc",
     ))
     .unwrap()
     .filter(unix_ms)
     .unwrap();
     assert_eq!(f.group.as_deref(), Some("Sales"));
+    // Owner and device as given: the catalog folds them (`sql::owner_key`, `sql::device_key`).
+    assert_eq!(f.owner.as_deref(), Some("Anna Schmidt"));
+    assert_eq!(f.device.as_deref(), Some("0015.65aa.bbcc"));
     assert_eq!(f.from_ms, Some((20 * 100_000 + 8 * 3600 + 30 * 60) * 1000));
     // A date alone as `to` is the whole of that day.
     assert_eq!(f.to_ms, Some(23 * 100_000 * 1000));

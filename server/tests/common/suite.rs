@@ -918,6 +918,171 @@ pub fn a_catalog_of_version_3_gains_the_registry_and_keeps_its_recordings(spec: 
     .contains(&3));
 }
 
+/// Writes call `i` as `fill` does, started at `start_ms`, with this owner and device; its RID.
+fn write_call(store: &Store, i: u32, start_ms: u64, owner: &str, device: &str) -> String {
+    let mut s = sidecar(i, start_ms);
+    s.owner = owner.into();
+    s.device = device.into();
+    let slot = store.create(&at(i), &s).unwrap();
+    s.files = vec![slot.file_name(1)];
+    write_sidecar(&slot, &s).unwrap();
+    Rid::of_slot(&slot).unwrap().to_string()
+}
+
+pub fn devices_in_any_spelling_and_whole_owners_in_any_case_are_found_and_paged(spec: Spec) {
+    let root = storage("owners");
+    let store = Store::open(&root).unwrap();
+    fill(&store, 12);
+    // Three more calls of Anna Schmidt's device (calls 4, 8, 12 are hers) in one millisecond,
+    // its phone spelling the MAC another way each time; one of an owner of other scripts.
+    let tie = 1_795_248_100_000;
+    for (i, mac) in [
+        (20, "001565000000"),
+        (24, "00-15-65-00-00-00"),
+        (28, "0015.6500.0000"),
+    ] {
+        write_call(&store, i, tie, "Anna Schmidt", mac);
+    }
+    write_call(
+        &store,
+        13,
+        1_795_248_013_000,
+        "Émile Ørsted-Ωμέγα",
+        "00:15:65:00:00:AB",
+    );
+    let (catalog, _) = Catalog::open(spec(&root), &store).unwrap();
+    let owner = |o: &str| Filter {
+        owner: Some(o.into()),
+        ..Filter::default()
+    };
+    let device = |d: &str| Filter {
+        device: Some(d.into()),
+        ..Filter::default()
+    };
+    let anna = vec![28, 24, 20, 12, 8, 4];
+    for o in ["Anna Schmidt", "anna schmidt", "ANNA SCHMIDT"] {
+        assert_eq!(calls(&catalog, owner(o)), anna, "{o}");
+    }
+    assert_eq!(calls(&catalog, owner("王芳")), vec![10, 6, 2]);
+    for o in ["émile ørsted-ωμέγα", "ÉMILE ØRSTED-ΩΜΈΓΑ"] {
+        assert_eq!(calls(&catalog, owner(o)), vec![13], "{o}");
+    }
+    // The whole owner: not a part, not a pattern.
+    for o in ["Anna", "Schmidt", "anna schmidtx", "%", "Anna_Schmidt"] {
+        assert!(calls(&catalog, owner(o)).is_empty(), "{o}");
+    }
+    // A MAC in any spelling finds every spelling its phones sent; another device, exactly.
+    for d in [
+        "001565000000",
+        "00:15:65:00:00:00",
+        "00-15-65-00-00-00",
+        "0015.6500.0000",
+    ] {
+        assert_eq!(calls(&catalog, device(d)), anna, "{d}");
+    }
+    for d in ["0015650000ab", "00-15-65-00-00-AB", "0015.6500.00Ab"] {
+        assert_eq!(calls(&catalog, device(d)), vec![13], "{d}");
+    }
+    assert!(calls(&catalog, device("00:15:65:00:00")).is_empty());
+    assert!(calls(&catalog, device("00:15:65:00:00:0")).is_empty());
+    // With the other filters, the text driver of SQLite among them, and their counts.
+    let ask = PageAsk {
+        limit: 100,
+        ..PageAsk::default()
+    };
+    let by_name = Filter {
+        name: Some("zhang".into()),
+        ..owner("anna schmidt")
+    };
+    assert_eq!(calls(&catalog, by_name.clone()), anna);
+    assert_eq!(catalog.search(&by_name, &ask).unwrap().total, 6);
+    let by_number = Filter {
+        number: Some(("+4930".into(), NumberMatch::Prefix)),
+        min_duration_ms: Some(12_000),
+        ..owner("ANNA SCHMIDT")
+    };
+    assert_eq!(calls(&catalog, by_number), vec![28, 24, 20, 12]);
+    let both = Filter {
+        device: Some("0015650000ab".into()),
+        ..owner("anna schmidt")
+    };
+    assert!(calls(&catalog, both).is_empty());
+    // A scope: another group's owner does not exist, in the pages or the counts.
+    let scoped = |groups: &[&str], f: Filter| Filter {
+        scope: Some(groups.iter().map(|g| g.to_string()).collect()),
+        ..f
+    };
+    let outside = scoped(&["Support"], owner("anna schmidt"));
+    assert!(calls(&catalog, outside.clone()).is_empty());
+    assert_eq!(catalog.search(&outside, &ask).unwrap().total, 0);
+    let inside = scoped(&["Sales", "Support"], owner("anna schmidt"));
+    assert_eq!(calls(&catalog, inside.clone()), anna);
+    assert_eq!(catalog.search(&inside, &ask).unwrap().total, 6);
+    // Pages by cursor, two at a time, across the tie, in either order.
+    for order in [Order::NewestFirst, Order::OldestFirst] {
+        for filter in [owner("Anna Schmidt"), device("00:15:65:00:00:00")] {
+            let filter = Filter { order, ..filter };
+            let mut ask = PageAsk {
+                limit: 2,
+                ..PageAsk::default()
+            };
+            let mut seen = Vec::new();
+            loop {
+                let page = catalog.search(&filter, &ask).unwrap();
+                assert_eq!(page.total, 6);
+                assert!(page.rows.len() <= 2);
+                seen.extend(page.rows.iter().map(|r| r.sidecar.id.clone()));
+                match page.next {
+                    Some(next) => ask.after = Some(next),
+                    None => break,
+                }
+            }
+            let mut expected: Vec<String> = anna.iter().map(|i| format!("call-{i}")).collect();
+            if order == Order::OldestFirst {
+                expected.reverse();
+            }
+            assert_eq!(seen, expected, "{filter:?}");
+        }
+    }
+}
+
+pub fn a_catalog_of_version_8_gains_the_keys_of_devices_and_owners(spec: Spec) {
+    // A recording of version 8 whose phone spelled its MAC with dashes, of an owner.
+    let (root, store, the_spec, rid) = catalog_at(spec, "v8", 8);
+    let mut conn = the_spec.connect().unwrap();
+    conn.execute(
+        "UPDATE recordings SET device = $1, owner = $2 WHERE rid = $3",
+        &[
+            Value::text("00-15-65-aa-bb-cc"),
+            Value::text("Åsa Öberg"),
+            Value::text(&rid),
+        ],
+    )
+    .unwrap();
+    drop(conn);
+    // Not read again from its sidecar (which has another device and no owner): the
+    // migration keyed it.
+    let (catalog, report) = Catalog::open(spec(&root), &store).unwrap();
+    assert_eq!(report.unchanged, 1, "{report}");
+    let mut conn = the_spec.connect().unwrap();
+    assert_eq!(schema::version(conn.as_mut()).unwrap(), schema::VERSION);
+    let found = |f: Filter| all(&catalog, &f);
+    for o in ["åsa öberg", "ÅSA ÖBERG"] {
+        let f = Filter {
+            owner: Some(o.into()),
+            ..Filter::default()
+        };
+        assert_eq!(found(f), vec![rid.clone()], "{o}");
+    }
+    for d in ["001565AABBCC", "00:15:65:AA:BB:CC", "0015.65aa.bbcc"] {
+        let f = Filter {
+            device: Some(d.into()),
+            ..Filter::default()
+        };
+        assert_eq!(found(f), vec![rid.clone()], "{d}");
+    }
+}
+
 pub fn a_scope_hides_other_groups_from_pages_and_counts(spec: Spec) {
     let root = storage("scope");
     let store = Store::open(&root).unwrap();
@@ -1309,6 +1474,8 @@ macro_rules! catalog_tests {
             recordings_keep_the_registry_fields_of_their_start_and_are_found_by_group,
             a_catalog_of_version_3_gains_the_registry_and_keeps_its_recordings,
             a_scope_hides_other_groups_from_pages_and_counts,
+            devices_in_any_spelling_and_whole_owners_in_any_case_are_found_and_paged,
+            a_catalog_of_version_8_gains_the_keys_of_devices_and_owners,
             a_write_that_reads_first_waits_for_another_writer_and_is_not_failed,
             accounts_sessions_and_tokens_live_in_the_catalog,
             holds_and_the_retention_policy_are_stored_and_read_back,
