@@ -16,7 +16,9 @@ use common::{Sender, TempDir};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(feature = "peers")]
+use std::time::Instant;
 
 struct Reply {
     status: u16,
