@@ -4,11 +4,11 @@
 //! action name, and the page carries its strict headers.
 
 mod common;
-use common::server::{add_user, get, Server};
+use common::server::{add_user, Server};
 use common::TempDir;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 struct Reply {
@@ -106,31 +106,7 @@ impl Session {
 
 /// A finished call of `device`: a few PCMA packets.
 fn call(server: &Server, id: &str, device: &str) {
-    let mut conn = server.connect();
-    conn.send(
-        format!("cmd=RecordStartRequest&id={id}&device={device}&dir=in&codec=PCMA\n").as_bytes(),
-    );
-    let resp = conn.line();
-    assert_eq!(get(&resp, "result"), Some("success"), "{resp}");
-    let to: SocketAddr = format!(
-        "{}:{}",
-        get(&resp, "server").unwrap(),
-        get(&resp, "port").unwrap()
-    )
-    .parse()
-    .unwrap();
-    let phone = UdpSocket::bind("127.0.0.1:0").unwrap();
-    for seq in 0u16..20 {
-        let mut pkt = vec![0x80, 8];
-        pkt.extend(seq.to_be_bytes());
-        pkt.extend((u32::from(seq) * 160).to_be_bytes());
-        pkt.extend(7u32.to_be_bytes());
-        pkt.extend([0xd5u8; 160]);
-        phone.send_to(&pkt, to).unwrap();
-    }
-    std::thread::sleep(Duration::from_millis(200));
-    conn.send(format!("cmd=RecordStopRequest&id={id}&reason=hangup\n").as_bytes());
-    assert_eq!(get(&conn.line(), "result"), Some("success"));
+    server.record_call(id, device, "", 20, |_| [0xd5; 160]);
 }
 
 #[test]

@@ -8,11 +8,11 @@
 //! in from another.
 
 mod common;
-use common::server::{add_token, add_user, console, get, Server};
+use common::server::{add_token, add_user, console, Server};
 use common::TempDir;
 use serde_json::Value;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::Duration;
 
@@ -130,38 +130,9 @@ fn session_of(r: &Reply) -> String {
         .to_string()
 }
 
-/// A finished call of `device` (a few PCMA packets): its RID as the API names it.
 fn call(server: &Server, id: &str, device: &str) {
-    let mut conn = server.connect();
-    conn.send(
-        format!(
-            "cmd=RecordStartRequest&id={id}&device={device}&dir=in&codec=PCMA\
-             &remote_number=1002&local_number=1001\n"
-        )
-        .as_bytes(),
-    );
-    let resp = conn.line();
-    assert_eq!(get(&resp, "result"), Some("success"), "{resp}");
-    let to: SocketAddr = format!(
-        "{}:{}",
-        get(&resp, "server").unwrap(),
-        get(&resp, "port").unwrap()
-    )
-    .parse()
-    .unwrap();
-    let phone = UdpSocket::bind("127.0.0.1:0").unwrap();
-    for seq in 0u16..20 {
-        let mut pkt = vec![0x80, 8];
-        pkt.extend(seq.to_be_bytes());
-        pkt.extend((u32::from(seq) * 160).to_be_bytes());
-        pkt.extend(7u32.to_be_bytes());
-        pkt.extend([0xd5u8; 160]);
-        phone.send_to(&pkt, to).unwrap();
-    }
-    std::thread::sleep(Duration::from_millis(200));
-    conn.send(format!("cmd=RecordStopRequest&id={id}&reason=hangup\n").as_bytes());
-    let resp = conn.line();
-    assert_eq!(get(&resp, "result"), Some("success"), "{resp}");
+    let numbers = "&remote_number=1002&local_number=1001";
+    server.record_call(id, device, numbers, 20, |_| [0xd5; 160]);
 }
 
 /// Every route of the web side but `/healthz` and the login, with a RID that exists.

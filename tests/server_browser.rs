@@ -10,11 +10,10 @@
 
 mod common;
 
-use common::server::{add_user, get, Server};
+use common::server::{add_user, Server};
 use common::webdriver::Browser;
 use common::TempDir;
 use serde_json::{json, Value};
-use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -54,46 +53,16 @@ fn shot(b: &Browser, name: &str) {
     }
 }
 
-/// A call of `device`, in real time (20 ms packets of a 440 Hz tone in PCMA, sent in bursts
-/// of a fifth of a second): `packets` long.
+/// A finished call of `device` from `number` (`name`): `packets` 20 ms of a 440 Hz tone.
 fn call(server: &Server, id: &str, device: &str, number: &str, name: &str, packets: u16) {
     use callrec_core::audio::g711::linear_to_alaw;
-    use callrec_core::rtp::RtpPacket;
-    let mut conn = server.connect();
-    conn.send(
-        format!(
-            "cmd=RecordStartRequest&id={id}&device={device}&dir=in&codec=PCMA\
-             &remote_number={number}&remote_name={name}&local_number=100\n"
-        )
-        .as_bytes(),
-    );
-    let resp = conn.line();
-    assert_eq!(get(&resp, "result"), Some("success"), "{resp}");
-    let to: SocketAddr = format!(
-        "{}:{}",
-        get(&resp, "server").unwrap(),
-        get(&resp, "port").unwrap()
-    )
-    .parse()
-    .unwrap();
-    let phone = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let mut pkt = [0u8; 172];
-    for seq in 0..packets {
-        let payload: Vec<u8> = (0..160u32)
-            .map(|i| {
-                let t = f64::from(u32::from(seq) * 160 + i) / 8000.0;
-                linear_to_alaw(((t * 440.0 * std::f64::consts::TAU).sin() * 8000.0) as i16)
-            })
-            .collect();
-        let ts = u32::from(seq) * 160;
-        let n = RtpPacket::emit(&mut pkt, false, 8, seq, ts, 7, &payload).unwrap();
-        phone.send_to(&pkt[..n], to).unwrap();
-        if seq % 10 == 9 {
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-    conn.send(format!("cmd=RecordStopRequest&id={id}&reason=hangup\n").as_bytes());
-    assert_eq!(get(&conn.line(), "result"), Some("success"));
+    let fields = format!("&remote_number={number}&remote_name={name}&local_number=100");
+    server.record_call(id, device, &fields, packets, |seq| {
+        core::array::from_fn(|i| {
+            let t = f64::from(u32::from(seq) * 160 + i as u32) / 8000.0;
+            linear_to_alaw(((t * 440.0 * std::f64::consts::TAU).sin() * 8000.0) as i16)
+        })
+    });
 }
 
 fn log_in(b: &Browser, base: &str, name: &str, password: &str) {

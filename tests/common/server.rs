@@ -303,6 +303,48 @@ impl Server {
         Conn::of(TcpStream::connect(self.control).unwrap())
     }
 
+    /// A finished call recorded as a phone records it: a start of session `id` from `device`
+    /// (incoming, PCMA) with the further `fields` (`&remote_number=…`, or empty), `packets` 20 ms
+    /// RTP packets of `payload(seq)` (a pause of 200 ms after every 10, so the server files
+    /// them as they come), then a stop (hangup).
+    pub fn record_call(
+        &self,
+        id: &str,
+        device: &str,
+        fields: &str,
+        packets: u16,
+        payload: impl Fn(u16) -> [u8; 160],
+    ) {
+        use callrec_core::rtp::RtpPacket;
+        let mut conn = self.connect();
+        conn.send(
+            format!("cmd=RecordStartRequest&id={id}&device={device}&dir=in&codec=PCMA{fields}\n")
+                .as_bytes(),
+        );
+        let resp = conn.line();
+        assert_eq!(get(&resp, "result"), Some("success"), "{resp}");
+        let to: SocketAddr = format!(
+            "{}:{}",
+            get(&resp, "server").unwrap(),
+            get(&resp, "port").unwrap()
+        )
+        .parse()
+        .unwrap();
+        let phone = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut pkt = [0u8; 172];
+        for seq in 0..packets {
+            let ts = u32::from(seq) * 160;
+            let n = RtpPacket::emit(&mut pkt, seq == 0, 8, seq, ts, 7, &payload(seq)).unwrap();
+            phone.send_to(&pkt[..n], to).unwrap();
+            if seq % 10 == 9 || seq + 1 == packets {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+        conn.send(format!("cmd=RecordStopRequest&id={id}&reason=hangup\n").as_bytes());
+        let resp = conn.line();
+        assert_eq!(get(&resp, "result"), Some("success"), "{resp}");
+    }
+
     /// A control connection from `source` (port 0), such as another loopback address
     /// (`127.0.0.2`) than the server's own.
     pub fn connect_from(&self, source: std::net::IpAddr) -> Conn {
