@@ -121,7 +121,7 @@ impl<S: Storage, C: Clock> Driver<S, C> {
             controller: Controller::new(settings.rules()),
             local,
             network,
-            sip: InfoClient::new(callrec_platform::random::random_u64()),
+            sip: InfoClient::new(callrec_platform::random::nonsecret_u64()),
             backend: Backend::Local,
             stamp: FileStamp::of(&settings_path),
             settings,

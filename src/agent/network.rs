@@ -410,9 +410,10 @@ fn forward_socket(v6: bool) -> io::Result<UdpSocket> {
     Ok(socket.into())
 }
 
-/// A random session id: 16 hex digits from the kernel's random source.
+/// A session id, unique, not a secret: 16 hex digits, from the kernel's random source when it
+/// gives any.
 fn random_id() -> String {
-    format!("{:016x}", callrec_platform::random::random_u64())
+    format!("{:016x}", callrec_platform::random::nonsecret_u64())
 }
 
 /// Drives one leg: connects, exchanges lines, reports every change of state, until it ends.

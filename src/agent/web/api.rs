@@ -208,6 +208,11 @@ fn login_error(e: LoginError) -> Answer {
             r.set("retry-after", s.to_string());
             r
         }
+        LoginError::NoRandom => error(
+            503,
+            "no_random",
+            "the phone's kernel gives no random numbers, so no login is possible (see its log)",
+        ),
     }
 }
 

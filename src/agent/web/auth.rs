@@ -3,7 +3,7 @@
 //! token each, and failed logins slowed down. No I/O but the password file; time comes in as
 //! milliseconds, so tests drive it directly.
 
-use callrec_platform::random::random_u64;
+use callrec_platform::random::{fill, secret_hex};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -48,6 +48,8 @@ pub enum LoginError {
     BadLogin,
     /// Too soon after failures: wait this many seconds.
     SlowDown(u64),
+    /// The kernel gives no random numbers for the session's tokens: no login is possible.
+    NoRandom,
 }
 
 /// See the module doc.
@@ -137,9 +139,12 @@ impl Auth {
         if self.sessions.len() == MAX_SESSIONS {
             self.sessions.remove(0);
         }
+        let (Some(token), Some(csrf)) = (token(), token()) else {
+            return Err(LoginError::NoRandom);
+        };
         let session = LoginSession {
-            token: token(),
-            csrf: token(),
+            token,
+            csrf,
             must_change: self.stored.is_none(),
             last_seen: now_ms,
         };
@@ -246,7 +251,15 @@ impl Verifier {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let salt = [random_u64().to_le_bytes(), random_u64().to_le_bytes()].concat();
+        let mut salt = [0u8; 16];
+        if let Err(e) = fill(&mut salt) {
+            log::error!("settings page: no salt for the new password: {e}");
+            errors.insert(
+                "new".into(),
+                "the phone gives no random numbers: the password cannot be stored".into(),
+            );
+            return Err(errors);
+        }
         Ok(NewPassword(Stored {
             user: USER.into(),
             algorithm: "pbkdf2-sha256".into(),
@@ -286,9 +299,11 @@ pub fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// 128 random bits as 32 hex digits.
-fn token() -> String {
-    format!("{:016x}{:016x}", random_u64(), random_u64())
+/// 128 bits from the kernel's CSPRNG as 32 hex digits; None (logged) if it gives none.
+fn token() -> Option<String> {
+    secret_hex::<16>()
+        .map_err(|e| log::error!("settings page: no login possible: {e}"))
+        .ok()
 }
 
 fn hex(b: &[u8]) -> String {
