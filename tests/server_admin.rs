@@ -5,34 +5,12 @@
 
 mod common;
 use common::server::{add_user, Server};
+use common::web::{self, Reply};
 use common::TempDir;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
-
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
-    }
-}
 
 /// One request: `method path`, extra header lines `extra` (each starting with CRLF), `body`.
 fn send(to: SocketAddr, method: &str, path: &str, extra: &str, body: &str) -> Reply {
@@ -46,21 +24,7 @@ fn send(to: SocketAddr, method: &str, path: &str, extra: &str, body: &str) -> Re
     s.write_all(req.as_bytes()).unwrap();
     let mut all = Vec::new();
     s.read_to_end(&mut all).unwrap();
-    let end = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = std::str::from_utf8(&all[..end]).unwrap();
-    let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap()[9..12].parse().unwrap();
-    let headers = lines
-        .map(|l| {
-            let (k, v) = l.split_once(':').unwrap();
-            (k.trim().to_string(), v.trim().to_string())
-        })
-        .collect();
-    Reply {
-        status,
-        headers,
-        body: all[end + 4..].to_vec(),
-    }
+    web::parse(&all).unwrap()
 }
 
 const PASSWORD: &str = "a password long enough";

@@ -9,35 +9,12 @@
 
 mod common;
 use common::server::{add_token, add_user, console, Server};
+use common::web::{self, Reply};
 use common::TempDir;
-use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::Duration;
-
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
-    }
-}
 
 /// One request (`head` without the Host line and the blank line, then `body`) from `from`.
 fn send_from(from: Option<&str>, to: SocketAddr, head: &str, body: &str) -> Reply {
@@ -60,21 +37,7 @@ fn send_from(from: Option<&str>, to: SocketAddr, head: &str, body: &str) -> Repl
     s.write_all(req.as_bytes()).unwrap();
     let mut all = Vec::new();
     s.read_to_end(&mut all).unwrap();
-    let end = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = std::str::from_utf8(&all[..end]).unwrap();
-    let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap()[9..12].parse().unwrap();
-    let headers = lines
-        .map(|l| {
-            let (k, v) = l.split_once(':').unwrap();
-            (k.trim().to_string(), v.trim().to_string())
-        })
-        .collect();
-    Reply {
-        status,
-        headers,
-        body: all[end + 4..].to_vec(),
-    }
+    web::parse(&all).unwrap()
 }
 
 fn send(to: SocketAddr, head: &str, body: &str) -> Reply {

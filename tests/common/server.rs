@@ -237,14 +237,7 @@ impl Server {
         let storage = storage.to_owned();
         let token =
             (extra.contains(&"--http") && wrapper.is_empty()).then(|| test_token(&storage, extra));
-        let mut cmd = match wrapper.split_first() {
-            Some((program, args)) => {
-                let mut c = Command::new(program);
-                c.args(args).arg(super::bins::server());
-                c
-            }
-            None => Command::new(super::bins::server()),
-        };
+        let mut cmd = server_command(wrapper);
         let mut child = cmd
             .args([
                 "--listen",

@@ -102,28 +102,7 @@ impl Client {
         s.write_all(request)?;
         let mut all = Vec::new();
         s.read_to_end(&mut all)?;
-        let Some(split) = all.windows(4).position(|w| w == b"\r\n\r\n") else {
-            return Err(std::io::Error::other(format!(
-                "no HTTP answer: {:?}",
-                String::from_utf8_lossy(&all)
-            )));
-        };
-        let head = String::from_utf8_lossy(&all[..split]).into_owned();
-        let mut lines = head.split("\r\n");
-        let status = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-            .collect();
-        Ok(Reply {
-            status,
-            headers,
-            body: all[split + 4..].to_vec(),
-        })
+        parse(&all)
     }
 
     pub fn get(&self, target: &str) -> Reply {
@@ -159,4 +138,30 @@ impl Client {
         );
         assert_eq!(r.status, 200, "{}", r.text());
     }
+}
+
+/// An answer as read whole from a connection the server closed.
+pub fn parse(all: &[u8]) -> std::io::Result<Reply> {
+    let Some(split) = all.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return Err(std::io::Error::other(format!(
+            "no HTTP answer: {:?}",
+            String::from_utf8_lossy(all)
+        )));
+    };
+    let head = String::from_utf8_lossy(&all[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    Ok(Reply {
+        status,
+        headers,
+        body: all[split + 4..].to_vec(),
+    })
 }
